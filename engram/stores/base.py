@@ -1,0 +1,63 @@
+"""The storage interface: a handful of operations; everything else lives above it.
+
+A backend stores memory rows with their vectors, history rows, and per-project settings.
+Filters arrive as a parsed tree (`engram.filters`) and are compiled by the backend's
+dialect, so every backend answers the same query the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from engram.filters import Node
+from engram.models import HistoryEntry, MemoryRecord
+
+
+@dataclass
+class WriteBatch:
+    """Everything one pipeline step changes, applied in one transaction."""
+
+    upserts: list[tuple[MemoryRecord, np.ndarray | None]] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)  # memory ids removed for good
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.deletes or self.history)
+
+
+@dataclass(frozen=True)
+class Query:
+    project: str
+    where: Node | None
+    now: str  # ISO time; memories expired at or before it are invisible
+    vector: np.ndarray | None = None  # ranks by cosine similarity when given
+    limit: int = 100
+    offset: int = 0
+    include_inactive: bool = False  # superseded memories, for audits and export
+
+
+@dataclass(frozen=True)
+class EntityCount:
+    kind: str  # "user" | "agent" | "run" | "app"
+    id: str
+    total_memories: int
+    created_at: str
+    updated_at: str
+
+
+class Store(Protocol):
+    def write(self, batch: WriteBatch) -> None: ...
+    def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]: ...
+    def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]: ...
+    def count(self, q: Query) -> int: ...
+    def entities(self, project: str, now: str) -> list[EntityCount]: ...
+    def history(self, project: str, memory_id: str) -> list[HistoryEntry]: ...
+    def expired_ids(self, now: str, limit: int) -> list[tuple[str, str]]: ...
+    def settings(self, project: str) -> dict[str, Any]: ...
+    def save_settings(self, project: str, settings: dict[str, Any]) -> None: ...
+    def reset(self, project: str) -> None: ...
+    def close(self) -> None: ...
