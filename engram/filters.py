@@ -215,7 +215,9 @@ def _compile(node: Node, d: Dialect, params: list[Any]) -> str:
     if isinstance(node, Or):
         return "(" + " OR ".join(_compile(c, d, params) for c in node.children) + ")"
     if isinstance(node, Not):
-        return f"(NOT {_compile(node.child, d, params)})"
+        # IS NOT TRUE: a condition on a missing value (NULL) counts as not matching, so NOT
+        # matches it, as a user expects; plain SQL NOT would drop the row.
+        return f"({_compile(node.child, d, params)} IS NOT TRUE)"
     if node.field == "categories":
         return _compile_categories(node, d, params)
     return _compile_condition(node, d, params)

@@ -1,0 +1,34 @@
+"""Shared fixtures: every test gets its own ENGRAM_HOME, so no test touches ~/.engram."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engram.embeddings import Embedder, make_embedder
+
+
+@pytest.fixture(autouse=True)
+def engram_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "engram-home"
+    monkeypatch.setenv("ENGRAM_HOME", str(home))
+    for name in ("ENGRAM_DATABASE", "ENGRAM_LLM_MODEL", "ENGRAM_LLM_BASE_URL", "ENGRAM_EMBEDDER"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real offline model, loaded once per test session."""
+    return make_embedder("local")
+
+
+@pytest.fixture
+def memory(embedder: Embedder, engram_home: Path) -> Iterator[object]:
+    from engram import Memory
+
+    m = Memory(embedder=embedder)
+    yield m
+    m.close()
