@@ -15,7 +15,7 @@ ROWS = [
     ("m1", "max", None, "boston-2025", "10x400m intervals",
      {"workout_type": "speed", "intensity": "high", "km": 10}, ["goals"], "2025-01-05"),
     ("m2", "max", None, "nyc-2025", "Long run of 30 km",
-     {"workout_type": "long", "intensity": "low", "km": 30}, ["goals", "preferences"], "2025-03-01"),
+     {"workout_type": "long", "intensity": "low", "km": 30}, ["goals", "preferences"], "2025-03-01"),  # noqa: E501
     ("m3", "max", "ray", None, "Max prefers trail running",
      {}, ["preferences"], "2025-06-10"),
     ("m4", "bob", None, None, "Bob swims on Sundays",
@@ -110,7 +110,7 @@ def test_filters_apply_to_search_too(seeded: Memory) -> None:
         ({"user_id": {"in": "max"}}, "filters.user_id.in"),
         ({"user_id": {"in": []}}, "filters.user_id.in"),
         ({"created_at": {"gt": "last tuesday"}}, "filters.created_at.gt"),
-        ({"AND": [{"user_id": "max"}, {"memory": {"icontains": 3}}]}, "filters.AND[1].memory.icontains"),
+        ({"AND": [{"user_id": "max"}, {"memory": {"icontains": 3}}]}, "filters.AND[1].memory.icontains"),  # noqa: E501
         ({"user_id": {}}, "filters.user_id"),
     ],
 )  # fmt: skip
