@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -161,7 +161,7 @@ class Memory:
         if not facts:
             return {"results": []}
         vectors = self._engine.embedder.embed([f.text for f in facts])
-        candidates = [self._candidates(scope, v) for v in vectors]
+        candidates = _alias([self._candidates(scope, v) for v in vectors])
         decisions = self._engine.reconciler.decide(facts, candidates, ctx)
         return self._apply(facts, decisions, vectors, new, ctx.categories)
 
@@ -180,7 +180,7 @@ class Memory:
             Query(self.project_id, F.scope_filter(**scope), self._now(), vector,
                   limit=self.config.reconcile_candidates)
         )  # fmt: skip
-        return [Candidate(f"m{i}", r.id, r.memory, s or 0.0) for i, (r, s) in enumerate(rows)]
+        return [Candidate("", r.id, r.memory, s or 0.0) for r, s in rows]
 
     def _apply(
         self,
@@ -585,6 +585,15 @@ def _display_name(user_id: str | None) -> str | None:
 
 def _settings_categories(settings: dict[str, Any]) -> dict[str, str]:
     return normalize_categories(settings.get("custom_categories")) or dict(DEFAULT_CATEGORIES)
+
+
+def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
+    """One short alias per stored memory across the whole call, so an LLM never sees ids."""
+    aliases: dict[str, str] = {}
+    for near in per_fact:
+        for c in near:
+            aliases.setdefault(c.id, f"m{len(aliases)}")
+    return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:

@@ -1,0 +1,103 @@
+"""Run the real Engram server as a subprocess, the way a deployment would.
+
+    with ServerProcess(home) as server:
+        client = MemoryClient(api_key=server.api_key, host=server.url)
+        server.restart()  # same ENGRAM_HOME, same port: memories must survive
+
+The home directory is the caller's (a pytest tmp_path), so a restart finds everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Self
+
+import httpx
+
+STARTUP_TIMEOUT = 90.0  # the first start loads the embedding model
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    def __init__(self, home: Path, *, port: int | None = None,
+                 env: dict[str, str] | None = None, workers: int = 1) -> None:  # fmt: skip
+        self.home = Path(home)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.extra_env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.home / f"server-{self.port}.log"
+
+    @property
+    def api_key(self) -> str:
+        """The key the server minted on its first start (ENGRAM_HOME/server_key)."""
+        if "ENGRAM_API_KEY" in self.extra_env:
+            return self.extra_env["ENGRAM_API_KEY"]
+        return (self.home / "server_key").read_text().strip()
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAM_")}
+        env.update(ENGRAM_HOME=str(self.home), **self.extra_env)
+        return env
+
+    def start(self) -> Self:
+        self.home.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "engram.server", "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", str(self.workers),
+               "--log-level", "warning"]  # fmt: skip
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                # any HTTP answer (401 without a key) means uvicorn is serving
+                httpx.get(f"{self.url}/v1/ping/", timeout=1.0)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {STARTUP_TIMEOUT}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, *, kill: bool = False) -> None:
+        """Stop the server: SIGTERM (graceful) or SIGKILL (a crash)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self, *, kill: bool = True) -> Self:
+        self.stop(kill=kill)
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
