@@ -30,8 +30,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, home: Path, *, port: int | None = None,
-                 env: dict[str, str] | None = None, workers: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+    ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -54,9 +60,19 @@ class ServerProcess:
 
     def start(self) -> Self:
         self.home.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "engram.server", "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(self.workers),
-               "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "engram.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--log-level",
+            "warning",
+        ]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -1,0 +1,598 @@
+"""Clients of an Engram server: `MemoryClient` (sync) and `AsyncMemoryClient` (asyncio).
+
+Both build the same requests (`_Calls`) and share one retry policy; they differ only in
+transport. The wire format is Mem0's hosted API, so either client also talks to Mem0.
+
+    client = MemoryClient(api_key="eng_...", host="http://127.0.0.1:8765")
+    client.add("I'm vegetarian", user_id="max")
+    client.search("what can max eat?", filters={"user_id": "max"})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+log = logging.getLogger("engram.client")
+
+DEFAULT_HOST = "http://127.0.0.1:8765"
+SCOPE = ("user_id", "agent_id", "run_id", "app_id")
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class APIError(Exception):
+    """The server answered with an error; `body` is its JSON (`detail`, `field`, ...)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+
+    @property
+    def field(self) -> str | None:
+        return self.body.get("field") if isinstance(self.body, dict) else None
+
+
+class AuthenticationError(APIError):
+    """401/403: the key is missing, wrong, revoked or for another project."""
+
+
+class NotFoundError(APIError):
+    pass
+
+
+class ValidationError(APIError):
+    """400/422: the request was rejected; `field` names the offending input."""
+
+
+class RateLimitError(APIError):
+    pass
+
+
+class ServerError(APIError):
+    """5xx after all retries."""
+
+
+class UnreachableError(APIError, ConnectionError):
+    """No answer at all (connection refused, DNS, timeout) after all retries."""
+
+
+def _error_for(response: httpx.Response) -> APIError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = {"detail": response.text}
+    detail = body.get("detail") if isinstance(body, dict) else body
+    status = response.status_code
+    cls: type[APIError] = APIError
+    if status in (401, 403):
+        cls = AuthenticationError
+    elif status == 404:
+        cls = NotFoundError
+    elif status in (400, 413, 422):
+        cls = ValidationError
+    elif status == 429:
+        cls = RateLimitError
+    elif status >= 500:
+        cls = ServerError
+    return cls(f"HTTP {status}: {detail}", status_code=status, body=body)
+
+
+# ----------------------------------------------------------------------- retry policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    retries: int = 3
+    backoff: float = 0.25  # seconds before the first retry; doubles each time
+
+    def delay(self, attempt: int, response: httpx.Response | None) -> float:
+        retry_after = response.headers.get("retry-after") if response is not None else None
+        if retry_after and retry_after.isdigit():
+            return min(float(retry_after), 30.0)
+        return self.backoff * (2**attempt)
+
+    @staticmethod
+    def retryable(response: httpx.Response) -> bool:
+        # 4xx are the caller's bug and would fail again the same way; 429 and 5xx may pass
+        return response.status_code == 429 or response.status_code >= 500
+
+
+# ------------------------------------------------------------------ request building
+
+
+@dataclass
+class Call:
+    """One HTTP request, described independently of the transport that sends it."""
+
+    method: str
+    path: str
+    json: Any = None
+    params: dict[str, Any] | None = None
+    # what fail_open returns instead of raising when the server is down
+    fallback: Callable[[str], Any] | None = None
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _messages(messages: Any) -> list[dict[str, Any]]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    if isinstance(messages, dict):
+        return [messages]
+    return list(messages)
+
+
+def _scope_params(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return _clean({k: kwargs.get(k) for k in SCOPE})
+
+
+class _Calls:
+    """The API surface as `Call`s; both clients turn these into HTTP requests."""
+
+    @staticmethod
+    def ping() -> Call:
+        return Call("GET", "/v1/ping/")
+
+    @staticmethod
+    def add(messages: Any, kwargs: dict[str, Any]) -> Call:
+        # async_mode False: Engram answers with the memories added, not an event to poll
+        body = {"async_mode": False, **_clean(kwargs), "messages": _messages(messages)}
+        return Call(
+            "POST", "/v1/memories/", json=body, fallback=lambda err: {"results": [], "error": err}
+        )
+
+    @staticmethod
+    def search(query: str, kwargs: dict[str, Any]) -> Call:
+        return Call(
+            "POST",
+            "/v2/memories/search/",
+            json={"query": query, **_clean(kwargs)},
+            fallback=lambda _: {"results": []},
+        )
+
+    @staticmethod
+    def get_all(kwargs: dict[str, Any]) -> Call:
+        body = _clean(kwargs)
+        params = {k: body.pop(k) for k in ("page", "page_size") if k in body}
+        return Call(
+            "POST",
+            "/v2/memories/",
+            json=body,
+            params=params or None,
+            fallback=lambda _: {"results": []},
+        )
+
+    @staticmethod
+    def get(memory_id: str) -> Call:
+        return Call("GET", f"/v1/memories/{memory_id}/")
+
+    @staticmethod
+    def update(memory_id: str, text: str | None, metadata: dict[str, Any] | None) -> Call:
+        body = _clean({"text": text, "metadata": metadata})
+        return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
+
+    @staticmethod
+    def delete(memory_id: str) -> Call:
+        return Call("DELETE", f"/v1/memories/{memory_id}/")
+
+    @staticmethod
+    def delete_all(kwargs: dict[str, Any]) -> Call:
+        import json
+
+        params = _scope_params(kwargs)
+        if kwargs.get("filters"):
+            params["filters"] = json.dumps(kwargs["filters"])
+        return Call("DELETE", "/v1/memories/", params=params)
+
+    @staticmethod
+    def history(memory_id: str) -> Call:
+        return Call("GET", f"/v1/memories/{memory_id}/history/")
+
+    @staticmethod
+    def batch_update(memories: list[dict[str, Any]]) -> Call:
+        return Call("PUT", "/v1/batch/", json={"memories": memories})
+
+    @staticmethod
+    def batch_delete(memories: list[dict[str, Any] | str]) -> Call:
+        items = [m if isinstance(m, dict) else {"memory_id": m} for m in memories]
+        return Call("DELETE", "/v1/batch/", json={"memories": items})
+
+    @staticmethod
+    def users() -> Call:
+        return Call("GET", "/v1/entities/")
+
+    @staticmethod
+    def delete_entity(kind: str, entity_id: str) -> Call:
+        return Call("DELETE", f"/v2/entities/{kind}/{entity_id}/")
+
+    @staticmethod
+    def event(event_id: str) -> Call:
+        return Call("GET", f"/v1/event/{event_id}/")
+
+    @staticmethod
+    def project_get(org: str, project: str, fields: list[str] | None) -> Call:
+        path = f"/api/v1/orgs/organizations/{org}/projects/{project}/"
+        return Call("GET", path, params=_clean({"fields": fields}) or None)
+
+    @staticmethod
+    def project_update(org: str, project: str, values: dict[str, Any]) -> Call:
+        path = f"/api/v1/orgs/organizations/{org}/projects/{project}/"
+        return Call("PATCH", path, json=_clean(values))
+
+
+def _entity_targets(
+    user_id: str | None, agent_id: str | None, app_id: str | None, run_id: str | None
+) -> list[tuple[str, str]]:
+    pairs = [("user", user_id), ("agent", agent_id), ("app", app_id), ("run", run_id)]
+    return [(kind, value) for kind, value in pairs if value]
+
+
+# ------------------------------------------------------------------------- the base
+
+
+class _Base:
+    def __init__(
+        self,
+        api_key: str | None,
+        host: str | None,
+        *,
+        timeout: float,
+        retries: int,
+        backoff: float,
+        fail_open: bool,
+        org_id: str | None,
+        project_id: str | None,
+    ) -> None:
+        self.api_key = api_key or os.environ.get("ENGRAM_API_KEY") or os.environ.get("MEM0_API_KEY")
+        if not self.api_key:
+            raise AuthenticationError("no API key: pass api_key= or set ENGRAM_API_KEY")
+        self.host = (host or os.environ.get("ENGRAM_HOST") or DEFAULT_HOST).rstrip("/")
+        self.timeout = timeout
+        self.policy = RetryPolicy(retries, backoff)
+        self.fail_open = fail_open
+        self.org_id = org_id
+        self.project_id = project_id
+        self.headers = {"Authorization": f"Token {self.api_key}"}
+
+    def _target(self) -> tuple[str, str]:
+        return self.org_id or "default", self.project_id or "default"
+
+    def _fail_open(self, call: Call, exc: APIError) -> Any:
+        """The app keeps running when memory is down: reads come back empty, writes report."""
+        down = isinstance(exc, UnreachableError | ServerError | RateLimitError)
+        if not (self.fail_open and down and call.fallback):
+            raise exc
+        log.warning("engram server unavailable, continuing without memory: %s", exc)
+        return call.fallback(str(exc))
+
+    @staticmethod
+    def _parse(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise _error_for(response)
+        return response.json() if response.content else {}
+
+
+# --------------------------------------------------------------------- sync client
+
+
+class MemoryClient(_Base):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        host: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        fail_open: bool = False,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            host,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            fail_open=fail_open,
+            org_id=org_id,
+            project_id=project_id,
+        )
+        self._http = httpx.Client(base_url=self.host, headers=self.headers, timeout=timeout)
+        self.project = Project(self)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _send(self, call: Call) -> Any:
+        try:
+            return self._parse(self._request(call))
+        except APIError as exc:
+            return self._fail_open(call, exc)
+
+    def _request(self, call: Call) -> httpx.Response:
+        for attempt in range(self.policy.retries + 1):
+            last = attempt == self.policy.retries
+            try:
+                response = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
+            except httpx.TransportError as exc:
+                if last:
+                    raise UnreachableError(f"cannot reach {self.host}: {exc!r}") from exc
+                time.sleep(self.policy.delay(attempt, None))
+                continue
+            if last or not self.policy.retryable(response):
+                return response
+            time.sleep(self.policy.delay(attempt, response))
+        raise AssertionError("unreachable")
+
+    def ping(self) -> dict[str, Any]:
+        out = self._send(_Calls.ping())
+        self.org_id = self.org_id or out.get("org_id")
+        self.project_id = self.project_id or out.get("project_id")
+        return out
+
+    def _ensure_target(self) -> None:
+        """Project routes name the org and project; the server says which the key is for."""
+        if not (self.org_id and self.project_id):
+            self.ping()
+
+    def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
+        return self._send(_Calls.add(messages, kwargs))
+
+    def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
+        return self._send(_Calls.search(query, kwargs))
+
+    def get_all(self, **kwargs: Any) -> dict[str, Any]:
+        return self._send(_Calls.get_all(kwargs))
+
+    def get(self, memory_id: str) -> dict[str, Any]:
+        return self._send(_Calls.get(memory_id))
+
+    def update(
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return self._send(_Calls.update(memory_id, text, metadata))
+
+    def delete(self, memory_id: str) -> dict[str, Any]:
+        return self._send(_Calls.delete(memory_id))
+
+    def delete_all(self, **kwargs: Any) -> dict[str, Any]:
+        return self._send(_Calls.delete_all(kwargs))
+
+    def history(self, memory_id: str) -> list[dict[str, Any]]:
+        return self._send(_Calls.history(memory_id))
+
+    def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._send(_Calls.batch_update(memories))
+
+    def batch_delete(self, memories: list[dict[str, Any] | str]) -> dict[str, Any]:
+        return self._send(_Calls.batch_delete(memories))
+
+    def users(self) -> dict[str, Any]:
+        return self._send(_Calls.users())
+
+    entities = users
+
+    def delete_users(
+        self,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
+            (e["type"], e["id"]) for e in self.users()["results"]
+        ]
+        deleted = sum(self._send(_Calls.delete_entity(k, i)).get("deleted", 0) for k, i in targets)
+        return {"message": "Entities deleted successfully.", "deleted": deleted}
+
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        return self._send(_Calls.event(event_id))
+
+
+class Project:
+    """`client.project.get()` / `.update(...)`, as in Mem0's client."""
+
+    def __init__(self, client: MemoryClient) -> None:
+        self._client = client
+
+    def get(self, fields: list[str] | None = None) -> dict[str, Any]:
+        self._client._ensure_target()
+        return self._client._send(_Calls.project_get(*self._client._target(), fields))
+
+    def update(
+        self,
+        custom_instructions: str | None = None,
+        custom_categories: list[Any] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        values = {
+            "custom_instructions": custom_instructions,
+            "custom_categories": custom_categories,
+            **settings,
+        }
+        self._client._ensure_target()
+        return self._client._send(_Calls.project_update(*self._client._target(), values))
+
+
+# -------------------------------------------------------------------- async client
+
+
+class AsyncMemoryClient(_Base):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        host: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        fail_open: bool = False,
+        org_id: str | None = None,
+        project_id: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            host,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            fail_open=fail_open,
+            org_id=org_id,
+            project_id=project_id,
+        )
+        self._http = httpx.AsyncClient(base_url=self.host, headers=self.headers, timeout=timeout)
+        self.project = AsyncProject(self)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncMemoryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _send(self, call: Call) -> Any:
+        try:
+            return self._parse(await self._request(call))
+        except APIError as exc:
+            return self._fail_open(call, exc)
+
+    async def _request(self, call: Call) -> httpx.Response:
+        for attempt in range(self.policy.retries + 1):
+            last = attempt == self.policy.retries
+            try:
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params
+                )
+            except httpx.TransportError as exc:
+                if last:
+                    raise UnreachableError(f"cannot reach {self.host}: {exc!r}") from exc
+                await asyncio.sleep(self.policy.delay(attempt, None))
+                continue
+            if last or not self.policy.retryable(response):
+                return response
+            await asyncio.sleep(self.policy.delay(attempt, response))
+        raise AssertionError("unreachable")
+
+    async def ping(self) -> dict[str, Any]:
+        out = await self._send(_Calls.ping())
+        self.org_id = self.org_id or out.get("org_id")
+        self.project_id = self.project_id or out.get("project_id")
+        return out
+
+    async def _ensure_target(self) -> None:
+        if not (self.org_id and self.project_id):
+            await self.ping()
+
+    async def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
+        return await self._send(_Calls.add(messages, kwargs))
+
+    async def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
+        return await self._send(_Calls.search(query, kwargs))
+
+    async def get_all(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._send(_Calls.get_all(kwargs))
+
+    async def get(self, memory_id: str) -> dict[str, Any]:
+        return await self._send(_Calls.get(memory_id))
+
+    async def update(
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return await self._send(_Calls.update(memory_id, text, metadata))
+
+    async def delete(self, memory_id: str) -> dict[str, Any]:
+        return await self._send(_Calls.delete(memory_id))
+
+    async def delete_all(self, **kwargs: Any) -> dict[str, Any]:
+        return await self._send(_Calls.delete_all(kwargs))
+
+    async def history(self, memory_id: str) -> list[dict[str, Any]]:
+        return await self._send(_Calls.history(memory_id))
+
+    async def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
+        return await self._send(_Calls.batch_update(memories))
+
+    async def batch_delete(self, memories: list[dict[str, Any] | str]) -> dict[str, Any]:
+        return await self._send(_Calls.batch_delete(memories))
+
+    async def users(self) -> dict[str, Any]:
+        return await self._send(_Calls.users())
+
+    entities = users
+
+    async def delete_users(
+        self,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
+            (e["type"], e["id"]) for e in (await self.users())["results"]
+        ]
+        deleted = 0
+        for kind, entity_id in targets:
+            deleted += (await self._send(_Calls.delete_entity(kind, entity_id))).get("deleted", 0)
+        return {"message": "Entities deleted successfully.", "deleted": deleted}
+
+    async def get_event(self, event_id: str) -> dict[str, Any]:
+        return await self._send(_Calls.event(event_id))
+
+
+class AsyncProject:
+    def __init__(self, client: AsyncMemoryClient) -> None:
+        self._client = client
+
+    async def get(self, fields: list[str] | None = None) -> dict[str, Any]:
+        await self._client._ensure_target()
+        return await self._client._send(_Calls.project_get(*self._client._target(), fields))
+
+    async def update(
+        self,
+        custom_instructions: str | None = None,
+        custom_categories: list[Any] | None = None,
+        **settings: Any,
+    ) -> dict[str, Any]:
+        values = {
+            "custom_instructions": custom_instructions,
+            "custom_categories": custom_categories,
+            **settings,
+        }
+        await self._client._ensure_target()
+        return await self._client._send(_Calls.project_update(*self._client._target(), values))
+
+
+__all__ = [
+    "APIError",
+    "AsyncMemoryClient",
+    "AuthenticationError",
+    "MemoryClient",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "UnreachableError",
+    "ValidationError",
+]

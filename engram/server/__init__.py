@@ -1,0 +1,48 @@
+"""Engram's REST server: Mem0's hosted API over a self-hosted store.
+
+python -m engram.server --host 127.0.0.1 --port 8765 --workers 1 --database PATH
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+
+def serve(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
+    database: str | None = None,
+    log_level: str = "info",
+) -> None:
+    """Run the server in the foreground (the `engram serve` CLI calls this)."""
+    import uvicorn
+
+    from engram.config import MemoryConfig
+    from engram.server.auth import KeyStore, default_auth_path
+
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if database:
+        # workers are separate processes: they read the database from the environment
+        os.environ["ENGRAM_DATABASE"] = database
+    # Mint the first key here, once, before any worker starts (workers would race for it).
+    keys = KeyStore(default_auth_path(MemoryConfig().database_path()))
+    try:
+        keys.bootstrap()
+    finally:
+        keys.close()
+    uvicorn.run(
+        "engram.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+    )
+
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]

@@ -1,0 +1,89 @@
+"""Queued adds (2.x /v3/memories/add/, 1.x async_mode) are real work recorded on disk:
+an event id answers after a restart, and work queued or cut off by a crash still runs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from engram.server.app import EventStore
+from engram.server.auth import Principal
+from tests.support.server_process import ServerProcess
+
+
+def _wait(c: httpx.Client, event_id: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = c.get(f"/v1/event/{event_id}/").json()
+        if event["status"] in ("SUCCEEDED", "FAILED"):
+            return event
+        time.sleep(0.1)
+    raise AssertionError(f"event {event_id} did not finish")
+
+
+def _client(server: ServerProcess) -> httpx.Client:
+    return httpx.Client(
+        base_url=server.url, timeout=60, headers={"Authorization": f"Token {server.api_key}"}
+    )
+
+
+def test_event_answers_after_restart(engram_home: Path) -> None:
+    with ServerProcess(engram_home) as server:
+        with _client(server) as c:
+            queued = c.post(
+                "/v3/memories/add/",
+                json={
+                    "messages": [{"role": "user", "content": "I'm Max and I love trail running."}],
+                    "filters": {"user_id": "max"},
+                },
+            ).json()
+            assert queued["status"] == "PENDING"
+            done = _wait(c, queued["event_id"])
+        assert done["status"] == "SUCCEEDED" and done["results"], done
+        server.restart(kill=True)
+        with _client(server) as c:
+            again = c.get(f"/v1/event/{queued['event_id']}/").json()
+            assert again["status"] == "SUCCEEDED" and again["results"] == done["results"]
+            listed = c.get("/v1/events/").json()
+            assert listed["count"] == 1 and listed["results"][0]["id"] == queued["event_id"]
+            memory_id = done["results"][0]["id"]
+            assert c.get(f"/v1/memories/{memory_id}/").status_code == 200
+
+
+def test_failed_event_records_why(engram_home: Path) -> None:
+    with ServerProcess(engram_home) as server, _client(server) as c:
+        queued = c.post(
+            "/v3/memories/add/",
+            json={
+                "messages": [{"role": "robot", "content": "beep"}],
+                "user_id": "max",
+            },
+        ).json()
+        event = _wait(c, queued["event_id"])
+        assert event["status"] == "FAILED" and event["error"]["field"], event
+
+
+def test_queued_and_orphaned_work_runs_at_next_start(engram_home: Path) -> None:
+    server = ServerProcess(engram_home).start()  # first start mints the key and database
+    server.stop()
+    store = EventStore(engram_home / "server.db")
+    who = Principal("default", "default")
+    payload = {"messages": "I swim on Mondays.", "user_id": "max", "infer": False}
+    pending = store.enqueue(who, payload)
+    orphan = store.enqueue(who, {**payload, "messages": "I cycle on Fridays."})
+    assert store.claim() is not None  # "pending" is now RUNNING...
+    store._db.execute(  # ...by a worker process that died
+        "UPDATE events SET worker = ? WHERE id = ?", (f"{socket.gethostname()}:999999", pending)
+    )
+    store.close()
+    with server, _client(server) as c:  # `with server` starts it again
+        events = [_wait(c, pending), _wait(c, orphan)]
+        assert [e["status"] for e in events] == ["SUCCEEDED", "SUCCEEDED"], json.dumps(events)
+        texts = {
+            m["memory"] for m in c.post("/v2/memories/", json={"user_id": "max"}).json()["results"]
+        }
+        assert texts == {"I swim on Mondays.", "I cycle on Fridays."}
