@@ -66,9 +66,16 @@ def ingest(memory: Memory, clock: Clock, sample: dict, infer: bool) -> tuple[int
     all_turns = turns(sample["conversation"])
     for when, t in all_turns:
         clock.now = when
-        text = t["text"] + (f" [shares a photo: {t['blip_caption']}]" if t.get("blip_caption") else "")
-        memory.add([{"role": "user", "content": text}], user_id=t["speaker"],
-                   run_id=sample["sample_id"], metadata={"dia_id": t["dia_id"]}, infer=infer)  # fmt: skip
+        text = t["text"]
+        if t.get("blip_caption"):
+            text += f" [shares a photo: {t['blip_caption']}]"
+        memory.add(
+            [{"role": "user", "content": text}],
+            user_id=t["speaker"],
+            run_id=sample["sample_id"],
+            metadata={"dia_id": t["dia_id"]},
+            infer=infer,
+        )
     return len(all_turns), time.perf_counter() - started
 
 
@@ -98,20 +105,28 @@ def score(memory: Memory, sample: dict, ks: list[int]) -> list[dict]:
     return rows
 
 
-def run_mode(mode: str, samples: list[dict], ks: list[int], embedder, home: Path) -> dict:
+def run_mode(
+    mode: str, samples: list[dict], ks: list[int], weights: list[float], embedder, home: Path
+) -> list[dict]:
+    """Ingest once, then score the same store under each lexical weight."""
     clock = Clock()
     memory = Memory({"database": str(home / f"{mode}.db")}, embedder=embedder, clock=clock)
-    total_turns, ingest_seconds, rows = 0, 0.0, []
+    total_turns, ingest_seconds = 0, 0.0
     for sample in samples:
         n, seconds = ingest(memory, clock, sample, infer=(mode == "extract"))
         total_turns += n
         ingest_seconds += seconds
-        clock.now = datetime.now(UTC)
-        rows.extend(score(memory, sample, ks))
+    clock.now = datetime.now(UTC)
     stored = sum(memory.get_all(run_id=s["sample_id"])["count"] for s in samples)
+    results = []
+    for weight in weights:
+        memory.config.lexical_weight = weight
+        rows = [row for sample in samples for row in score(memory, sample, ks)]
+        results.append({"mode": f"{mode} lex={weight:g}", "turns": total_turns,
+                        "stored": stored, "ms_per_add": 1000 * ingest_seconds / total_turns,
+                        "rows": rows})  # fmt: skip
     memory.close()
-    return {"mode": mode, "turns": total_turns, "stored": stored,
-            "ms_per_add": 1000 * ingest_seconds / total_turns, "rows": rows}  # fmt: skip
+    return results
 
 
 def mean(rows: list[dict], key: str) -> float:
@@ -125,7 +140,8 @@ def report(results: list[dict], ks: list[int], console: Console) -> None:
         table.add_column(col, justify="right")
     for r in results:
         p50 = 1000 * statistics.median(x["latency"] for x in r["rows"])
-        cells = [f"{mean(r['rows'], f'{m}@{k}'):.3f}" for k in ks for m in ("hit", "recall", "answer")]
+        metrics = [f"{m}@{k}" for k in ks for m in ("hit", "recall", "answer")]
+        cells = [f"{mean(r['rows'], key):.3f}" for key in metrics]
         table.add_row(r["mode"], str(r["stored"]), f"{r['ms_per_add']:.1f}", f"{p50:.1f}", *cells)
     console.print(table)
     k = max(ks)
@@ -145,12 +161,14 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=5)
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--modes", nargs="+", default=["extract", "raw"])
+    parser.add_argument("--lexical-weights", type=float, nargs="+", default=[0.0, 0.2])
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
     samples = json.loads(args.data.read_text())[: args.conversations]
     embedder = make_embedder("local")
     with tempfile.TemporaryDirectory() as tmp:
-        results = [run_mode(m, samples, args.k, embedder, Path(tmp)) for m in args.modes]
+        results = [r for m in args.modes
+                   for r in run_mode(m, samples, args.k, args.lexical_weights, embedder, Path(tmp))]
     report(results, args.k, Console(width=160))
     if args.json:
         summary = [{k: v for k, v in r.items() if k != "rows"} | {

@@ -44,6 +44,8 @@ class MemoryConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     # how many stored memories each new fact is compared with during reconciliation
     reconcile_candidates: int = 5
+    # weight of shared query words against cosine similarity when ranking search results
+    lexical_weight: float = 0.2
 
     def database_path(self) -> Path:
         if not self.database:

@@ -40,6 +40,7 @@ from engram.extraction.categories import (
 )
 from engram.llms import LLM, make_llm
 from engram.models import SCOPE_FIELDS, Event, HistoryEntry, MemoryRecord, State, iso, utcnow
+from engram.ranking import rerank
 from engram.stores.base import Query, Store, WriteBatch
 from engram.stores.sqlite import SQLiteStore
 
@@ -47,6 +48,9 @@ ROLES = frozenset({"user", "assistant", "system"})
 MAX_ID_LENGTH = 255
 MAX_PAGE_SIZE = 1000
 PURGE_INTERVAL_SECONDS = 60.0
+# search fetches a wider pool by vector, then reranks it (engram.ranking)
+SEARCH_POOL_FACTOR = 4
+SEARCH_POOL_MIN = 40
 
 
 @dataclass
@@ -278,9 +282,11 @@ class Memory:
         where = self._where("search", filters, user_id, agent_id, run_id, app_id)
         threshold = self._threshold(threshold)
         vector = self._engine.embedder.embed([query.strip()])[0]
-        rows = self._engine.store.query(Query(self.project_id, where, self._now(), vector, limit))
-        return {"results": [r.to_dict(round(s or 0.0, 6)) for r, s in rows
-                            if threshold is None or (s or 0.0) >= threshold]}  # fmt: skip
+        pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
+        rows = self._engine.store.query(Query(self.project_id, where, self._now(), vector, pool))
+        ranked = rerank(query, rows, self.config.lexical_weight, limit)
+        return {"results": [r.to_dict(round(s, 6)) for r, s in ranked
+                            if threshold is None or s >= threshold]}  # fmt: skip
 
     def _threshold(self, threshold: float | None) -> float | None:
         if threshold is None:
