@@ -243,17 +243,19 @@ def _entity_targets(
 
 
 class _Base:
+    """Everything the sync and async clients share; they differ only in transport."""
+
     def __init__(
         self,
-        api_key: str | None,
-        host: str | None,
+        api_key: str | None = None,
+        host: str | None = None,
         *,
-        timeout: float,
-        retries: int,
-        backoff: float,
-        fail_open: bool,
-        org_id: str | None,
-        project_id: str | None,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        fail_open: bool = False,
+        org_id: str | None = None,
+        project_id: str | None = None,
     ) -> None:
         self.api_key = api_key or os.environ.get("ENGRAM_API_KEY") or os.environ.get("MEM0_API_KEY")
         if not self.api_key:
@@ -265,6 +267,10 @@ class _Base:
         self.org_id = org_id
         self.project_id = project_id
         self.headers = {"Authorization": f"Token {self.api_key}"}
+        self._open()
+
+    def _open(self) -> None:
+        raise NotImplementedError
 
     def _target(self) -> tuple[str, str]:
         return self.org_id or "default", self.project_id or "default"
@@ -288,29 +294,8 @@ class _Base:
 
 
 class MemoryClient(_Base):
-    def __init__(
-        self,
-        api_key: str | None = None,
-        host: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.25,
-        fail_open: bool = False,
-        org_id: str | None = None,
-        project_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_key,
-            host,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            fail_open=fail_open,
-            org_id=org_id,
-            project_id=project_id,
-        )
-        self._http = httpx.Client(base_url=self.host, headers=self.headers, timeout=timeout)
+    def _open(self) -> None:
+        self._http = httpx.Client(base_url=self.host, headers=self.headers, timeout=self.timeout)
         self.project = Project(self)
 
     def close(self) -> None:
@@ -439,29 +424,10 @@ class Project:
 
 
 class AsyncMemoryClient(_Base):
-    def __init__(
-        self,
-        api_key: str | None = None,
-        host: str | None = None,
-        *,
-        timeout: float = 10.0,
-        retries: int = 3,
-        backoff: float = 0.25,
-        fail_open: bool = False,
-        org_id: str | None = None,
-        project_id: str | None = None,
-    ) -> None:
-        super().__init__(
-            api_key,
-            host,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            fail_open=fail_open,
-            org_id=org_id,
-            project_id=project_id,
+    def _open(self) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=self.host, headers=self.headers, timeout=self.timeout
         )
-        self._http = httpx.AsyncClient(base_url=self.host, headers=self.headers, timeout=timeout)
         self.project = AsyncProject(self)
 
     async def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,23 @@ def engram_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def embedder() -> Embedder:
     """The real offline model, loaded once per test session."""
     return make_embedder("local")
+
+
+class Clock:
+    """A settable clock for `Memory(clock=...)`, so tests can move time forward."""
+
+    START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.now = self.START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture

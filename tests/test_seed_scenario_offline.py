@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from engram.memory import Memory
+from tests.conftest import Clock
 
 INSTRUCTIONS = """
 Extract from running coach conversations:
@@ -25,18 +26,6 @@ CATEGORIES = [
     {"preferences": "Training style, surfaces, schedules"},
 ]
 COACH_REPLY = "That's a solid goal. What's your current weekly mileage?"
-
-
-class Clock:
-    now = datetime(2026, 4, 1, 8, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
