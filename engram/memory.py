@@ -197,7 +197,7 @@ class Memory:
         """Turn decisions into one write batch, so a failure leaves the store untouched."""
         if vectors is None:
             vectors = self._engine.embedder.embed([f.text for f in facts])
-        tags = self._tags(facts, vectors, categories or {})
+        tags = self._tags(facts, categories or {})
         existing = {r.id: r for r in self._engine.store.get(
             self.project_id, [d.target_id for d in decisions if d.target_id])}  # fmt: skip
         batch, results, now = WriteBatch(), [], self._now()
@@ -210,11 +210,10 @@ class Memory:
         self._engine.store.write(batch)
         return {"results": results}
 
-    def _tags(
-        self, facts: list[Fact], vectors: np.ndarray, categories: dict[str, str]
-    ) -> list[list[str]]:
-        auto = self._engine.tagger.tag(vectors, categories)
-        return [list(f.categories) if f.categories is not None else a for f, a in zip(facts, auto)]
+    def _tags(self, facts: list[Fact], categories: dict[str, str]) -> list[list[str]]:
+        untagged = [f.text for f in facts if f.categories is None]
+        auto = iter(self._engine.tagger.tag(untagged, categories))
+        return [list(f.categories) if f.categories is not None else next(auto) for f in facts]
 
     def _stage(
         self,

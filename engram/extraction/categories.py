@@ -6,6 +6,7 @@ Both forms Mem0 accepts become one `{name: description}` dict:
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
@@ -76,6 +77,30 @@ def categories_as_list(categories: dict[str, str]) -> list[dict[str, str]]:
     return [{name: description} for name, description in categories.items()]
 
 
+# What a fact *does* (wanting, preferring, hurting) is what categories are usually about,
+# but a sentence embedding is dominated by its topic ("running"). A hint naming the intent
+# of a few closed verb classes, appended before embedding, lets the intent count.
+_INTENT_HINTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), hint)
+    for pattern, hint in (
+        (r"\b(wants?|plans?|planning|aims?|hopes?|goals?|targets?|dreams?|qualify|trying to)\b",
+         "goal, target, objective"),
+        (r"\b(prefers?|likes?|loves?|enjoys?|favou?rite|hates?|dislikes?)\b",
+         "preference, likes and dislikes, style"),
+        (r"\b(hurts?|pain\w*|injur\w*|flares?|sore|allerg\w*|sprain\w*|rolled|aches?|sick|ill)\b",
+         "injury, pain, health limitation"),
+        (r"\b(finished|completed|won|achieved|record|milestone|personal best)\b",
+         "achievement, milestone"),
+    )
+)  # fmt: skip
+
+
+def with_intent_hint(text: str) -> str:
+    lowered = text.lower()
+    hints = [hint for pattern, hint in _INTENT_HINTS if pattern.search(lowered)]
+    return f"{text} ({'; '.join(hints)})" if hints else text
+
+
 class CategoryTagger:
     """Tags a fact with the categories whose name and description it is closest to."""
 
@@ -92,11 +117,12 @@ class CategoryTagger:
                 self._cache[key] = self._embedder.embed(texts)
             return self._cache[key]
 
-    def tag(self, fact_vectors: np.ndarray, categories: dict[str, str]) -> list[list[str]]:
-        if not categories or len(fact_vectors) == 0:
-            return [[] for _ in range(len(fact_vectors))]
+    def tag(self, facts: list[str], categories: dict[str, str]) -> list[list[str]]:
+        if not categories or not facts:
+            return [[] for _ in facts]
         names = list(categories)
-        scores = fact_vectors @ self._category_vectors(categories).T
+        vectors = self._embedder.embed([with_intent_hint(f) for f in facts])
+        scores = vectors @ self._category_vectors(categories).T
         return [_pick(row, names) for row in scores]
 
 
