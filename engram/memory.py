@@ -126,6 +126,10 @@ class Memory:
     def store(self) -> Store:
         return self._engine.store
 
+    @property
+    def embedder(self) -> Embedder:
+        return self._engine.embedder
+
     def close(self) -> None:
         self._engine.store.close()
 

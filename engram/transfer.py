@@ -51,7 +51,7 @@ def export_memories(
     """Write every memory of `memory`'s project to `file` ('-' for stdout); returns the count."""
     store, project = memory.store, memory.project_id
     total = store.count(Query(project, None, "", include_inactive=True))
-    model_id = _embedder(memory).model_id if embeddings else None
+    model_id = memory.embedder.model_id if embeddings else None
     written = 0
     with _open_out(file) as f, _progress(progress, total, "exporting") as advance:
         for chunk in _chunks(store, project):
@@ -76,8 +76,7 @@ def _chunks(store: Any, project: str) -> Iterator[list[MemoryRecord]]:
 
 
 def _vectors(store: Any, project: str, records: list[MemoryRecord]) -> dict[str, np.ndarray]:
-    read = getattr(store, "vectors", None)  # not every backend can hand vectors back
-    return read(project, [r.id for r in records]) if read else {}
+    return store.vectors(project, [r.id for r in records])
 
 
 def to_line(
@@ -156,7 +155,7 @@ def _import_chunk(
 def _import_vectors(
     memory: Any, lines: list[dict[str, Any]], report: ImportReport
 ) -> list[np.ndarray]:
-    embedder = _embedder(memory)
+    embedder = memory.embedder
     usable = [ln.get("embedding_model") == embedder.model_id
               and len(ln.get("embedding") or ()) == embedder.dims for ln in lines]  # fmt: skip
     missing = [ln["memory"] for ln, ok in zip(lines, usable) if not ok]
@@ -190,11 +189,6 @@ def _history_entry(h: dict[str, Any], memory_id: str, project: str) -> HistoryEn
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def _embedder(memory: Any) -> Any:
-    # Memory has no public accessor for its embedder yet; the engine holds it.
-    return memory._engine.embedder
 
 
 @contextmanager
