@@ -375,7 +375,7 @@ class Memory:
         return {"message": "Memory deleted successfully!"}
 
     def _delete(self, records: list[MemoryRecord], actor: str) -> None:
-        batch = WriteBatch(deletes=[r.id for r in records])
+        batch = WriteBatch(deletes=list(records))
         batch.history = [self._history(r, Event.DELETE, r.memory, None, actor) for r in records]
         self._engine.store.write(batch)
 

@@ -134,3 +134,16 @@ def test_reimport_after_a_delete_in_the_target_keeps_history_single(
         assert import_memories(target, dump).imported == 1
         events = [h["event"] for h in target.history(victim)]
         assert events.count("ADD") == 1 and events[-1] == "DELETE"
+
+
+def test_import_into_another_project_of_the_same_database(tmp_path: Path) -> None:
+    source = _open(tmp_path / "one.db")
+    kept = source.add("Max prefers trail running", user_id="max", infer=False)["results"][0]
+    export_memories(source, tmp_path / "out.jsonl")
+    copy = source.for_project("copy")
+    import_memories(copy, tmp_path / "out.jsonl")
+    copy.update(kept["id"], "Max prefers road running")
+    assert source.get(kept["id"])["memory"] == "Max prefers trail running"
+    assert copy.get(kept["id"])["memory"] == "Max prefers road running"
+    assert [h["event"] for h in source.history(kept["id"])] == ["ADD"]
+    source.close()

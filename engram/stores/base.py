@@ -22,7 +22,7 @@ class WriteBatch:
     """Everything one pipeline step changes, applied in one transaction."""
 
     upserts: list[tuple[MemoryRecord, np.ndarray | None]] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)  # memory ids removed for good
+    deletes: list[MemoryRecord] = field(default_factory=list)  # removed for good
     history: list[HistoryEntry] = field(default_factory=list)
 
     def __bool__(self) -> bool:

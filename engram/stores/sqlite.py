@@ -26,7 +26,7 @@ SCHEMA_VERSION = 1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS memories (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     project TEXT NOT NULL,
     user_id TEXT, agent_id TEXT, run_id TEXT, app_id TEXT,
     memory TEXT NOT NULL,
@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS memories (
     expiration_date TEXT,
     state TEXT NOT NULL DEFAULT 'active',
     replaced_by TEXT,
-    embedding BLOB
+    embedding BLOB,
+    -- ids are unique within a project, so an export imports into any other project
+    PRIMARY KEY (project, id)
 );
 CREATE INDEX IF NOT EXISTS memories_user ON memories (project, user_id);
 CREATE INDEX IF NOT EXISTS memories_agent ON memories (project, agent_id);
@@ -47,14 +49,15 @@ CREATE INDEX IF NOT EXISTS memories_app ON memories (project, app_id);
 CREATE INDEX IF NOT EXISTS memories_expiry ON memories (expiration_date)
     WHERE expiration_date IS NOT NULL;
 CREATE TABLE IF NOT EXISTS history (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     memory_id TEXT NOT NULL,
     project TEXT NOT NULL,
     event TEXT NOT NULL,
     old_memory TEXT, new_memory TEXT,
     created_at TEXT NOT NULL,
     actor TEXT,
-    user_id TEXT, agent_id TEXT, run_id TEXT
+    user_id TEXT, agent_id TEXT, run_id TEXT,
+    PRIMARY KEY (project, id)
 );
 CREATE INDEX IF NOT EXISTS history_memory ON history (project, memory_id, created_at);
 CREATE TABLE IF NOT EXISTS settings (project TEXT PRIMARY KEY, data TEXT NOT NULL);
@@ -151,8 +154,10 @@ class SQLiteStore:
         with self._transaction():
             for record, vector in batch.upserts:
                 self._upsert(record, vector)
-            for memory_id in batch.deletes:
-                self._conn.execute("DELETE FROM memories WHERE id = ?", (memory_id,))
+            for record in batch.deletes:
+                self._conn.execute(
+                    "DELETE FROM memories WHERE project = ? AND id = ?", (record.project, record.id)
+                )
             for entry in batch.history:
                 self._insert_history(entry)
 
@@ -161,8 +166,8 @@ class SQLiteStore:
         self._conn.execute(
             f"INSERT INTO memories ({_COLUMNS}, embedding) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET memory = excluded.memory, hash = excluded.hash, "
-            "metadata = excluded.metadata, categories = excluded.categories, "
+            "ON CONFLICT (project, id) DO UPDATE SET memory = excluded.memory, "
+            "hash = excluded.hash, metadata = excluded.metadata, categories = excluded.categories, "
             "updated_at = excluded.updated_at, expiration_date = excluded.expiration_date, "
             "state = excluded.state, replaced_by = excluded.replaced_by, "
             "embedding = coalesce(excluded.embedding, memories.embedding)",
