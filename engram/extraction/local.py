@@ -1,9 +1,10 @@
-"""The offline extraction step: the rule/NLP fact splitter, then the instruction filter."""
+"""The offline extraction step: split facts, anchor relative dates, apply the instructions."""
 
 from __future__ import annotations
 
 from engram.embeddings import Embedder
 from engram.extraction.base import ExtractionContext, Fact
+from engram.extraction.dates import anchor_dates
 from engram.extraction.instructions import InstructionFilter
 from engram.extraction.offline import OfflineExtractor
 
@@ -18,6 +19,7 @@ class LocalExtractor:
 
     def extract(self, messages: list[dict[str, str]], ctx: ExtractionContext) -> list[Fact]:
         texts = self._splitter.extract(messages, subject=ctx.subject, agent=ctx.agent)
+        texts = [anchor_dates(text, ctx.today) for text in texts]
         if not texts or not ctx.custom_instructions:
             return [Fact(text) for text in texts]
         verdicts = self._filter.keep(self._embedder.embed(texts), ctx.custom_instructions)
