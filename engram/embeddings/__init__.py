@@ -73,9 +73,7 @@ def make_embedder(
             dims=dims,
             batch_size=batch_size,
         )
-    raise ValueError(
-        f"unknown embedding provider {provider!r}: use 'local' or 'openai'"
-    )
+    raise ValueError(f"unknown embedding provider {provider!r}: use 'local' or 'openai'")
 
 
 def _make_local(model: str | None, dims: int | None, batch_size: int) -> LocalEmbedder:

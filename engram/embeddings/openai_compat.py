@@ -68,7 +68,7 @@ class OpenAIEmbedder:
     @property
     def dims(self) -> int:
         if self._dims is None:
-            self._set_dims(self._request([_PROBE_TEXT]).shape[1])
+            self._request([_PROBE_TEXT])  # the response sets _dims
         assert self._dims is not None
         return self._dims
 
@@ -101,14 +101,12 @@ class OpenAIEmbedder:
             raise self._error(f"connection failed: {_cause(exc)}") from exc
         except openai.OpenAIError as exc:
             raise self._error(_short(str(exc))) from exc
-        return self._to_array(response.data, len(batch))
+        return self._to_array(response.data or [], len(batch))
 
     def _to_array(self, data: list[Any], expected_rows: int) -> np.ndarray:
         rows = sorted(data, key=lambda d: d.index)
         if len(rows) != expected_rows:
-            raise self._error(
-                f"returned {len(rows)} embeddings for {expected_rows} inputs"
-            )
+            raise self._error(f"returned {len(rows)} embeddings for {expected_rows} inputs")
         try:
             matrix = np.array([row.embedding for row in rows], dtype=np.float32)
         except (TypeError, ValueError) as exc:
@@ -154,7 +152,9 @@ class OpenAIEmbedder:
         )
 
     def __repr__(self) -> str:
-        return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, dims={self._dims})"
+        return (
+            f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r}, dims={self._dims})"
+        )
 
 
 def _default_api_key(base_url: str) -> str | None:
