@@ -21,6 +21,7 @@ class EmbedderConfig(BaseModel):
     model: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_MODEL"))
     base_url: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_BASE_URL"))
     api_key: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_API_KEY"))
+    dims: int | None = None  # None: the model's own size (or ENGRAM_EMBEDDING_DIMS)
 
 
 class LLMConfig(BaseModel):

@@ -71,6 +71,7 @@ def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder |
         model=config.embedder.model,
         base_url=config.embedder.base_url,
         api_key=config.embedder.api_key,
+        dims=config.embedder.dims,
     )
     store = store or SQLiteStore(config.database_path())
     llm = make_llm(config.llm)
