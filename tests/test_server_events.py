@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from engram.server.app import EventStore
+from engram.server.events import EventStore
 from engram.server.auth import Principal
 from tests.support.server_process import ServerProcess
 
