@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from engram.server.events import EventStore
 from engram.server.auth import Principal
+from engram.server.events import EventStore
 from tests.support.server_process import ServerProcess
 
 
