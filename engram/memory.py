@@ -170,7 +170,8 @@ class Memory:
         if not facts:
             return {"results": []}
         vectors = self._engine.embedder.embed([f.text for f in facts])
-        candidates = _alias([self._candidates(scope, v) for v in vectors])
+        near = _reconcile_scope(scope)
+        candidates = _alias([self._candidates(near, v) for v in vectors])
         decisions = self._engine.reconciler.decide(facts, candidates, ctx)
         return self._apply(facts, decisions, vectors, new, ctx.categories)
 
@@ -595,6 +596,14 @@ def _display_name(user_id: str | None) -> str | None:
 
 def _settings_categories(settings: dict[str, Any]) -> dict[str, str]:
     return normalize_categories(settings.get("custom_categories")) or dict(DEFAULT_CATEGORIES)
+
+
+def _reconcile_scope(scope: dict[str, str]) -> dict[str, str]:
+    """Facts about a user are shared by every agent that talks to them, so a new user fact is
+    reconciled against all of that user's memories, whichever agent heard them."""
+    if "user_id" in scope:
+        return {k: v for k, v in scope.items() if k != "agent_id"}
+    return scope
 
 
 def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:

@@ -75,3 +75,13 @@ def test_projects_do_not_see_each_other(scoped: Memory) -> None:
     mid = scoped.get_all(user_id="max")["results"][0]["id"]
     with pytest.raises(KeyError):
         other.get(mid)
+
+
+def test_user_facts_reconcile_across_agents(memory: Memory) -> None:
+    first = memory.add("I want to run a marathon in under 4 hours", user_id="max",
+                       agent_id="ray")["results"][0]  # fmt: skip
+    again = memory.add("I want to run a marathon in under 4 hours", user_id="max",
+                       agent_id="jordan")["results"]  # fmt: skip
+    assert [(r["event"], r["id"]) for r in again] == [("NONE", first["id"])]
+    assert memory.search("marathon goal", user_id="max", agent_id="jordan")["results"] == []
+    assert memory.get_all(user_id="max")["count"] == 1
