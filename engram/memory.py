@@ -41,8 +41,8 @@ from engram.extraction.categories import (
 from engram.llms import LLM, make_llm
 from engram.models import SCOPE_FIELDS, Event, HistoryEntry, MemoryRecord, State, iso, utcnow
 from engram.ranking import rerank
+from engram.stores import make_store
 from engram.stores.base import Query, Store, WriteBatch
-from engram.stores.sqlite import SQLiteStore
 
 ROLES = frozenset({"user", "assistant", "system"})
 MAX_ID_LENGTH = 255
@@ -73,7 +73,7 @@ def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder |
         api_key=config.embedder.api_key,
         dims=config.embedder.dims,
     )
-    store = store or SQLiteStore(config.database_path())
+    store = store or make_store(config)
     llm = make_llm(config.llm)
     if llm is not None:
         from engram.extraction.llm import LLMExtractor, LLMReconciler
