@@ -236,6 +236,21 @@ CASES: list[Case] = [
         count=3,
     ),
     Case("duplicates removed", [user("I'm vegan."), user("I'm vegan")], ["Max is vegan"]),
+    # -- small talk between friends (LoCoMo-style chat)
+    Case("social reactions", [user("Sorry to hear that! Great idea, Jon! Sounds great!")], []),
+    Case("vocative only", [user("Hey Jon! Good to see you.")], []),
+    Case("vague it-clause", [user("It'll be so much fun! That's so cool!")], []),
+    Case("about the listener", [user("You should try it sometime.")], []),
+    Case(
+        "reaction then fact",
+        [user("Wow, great idea! I lost my job as a banker last week.")],
+        ["Max lost their job as a banker last week"],
+    ),
+    Case("wanna expanded", [user("I wanna start a dance studio")],
+         ["Max wants to start a dance studio"]),  # fmt: skip
+    Case("adjective fragment is no verb", [user("Cool setup! Graceful.")], []),
+    Case("it-clause naming a thing", [user("It was my first marathon")],
+         ["It was Max's first marathon"]),  # fmt: skip
     # -- other languages
     Case("chinese fact kept", [user("我对花生过敏。")], ["我对花生过敏。"]),
     Case("french kept verbatim", [user("J'habite à Lyon")], ["J'habite à Lyon"]),

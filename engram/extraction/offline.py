@@ -36,6 +36,12 @@ _TRAILING_NOISE = frozenset(
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\d+[.)])\s+")
 _FOREIGN_SPLIT = re.compile(r"(?<=[。！？!?])")
 _TERMINAL = " \t.!;:,"
+_CONTRACTION = re.compile(r"\b(" + "|".join(rules.CONTRACTIONS) + r")\b", re.IGNORECASE)
+
+
+def _expand(word: str) -> str:
+    expanded = rules.CONTRACTIONS[word.lower()]
+    return expanded.capitalize() if word[0].isupper() else expanded
 
 
 class OfflineExtractor:
@@ -84,7 +90,7 @@ class OfflineExtractor:
     def _line_facts(self, line: str, role: str, subject: str | None) -> list[str]:
         if not _mostly_latin(line):
             return _foreign_facts(line)
-        doc = self._parse(line)
+        doc = self._parse(_CONTRACTION.sub(lambda m: _expand(m[0]), line))
         if role == "system":
             return [_clean(sent.text) for sent in doc.sents if not _all_filler(sent)]
         facts: list[str] = []
@@ -100,6 +106,8 @@ class OfflineExtractor:
         tokens = _strip_filler(tokens)
         if not tokens or _all_filler(tokens) or _is_question(tokens, asked):
             return None
+        if _is_chatter(tokens):
+            return None
         text = _span_text(tokens)
         if _looks_foreign(tokens):
             return _clean(text)
@@ -113,14 +121,14 @@ class OfflineExtractor:
             return _rewrite(implied, subject)
         if _has_subject(tokens):
             return _rewrite(tokens, subject)  # third-party subject: only my/me change
-        if not any(t.pos_ in {"NOUN", "PROPN", "NUM", "ADJ", "VERB"} for t in tokens):
-            return None
+        if not any(t.pos_ in {"NOUN", "NUM"} for t in tokens):
+            return None  # a fragment note needs a thing or a number: "10x400m intervals"
         return f"{_name(subject, first_word=True)}: {_clean(text, capitalize=False)}"
 
     def _implied_first_person(self, first: Token, text: str) -> list[Token] | None:
         """Chat fragments drop "I" ("Rolled ankle, need rest"): re-parse with "I" restored
         and accept it only if the tagger then reads the first word as the finite verb."""
-        if first.pos_ in {"PRON", "DET", "PROPN", "NUM"} or first.lower_ in rules.WH_WORDS:
+        if not _verb_like(first) or first.lower_ in rules.WH_WORDS:
             return None
         rest = text[0].lower() + text[1:]
         redo = list(self._parse("I " + rest))
@@ -128,7 +136,7 @@ class OfflineExtractor:
             redo = list(self._parse("I am " + rest))
             return redo if redo[0].head.i == 2 else None
         if len(redo) > 1 and redo[1].tag_ in _VERB_TAGS and redo[0].head.i == 1:
-            return redo
+            return redo if redo[1].dep_ == "ROOT" else None
         return None
 
 
@@ -270,6 +278,43 @@ def _is_question(tokens: list[Token], asked: bool) -> bool:
         if after.lower_ in rules.SUBJECT_PRONOUNS or after.tag_ in {"PRP$", "DT"}:
             return True
     return asked and not any(_is_first_person(t) for t in tokens)
+
+
+def _verb_like(first: Token) -> bool:
+    """Could this first word be a verb whose "I" was dropped? The tagger misreads a
+    capitalised first word ("Rolled" as ADJ, "Love" as NOUN), so its tag is one signal among
+    the word's form and a short list of verbs chat drops the subject of."""
+    if first.i + 1 >= len(first.doc) or first.nbor().is_punct:
+        return False  # a lone word ("Man!", "Graceful") is a reaction, not a clause
+    word = first.lower_
+    return (
+        first.tag_ in _VERB_TAGS | {"VBG", "VBN"}
+        or word.endswith(("ed", "ing"))
+        or word in rules.SUBJECTLESS_VERBS
+    )
+
+
+def _is_chatter(tokens: list[Token]) -> bool:
+    """Reactions and small talk: social phrases, bare names (vocatives), "you ..." clauses,
+    and "it/that/this ..." clauses that name nothing ("That's so cool", "It'll be fun")."""
+    words = [t for t in tokens if not t.is_punct]
+    if all(t.pos_ == "PROPN" for t in words):
+        return True  # "Jon!" addressing the listener
+    verbless = not any(t.pos_ in {"VERB", "AUX"} for t in words)
+    if verbless and words and words[0].lower_ in rules.REACTION_ADJECTIVES:
+        return True  # "Cool setup!"
+    phrase = " ".join(t.lower_ for t in words if t.pos_ != "PROPN").replace(" n't", "n't")
+    if phrase.replace(" 's", "'s") in rules.SOCIAL_PHRASES:
+        return True
+    subjects = [t for t in words if t.dep_ in _SUBJECT_DEPS and t.head.dep_ == "ROOT"]
+    if not subjects or subjects[0].lower_ not in rules.VAGUE_SUBJECTS:
+        return False
+    if subjects[0].lower_ == "you":
+        return True  # about the listener, not the speaker
+    return not any(
+        t.pos_ in {"NOUN", "PROPN", "NUM"} and t.lower_ not in rules.EVALUATIVE_NOUNS
+        for t in words
+    )
 
 
 def _looks_foreign(tokens: list[Token]) -> bool:

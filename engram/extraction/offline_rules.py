@@ -312,3 +312,44 @@ def is_cjk_filler(text: str) -> bool:
     for word in sorted(CJK_FILLER, key=len, reverse=True):
         rest = rest.replace(word, "")
     return not any(ch.isalnum() for ch in rest)
+
+# Social reactions that carry no fact about the speaker ("Sorry to hear that", "Great idea!").
+# Matched against a whole clause, lower-cased, punctuation and names removed.
+SOCIAL_PHRASES = frozenset(
+    [
+        "sorry", "sorry to hear that", "so sorry", "great idea", "good idea", "sounds great",
+        "sounds good", "sounds fun", "sounds amazing", "can't wait", "cannot wait",
+        "good to see you", "good to see you too", "nice to meet you", "great to hear",
+        "glad to hear that", "same here", "me too", "for sure", "of course", "good luck",
+        "congrats", "congratulations", "well done", "take care", "no problem", "no worries",
+        "you too", "definitely", "totally", "exactly", "agreed", "true", "wow", "awesome",
+        "cool", "nice", "great", "amazing", "that's cool", "that's great", "that's awesome",
+        "that's amazing", "that's so cool", "that's nice", "love it", "i love that",
+    ]
+)  # fmt: skip
+
+# Subjects whose clause says nothing about the speaker unless it names something:
+# "That's cool", "It'll be so much fun", "You should try it".
+VAGUE_SUBJECTS = frozenset(["it", "that", "this", "these", "those", "you"])
+
+# Nouns that name no thing in evaluative small talk ("It'll be so much fun", "Good idea").
+EVALUATIVE_NOUNS = frozenset(
+    ["fun", "time", "idea", "thing", "things", "stuff", "feeling", "blast", "way", "lot",
+     "deal", "bit", "one", "sense"]
+)  # fmt: skip
+
+# Chat contractions the tagger misreads ("I wanna start" -> "wannas"); expanded before parsing.
+CONTRACTIONS = {"wanna": "want to", "gonna": "going to", "gotta": "have to"}
+
+# Verbs chat often starts a sentence with, dropping "I" ("Love trail running").
+SUBJECTLESS_VERBS = frozenset(
+    ["love", "like", "hate", "need", "want", "think", "feel", "hope", "guess", "prefer",
+     "enjoy", "miss", "know", "got", "had", "went", "ran", "did", "made", "bought", "took",
+     "saw", "met", "have", "am", "was", "can't", "cant", "don't", "dont", "just"]
+)  # fmt: skip
+
+# Adjectives that open a verbless reaction ("Cool setup!", "Nice pic").
+REACTION_ADJECTIVES = frozenset(
+    ["cool", "nice", "great", "awesome", "amazing", "lovely", "beautiful", "sweet",
+     "fantastic", "wonderful", "perfect", "gorgeous", "stunning", "incredible"]
+)  # fmt: skip

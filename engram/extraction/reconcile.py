@@ -14,6 +14,8 @@ import re
 from engram.extraction.base import Candidate, Decision, ExtractionContext, Fact
 from engram.models import Event
 
+# Facts with fewer content words than this are never taken to update or negate another.
+MIN_CONTENT_WORDS = 2
 # Cosine similarity above which two facts say the same thing.
 DUPLICATE_SCORE = 0.92
 # A negation of a stored fact must still be about the same thing.
@@ -75,6 +77,8 @@ def classify(fact: str, stored: str, score: float) -> Event:
     if new == old or score >= DUPLICATE_SCORE:
         return Event.NONE
     new_content, old_content = _content(new), _content(old)
+    if min(len(new_content), len(old_content)) < MIN_CONTENT_WORDS:
+        return Event.ADD  # too little said to claim one fact changes another
     flipped = _negated(new) != _negated(old)
     if flipped and score >= NEGATION_SCORE and _overlap(new_content, old_content) >= 0.5:
         return Event.DELETE
