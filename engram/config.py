@@ -48,7 +48,12 @@ class MemoryConfig(BaseModel):
     # weight of shared query words against cosine similarity when ranking search results
     lexical_weight: float = 0.2
 
+    @property
+    def is_postgres(self) -> bool:
+        return self.database.startswith(("postgresql://", "postgres://"))
+
     def database_path(self) -> Path:
-        if not self.database:
+        """The SQLite file; with PostgreSQL, where the server keeps its own small files."""
+        if not self.database or self.is_postgres:
             return engram_home() / "engram.db"
         return Path(self.database.removeprefix("sqlite:///").removeprefix("sqlite://"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +50,67 @@ def memory(embedder: Embedder, engram_home: Path) -> Iterator[object]:
     m = Memory(embedder=embedder)
     yield m
     m.close()
+
+
+# ---------------------------------------------------------------------------- storage backends
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL + pgvector for the session (ENGRAM_TEST_POSTGRES_URL, or a local one).
+
+    Started only when a test asks for it; a missing dependency fails with its name, never skips.
+    """
+    from tests.support.postgres_server import session_server
+
+    server = session_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> Iterator[str]:
+    """A fresh, empty database on the session server."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+BACKENDS = ("sqlite", "postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store_factory(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], object]]:
+    """Opens stores of the parametrised backend on one fresh database (call it twice for two
+    handles on the same data, as two processes would have)."""
+    if backend == "postgres":
+        location = request.getfixturevalue("postgres_url")
+    else:
+        location = str(tmp_path / "conformance.db")
+    opened: list[object] = []
+
+    def open_store() -> object:
+        if backend == "postgres":
+            from engram.stores.postgres import PostgresStore
+
+            store = PostgresStore(location)
+        else:
+            from engram.stores.sqlite import SQLiteStore
+
+            store = SQLiteStore(location)
+        opened.append(store)
+        return store
+
+    yield open_store
+    for store in opened:
+        store.close()
 
 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:

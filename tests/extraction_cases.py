@@ -246,11 +246,17 @@ CASES: list[Case] = [
         [user("Wow, great idea! I lost my job as a banker last week.")],
         ["Max lost their job as a banker last week"],
     ),
-    Case("wanna expanded", [user("I wanna start a dance studio")],
-         ["Max wants to start a dance studio"]),  # fmt: skip
+    Case(
+        "wanna expanded",
+        [user("I wanna start a dance studio")],
+        ["Max wants to start a dance studio"],
+    ),
     Case("adjective fragment is no verb", [user("Cool setup! Graceful.")], []),
-    Case("it-clause naming a thing", [user("It was my first marathon")],
-         ["It was Max's first marathon"]),  # fmt: skip
+    Case(
+        "it-clause naming a thing",
+        [user("It was my first marathon")],
+        ["It was Max's first marathon"],
+    ),
     # -- other languages
     Case("chinese fact kept", [user("我对花生过敏。")], ["我对花生过敏。"]),
     Case("french kept verbatim", [user("J'habite à Lyon")], ["J'habite à Lyon"]),

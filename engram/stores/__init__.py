@@ -8,7 +8,7 @@ from engram.stores.base import Store
 
 def make_store(config: MemoryConfig) -> Store:
     """SQLite for a path (the embedded default); PostgreSQL for a postgresql:// URL."""
-    if config.database.startswith(("postgresql://", "postgres://")):
+    if config.is_postgres:
         from engram.stores.postgres import PostgresStore
 
         return PostgresStore(config.database)

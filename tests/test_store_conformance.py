@@ -1,0 +1,385 @@
+"""One behaviour, every backend: the `Store` contract asserted on SQLite and PostgreSQL alike.
+
+The filter cases mirror tests/test_filter_operators.py (copied, so that file stays as is),
+plus the corners where SQL engines usually disagree: JSON types, NULLs, byte order, keys
+with dots and quotes. Postgres runs on a real server (tests/support/postgres_server.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engram.filters import parse
+from engram.models import Event, HistoryEntry, MemoryRecord, State
+from engram.stores.base import EntityCount, Query, Store, WriteBatch
+from tests.conftest import BACKENDS
+
+NOW = "2026-01-01T00:00:00.000000+00:00"
+
+
+def ts(day: str, time: str = "12:00:00") -> str:
+    return f"{day}T{time}.000000+00:00"
+
+
+def record(mid: str, text: str = "", *, project: str = "default", **fields: Any) -> MemoryRecord:
+    fields.setdefault("created_at", ts("2025-01-01"))
+    fields.setdefault("updated_at", fields["created_at"])
+    return MemoryRecord(id=mid, memory=text or f"memory {mid}", project=project, hash=mid,
+                        **fields)  # fmt: skip
+
+
+def vec(*values: float) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32)
+
+
+def write(store: Store, *records: MemoryRecord, vectors: list[np.ndarray] | None = None) -> None:
+    vectors = vectors or [vec(1, 0, 0, 0)] * len(records)
+    store.write(WriteBatch(upserts=list(zip(records, vectors))))
+
+
+def ids_of(rows: list[tuple[MemoryRecord, float | None]]) -> list[str]:
+    return [r.id for r, _ in rows]
+
+
+@pytest.fixture
+def store(store_factory: Callable[[], Store]) -> Store:
+    return store_factory()
+
+
+# ---------------------------------------------------------------------------- filters
+
+ROWS = [
+    # id, user, agent, run, text, metadata, categories, created_at
+    ("m1", "max", None, "boston-2025", "10x400m intervals",
+     {"workout_type": "speed", "intensity": "high", "km": 10, "done": True}, ["goals"],
+     "2025-01-05"),
+    ("m2", "max", None, "nyc-2025", "Long run of 30 km",
+     {"workout_type": "long", "intensity": "low", "km": 30, "done": False,
+      "pace": 5.5, "a.b": "dotted", "it's": "quoted"}, ["goals", "preferences"], "2025-03-01"),
+    ("m3", "max", "ray", None, "Max prefers trail running",
+     {"surface": "étang", "km": "twelve", "note": None}, ["preferences"], "2025-06-10"),
+    ("m4", "bob", None, None, "Bob swims on Sundays",
+     {"km": 2, "note": "Pool SESSION", "surface": "zinc"}, ["constraints"], "2025-09-30"),
+    ("m5", "bob", None, None, "Bob has no categories",
+     {"surface": "Zinc"}, [], "2025-10-01"),
+]  # fmt: skip
+
+ALL = ["m1", "m2", "m3", "m4", "m5"]
+
+CASES = [
+    # --- as in tests/test_filter_operators.py (m3's km is now a string; m5 is new)
+    ({"user_id": "max"}, ["m1", "m2", "m3"]),
+    ({"user_id": {"eq": "bob"}}, ["m4", "m5"]),
+    ({"AND": [{"user_id": "max"}, {"run_id": {"ne": "boston-2025"}}]}, ["m2", "m3"]),
+    ({"user_id": {"in": ["max", "bob"]}}, ALL),
+    ({"AND": [{"user_id": "*"}, {"user_id": {"nin": ["max"]}}]}, ["m4", "m5"]),
+    ({"AND": [{"user_id": "max"}, {"run_id": "*"}]}, ["m1", "m2"]),
+    ({"AND": [{"user_id": "max"}, {"agent_id": "*"}]}, ["m3"]),
+    ({"OR": [{"run_id": "boston-2025"}, {"agent_id": "ray"}]}, ["m1", "m3"]),
+    ({"AND": [{"user_id": "max"}, {"NOT": [{"run_id": "boston-2025"}]}]}, ["m2", "m3"]),
+    ({"AND": [{"user_id": "*"}, {"categories": {"in": ["constraints"]}}]}, ["m4"]),
+    ({"AND": [{"user_id": "max"}, {"categories": {"in": ["preferences", "x"]}}]}, ["m2", "m3"]),
+    ({"AND": [{"user_id": "max"}, {"categories": "goals"}]}, ["m1", "m2"]),
+    ({"AND": [{"user_id": "max"}, {"categories": {"contains": "GOALS"}}]}, ["m1", "m2"]),
+    ({"AND": [{"user_id": "max"}, {"categories": {"nin": ["goals"]}}]}, ["m3"]),
+    ({"AND": [{"user_id": "max"}, {"categories": {"ne": "preferences"}}]}, ["m1"]),
+    ({"AND": [{"user_id": "*"}, {"categories": "*"}]}, ["m1", "m2", "m3", "m4"]),
+    ({"AND": [{"user_id": "max"}, {"metadata.workout_type": "speed"}]}, ["m1"]),
+    ({"AND": [{"user_id": "max"}, {"metadata": {"intensity": {"ne": "high"}}}]}, ["m2", "m3"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.km": {"gte": 10}}]}, ["m1", "m2", "m3"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.km": {"lt": 10}}]}, ["m4"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.km": {"lte": 10}}]}, ["m1", "m4"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.km": {"gt": 1, "lt": 20}}]}, ["m1", "m4"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.workout_type": {"in": ["long", "x"]}}]}, ["m2"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.workout_type": {"nin": ["long"]}}]},
+     ["m1", "m3", "m4", "m5"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.workout_type": "*"}]}, ["m1", "m2"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.note": {"contains": "Pool"}}]}, ["m4"]),
+    ({"AND": [{"user_id": "*"}, {"metadata.note": {"contains": "pool"}}]}, []),
+    ({"AND": [{"user_id": "*"}, {"metadata.note": {"icontains": "session"}}]}, ["m4"]),
+    ({"AND": [{"user_id": "*"}, {"memory": {"icontains": "RUN"}}]}, ["m2", "m3"]),
+    ({"AND": [{"user_id": "*"}, {"memory": {"contains": "Sundays"}}]}, ["m4"]),
+    ({"AND": [{"user_id": "*"}, {"created_at": {"gte": "2025-03-01"}}]}, ["m2", "m3", "m4", "m5"]),
+    ({"AND": [{"user_id": "*"}, {"created_at": {"lt": "2025-03-01T00:00:00Z"}}]}, ["m1"]),
+    ({"AND": [{"user_id": "*"}, {"created_at": {"gt": "2025-03-01T12:00:00+00:00"}}]},
+     ["m3", "m4", "m5"]),
+    ({"AND": [{"user_id": "*"}, {"created_at": {"lte": "2025-03-01T12:00:00"}}]}, ["m1", "m2"]),
+    ({"AND": [{"user_id": "*"}, {"created_at": {"lt": "2025-03-01T14:00:01+02:00"}}]},
+     ["m1", "m2"]),
+    ({"AND": [{"user_id": "max"}, {"id": {"in": ["m1", "m3", "m4"]}}]}, ["m1", "m3"]),
+    ({"AND": [{"user_id": "max"}, {"memory_id": "m2"}]}, ["m2"]),
+    ({"user_id": "max", "run_id": "nyc-2025"}, ["m2"]),
+    ({"OR": [{"AND": [{"user_id": "bob"}]}, {"AND": [{"user_id": "max"}, {"agent_id": "ray"}]}]},
+     ["m3", "m4", "m5"]),
+    # --- JSON types compare as SQLite's json_extract values: booleans are 0/1,
+    # numbers numerically, any string above any number, JSON null is missing
+    ({"metadata.done": True}, ["m1"]),
+    ({"metadata.done": False}, ["m2"]),
+    ({"metadata.done": 1}, ["m1"]),
+    ({"metadata.km": 10.0}, ["m1"]),
+    ({"metadata.km": "10"}, []),
+    ({"metadata.km": "twelve"}, ["m3"]),
+    ({"metadata.km": {"gt": 1000}}, ["m3"]),
+    ({"metadata.pace": {"gt": 5}}, ["m2"]),
+    ({"metadata.pace": {"lt": 5.6}}, ["m2"]),
+    ({"metadata.km": {"lt": "a"}}, ["m1", "m2", "m4"]),
+    ({"metadata.done": {"lt": "x"}}, ["m1", "m2"]),
+    ({"metadata.surface": {"gt": 5}}, ["m3", "m4", "m5"]),
+    ({"metadata.note": "*"}, ["m4"]),
+    ({"metadata.note": {"ne": "x"}}, ALL),  # a missing value is "not equal", as in SQL
+    ({"metadata.note": {"in": ["Pool SESSION", "x"]}}, ["m4"]),
+    ({"metadata.done": {"icontains": "1"}}, ["m1"]),
+    ({"metadata.km": {"contains": "3"}}, ["m2"]),
+    # --- strings compare in byte order, whatever the database collation
+    ({"metadata.surface": {"gt": "zinc"}}, ["m3"]),
+    ({"metadata.surface": {"lt": "a"}}, ["m5"]),
+    ({"metadata.surface": {"gte": "zinc"}}, ["m3", "m4"]),
+    ({"user_id": {"gt": "bob"}}, ["m1", "m2", "m3"]),
+    ({"memory": {"icontains": "ÉTANG"}}, []),
+    ({"metadata.surface": {"contains": "étang"}}, ["m3"]),
+    # --- keys with dots and quotes are single keys
+    ({"metadata": {"a.b": "dotted"}}, ["m2"]),
+    ({"metadata": {"it's": "quoted"}}, ["m2"]),
+    # --- NOT of a condition on a missing value matches (NULL counts as false)
+    ({"NOT": [{"metadata.workout_type": "speed"}]}, ["m2", "m3", "m4", "m5"]),
+    ({"NOT": [{"metadata.km": {"gt": 5}}]}, ["m4", "m5"]),
+    ({"NOT": [{"categories": {"in": ["goals"]}}]}, ["m3", "m4", "m5"]),
+    ({"NOT": [{"OR": [{"user_id": "bob"}, {"run_id": "*"}]}]}, ["m3"]),
+]  # fmt: skip
+
+
+def _open(backend: str, request: pytest.FixtureRequest, tmp: Path) -> Store:
+    if backend == "postgres":
+        from engram.stores.postgres import PostgresStore
+
+        server = request.getfixturevalue("postgres_server")
+        return PostgresStore(server.create_database())
+    from engram.stores.sqlite import SQLiteStore
+
+    return SQLiteStore(tmp / "filters.db")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Store]:
+    """The filter rows, written once per backend for all the filter cases."""
+    store = _open(request.param, request, tmp_path_factory.mktemp("filters"))
+    records = [
+        record(mid, text, user_id=user, agent_id=agent, run_id=run, metadata=metadata,
+               categories=categories, created_at=ts(day))
+        for mid, user, agent, run, text, metadata, categories, day in ROWS
+    ]  # fmt: skip
+    write(store, *records)
+    yield store
+    store.close()
+    if request.param == "postgres":
+        request.getfixturevalue("postgres_server").drop_database(store.url)
+
+
+@pytest.mark.parametrize(("filters", "expected"), CASES, ids=[str(c[0]) for c in CASES])
+def test_filter_selects_exactly(seeded: Store, filters: dict, expected: list[str]) -> None:
+    q = Query("default", parse(filters), NOW)
+    assert sorted(ids_of(seeded.query(q))) == expected
+    assert seeded.count(q) == len(expected)
+
+
+def test_filters_apply_to_vector_search(seeded: Store) -> None:
+    where = parse({"AND": [{"user_id": "*"}, {"categories": {"in": ["constraints"]}}]})
+    rows = seeded.query(Query("default", where, NOW, vector=vec(1, 0, 0, 0)))
+    assert ids_of(rows) == ["m4"]
+
+
+# ---------------------------------------------------------------------------- round trips
+
+
+def test_write_get_vectors_round_trip(store: Store) -> None:
+    full = record(
+        "a", "Ünïcode 🏃 memory with 'quotes' and %s", user_id="u", agent_id="ag", run_id="r",
+        app_id="app", metadata={"n": 1, "f": 2.5, "b": True, "s": "x", "nested": {"k": [1, "2"]},
+                                "none": None},
+        categories=["goals", "constraints"], created_at=ts("2025-02-03", "04:05:06"),
+        updated_at=ts("2025-02-04"), expiration_date=ts("2027-01-01"),
+        state=State.SUPERSEDED, replaced_by="b",
+    )  # fmt: skip
+    bare = record("b")
+    write(store, full, bare, vectors=[vec(0.1, -0.2, 0.3, 1e-8), vec(1, 2, 3, 4)])
+    got = {r.id: r for r in store.get("default", ["a", "b", "missing"])}
+    assert got == {"a": full, "b": bare}
+    assert got["a"].metadata["nested"] == {"k": [1, "2"]}
+    vectors = store.vectors("default", ["a", "b", "missing"])
+    assert set(vectors) == {"a", "b"}
+    assert vectors["a"].dtype == np.float32
+    np.testing.assert_array_equal(vectors["a"], vec(0.1, -0.2, 0.3, 1e-8))
+    assert store.get("default", []) == []
+
+
+def test_upsert_updates_and_keeps_the_vector_when_none(store: Store) -> None:
+    write(store, record("a", "old"), vectors=[vec(1, 2, 3, 4)])
+    changed = record("a", "new", metadata={"v": 2}, updated_at=ts("2025-05-05"))
+    store.write(WriteBatch(upserts=[(changed, None)]))
+    (got,) = store.get("default", ["a"])
+    assert (got.memory, got.metadata, got.updated_at) == ("new", {"v": 2}, ts("2025-05-05"))
+    np.testing.assert_array_equal(store.vectors("default", ["a"])["a"], vec(1, 2, 3, 4))
+
+
+def test_memory_without_vector_is_listed_but_not_searched(store: Store) -> None:
+    store.write(WriteBatch(upserts=[(record("a"), None)]))
+    write(store, record("b"))
+    assert store.vectors("default", ["a"]) == {}
+    assert ids_of(store.query(Query("default", None, NOW))) == ["a", "b"]
+    assert ids_of(store.query(Query("default", None, NOW, vector=vec(1, 0, 0, 0)))) == ["b"]
+
+
+def test_deletes_remove_rows(store: Store) -> None:
+    a, b = record("a"), record("b")
+    write(store, a, b)
+    store.write(WriteBatch(deletes=[a]))
+    assert [r.id for r in store.get("default", ["a", "b"])] == ["b"]
+
+
+def test_a_failing_batch_changes_nothing(store: Store) -> None:
+    entry = HistoryEntry("h1", "a", Event.ADD, None, "x", ts("2025-01-01"))
+    store.write(WriteBatch(history=[entry]))
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own constraint error
+        store.write(WriteBatch(upserts=[(record("a"), vec(1, 0, 0, 0))], history=[entry]))
+    assert store.get("default", ["a"]) == []
+    assert len(store.history("default", "a")) == 1
+
+
+def test_ids_are_unique_per_project(store: Store) -> None:
+    write(store, record("same", "in p1", project="p1"), record("same", "in p2", project="p2"))
+    assert [r.memory for r in store.get("p1", ["same"])] == ["in p1"]
+    assert [r.memory for r in store.get("p2", ["same"])] == ["in p2"]
+    assert store.count(Query("p1", None, NOW)) == 1
+    assert store.get("p3", ["same"]) == []
+
+
+def test_a_second_handle_sees_committed_writes(store_factory: Callable[[], Store]) -> None:
+    first, second = store_factory(), store_factory()
+    write(first, record("a"))
+    assert [r.id for r in second.get("default", ["a"])] == ["a"]
+
+
+# ---------------------------------------------------------------------------- ordering
+
+
+def test_listing_is_newest_first_then_by_id(store: Store) -> None:
+    write(store, record("b", created_at=ts("2025-01-01")), record("a", created_at=ts("2025-01-01")),
+          record("c", created_at=ts("2025-02-01")))  # fmt: skip
+    assert ids_of(store.query(Query("default", None, NOW))) == ["c", "a", "b"]
+    assert ids_of(store.query(Query("default", None, NOW, limit=2, offset=1))) == ["a", "b"]
+
+
+def test_vector_search_orders_by_cosine_similarity(store: Store) -> None:
+    vectors = {"far": vec(-1, 0, 0, 0), "near": vec(1, 0.1, 0, 0), "mid": vec(1, 1, 0, 0),
+               "tie_b": vec(0, 0, 1, 0), "tie_a": vec(0, 0, 2, 0)}  # fmt: skip
+    write(store, *(record(k) for k in vectors), vectors=list(vectors.values()))
+    query = vec(1, 0, 0, 0)
+    rows = store.query(Query("default", None, NOW, vector=query))
+    assert ids_of(rows) == ["near", "mid", "tie_a", "tie_b", "far"]
+    for r, score in rows:
+        v = vectors[r.id]
+        expected = float(v @ query / (np.linalg.norm(v) * np.linalg.norm(query)))
+        assert score == pytest.approx(expected, abs=1e-6)
+    page = store.query(Query("default", None, NOW, vector=query, limit=2, offset=1))
+    assert ids_of(page) == ["mid", "tie_a"]
+
+
+# ---------------------------------------------------------------------------- visibility
+
+
+def test_expired_and_inactive_memories_are_hidden_unless_asked(store: Store) -> None:
+    write(store,
+          record("live", user_id="u"),
+          record("expires_later", user_id="u", expiration_date=ts("2026-01-01", "00:00:01")),
+          record("expires_now", user_id="u", expiration_date=NOW),
+          record("expired", user_id="u", expiration_date=ts("2025-06-01")),
+          record("superseded", user_id="u", state=State.SUPERSEDED, replaced_by="live"),
+          record("deleted", user_id="u", state=State.DELETED))  # fmt: skip
+    visible = Query("default", parse({"user_id": "u"}), NOW)
+    assert sorted(ids_of(store.query(visible))) == ["expires_later", "live"]
+    assert store.count(visible) == 2
+    assert ids_of(store.query(Query("default", None, NOW, vector=vec(1, 0, 0, 0)))) == [
+        "expires_later", "live"]  # fmt: skip
+    everything = Query("default", parse({"user_id": "u"}), NOW, include_inactive=True)
+    assert store.count(everything) == 6
+    assert sorted(store.expired_ids(NOW, 10)) == [
+        ("default", "expired"),
+        ("default", "expires_now"),
+    ]
+    assert len(store.expired_ids(NOW, 1)) == 1
+
+
+def test_entities_count_visible_memories(store: Store) -> None:
+    write(store,
+          record("1", user_id="max", created_at=ts("2025-01-01"), updated_at=ts("2025-03-01")),
+          record("2", user_id="max", agent_id="ray", created_at=ts("2025-02-01")),
+          record("3", user_id="bob", run_id="r1"),
+          record("4", user_id="bob", state=State.SUPERSEDED),
+          record("5", user_id="eve", expiration_date=ts("2025-01-02")),
+          record("6", user_id="zed", app_id="app", project="other"))  # fmt: skip
+    assert store.entities("default", NOW) == [
+        EntityCount("user", "bob", 1, ts("2025-01-01"), ts("2025-01-01")),
+        EntityCount("user", "max", 2, ts("2025-01-01"), ts("2025-03-01")),
+        EntityCount("agent", "ray", 1, ts("2025-02-01"), ts("2025-02-01")),
+        EntityCount("run", "r1", 1, ts("2025-01-01"), ts("2025-01-01")),
+    ]
+
+
+# ---------------------------------------------------------------------------- history
+
+
+def test_history_is_in_time_then_insertion_order(store: Store) -> None:
+    def entry(hid: str, event: Event, at: str, mid: str = "a") -> HistoryEntry:
+        return HistoryEntry(hid, mid, event, None, hid, at, actor="test", user_id="u")
+
+    store.write(
+        WriteBatch(
+            history=[
+                entry("z1", Event.ADD, ts("2025-01-01")),
+                entry("y2", Event.UPDATE, ts("2025-01-01")),
+                entry("other", Event.ADD, ts("2025-01-01"), mid="b"),
+            ]
+        )
+    )
+    store.write(WriteBatch(history=[entry("x3", Event.DELETE, ts("2025-01-02")),
+                                    entry("w0", Event.NONE, ts("2024-12-31"))]))  # fmt: skip
+    got = store.history("default", "a")
+    assert [h.id for h in got] == ["w0", "z1", "y2", "x3"]
+    assert got[1] == entry("z1", Event.ADD, ts("2025-01-01"))
+    assert store.history("other-project", "a") == []
+
+
+# ---------------------------------------------------------------------------- settings, reset
+
+
+def test_settings_round_trip_per_project(store: Store) -> None:
+    assert store.settings("p1") == {}
+    store.save_settings(
+        "p1", {"custom_instructions": "be brief", "custom_categories": [{"a": "b"}]}
+    )
+    store.save_settings("p1", {"custom_instructions": "be briefer", "n": 3})
+    store.save_settings("p2", {"x": None})
+    assert store.settings("p1") == {"custom_instructions": "be briefer", "n": 3}
+    assert store.settings("p2") == {"x": None}
+
+
+def test_reset_clears_one_project_only(store: Store) -> None:
+    for project in ("p1", "p2"):
+        write(store, record("a", project=project))
+        store.write(WriteBatch(history=[HistoryEntry("h", "a", Event.ADD, None, "x", NOW,
+                                                     project=project)]))  # fmt: skip
+        store.save_settings(project, {"k": project})
+    store.reset("p1")
+    assert store.get("p1", ["a"]) == []
+    assert store.history("p1", "a") == []
+    assert store.settings("p1") == {}
+    assert [r.id for r in store.get("p2", ["a"])] == ["a"]
+    assert len(store.history("p2", "a")) == 1
+    assert store.settings("p2") == {"k": "p2"}
