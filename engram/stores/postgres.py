@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from engram.filters import And, Node, Not, Or, compile_sql
-from engram.models import Event, HistoryEntry, MemoryRecord, State
-from engram.stores.base import EntityCount, Query, WriteBatch
+from engram.filters import And, Node, Not, Or
+from engram.models import HistoryEntry, MemoryRecord
+from engram.stores.base import WriteBatch
+from engram.stores.sql import COLUMNS, SQLReads
 
 try:
     import psycopg
@@ -88,11 +89,6 @@ CREATE TABLE IF NOT EXISTS engram_settings (
 CREATE TABLE IF NOT EXISTS engram_schema (version integer NOT NULL);
 """
 
-_COLUMNS = (
-    "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
-    "created_at, updated_at, expiration_date, state, replaced_by"
-)
-_M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 # ---------------------------------------------------------------------------- filters
@@ -181,26 +177,6 @@ def _typed_values(node: Node) -> Node:
 # ---------------------------------------------------------------------------- rows
 
 
-def _row_to_record(row: Sequence[Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=row[0],
-        project=row[1],
-        user_id=row[2],
-        agent_id=row[3],
-        run_id=row[4],
-        app_id=row[5],
-        memory=row[6],
-        hash=row[7],
-        metadata=row[8],
-        categories=row[9],
-        created_at=row[10],
-        updated_at=row[11],
-        expiration_date=row[12],
-        state=State(row[13]),
-        replaced_by=row[14],
-    )
-
-
 def _vector(value: np.ndarray | None) -> np.ndarray | None:
     return None if value is None else np.asarray(value, dtype=np.float32)
 
@@ -210,8 +186,10 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.commit()  # the pool wants an idle connection back
 
 
-class PostgresStore:
+class PostgresStore(SQLReads):
     dialect = PostgresDialect()
+    MEMORIES, HISTORY, SETTINGS = "engram_memories", "engram_history", "engram_settings"
+    HISTORY_ORDER = "seq"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         self.url = url
@@ -246,6 +224,21 @@ class PostgresStore:
         with self._pool.connection() as conn:
             return conn.execute(sql, params).fetchall()
 
+    def _similarity(self, mark: str) -> str:
+        return f"1.0 - (m.embedding <=> {mark})"
+
+    def _bind_vector(self, vector: np.ndarray) -> np.ndarray:
+        return np.asarray(vector, dtype=np.float32)
+
+    def _read_vector(self, value: Any) -> np.ndarray:
+        return value.to_numpy().astype(np.float32, copy=False)
+
+    def _read_json(self, value: Any) -> Any:
+        return value  # psycopg decodes jsonb
+
+    def _prepare(self, where: Node) -> Node:
+        return _typed_values(where)
+
     # ------------------------------------------------------------------ writes
 
     def write(self, batch: WriteBatch) -> None:
@@ -262,98 +255,7 @@ class PostgresStore:
             if batch.history:
                 cur.executemany(_INSERT_HISTORY, [_history_params(h) for h in batch.history])
 
-    # ------------------------------------------------------------------ reads
-
-    def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]:
-        if not ids:
-            return []
-        rows = self._rows(
-            f"SELECT {_COLUMNS} FROM engram_memories WHERE project = %s AND id = ANY(%s)",
-            (project, list(ids)),
-        )
-        return [_row_to_record(row) for row in rows]
-
-    def vectors(self, project: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        rows = self._rows(
-            "SELECT id, embedding FROM engram_memories WHERE project = %s AND id = ANY(%s) "
-            "AND embedding IS NOT NULL",
-            (project, list(ids)),
-        )
-        return {i: v.to_numpy().astype(np.float32, copy=False) for i, v in rows}
-
-    def _where(self, q: Query) -> tuple[str, list[Any]]:
-        clauses = ["m.project = %s"]
-        params: list[Any] = [q.project]
-        if not q.include_inactive:
-            clauses.append("m.state = 'active'")
-            clauses.append("(m.expiration_date IS NULL OR m.expiration_date > %s)")
-            params.append(q.now)
-        if q.where is not None:
-            sql, filter_params = compile_sql(_typed_values(q.where), self.dialect)
-            clauses.append(sql)
-            params.extend(filter_params)
-        return " AND ".join(clauses), params
-
-    def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]:
-        where, params = self._where(q)
-        if q.vector is None:
-            sql = (
-                f"SELECT {_M_COLUMNS}, NULL FROM engram_memories m WHERE {where} "
-                "ORDER BY m.created_at DESC, m.id LIMIT %s OFFSET %s"
-            )
-            rows = self._rows(sql, (*params, q.limit, q.offset))
-        else:
-            sql = (
-                f"SELECT {_M_COLUMNS}, 1.0 - (m.embedding <=> %s) AS score "
-                f"FROM engram_memories m WHERE m.embedding IS NOT NULL AND {where} "
-                "ORDER BY score DESC, m.id LIMIT %s OFFSET %s"
-            )
-            rows = self._rows(sql, (_vector(q.vector), *params, q.limit, q.offset))
-        return [(_row_to_record(row[:-1]), row[-1]) for row in rows]
-
-    def count(self, q: Query) -> int:
-        where, params = self._where(q)
-        return self._rows(f"SELECT count(*) FROM engram_memories m WHERE {where}", params)[0][0]
-
-    def entities(self, project: str, now: str) -> list[EntityCount]:
-        out: list[EntityCount] = []
-        for kind in ("user", "agent", "run", "app"):
-            rows = self._rows(
-                f"SELECT {kind}_id, count(*), min(created_at), max(updated_at) "
-                f"FROM engram_memories WHERE project = %s AND {kind}_id IS NOT NULL "
-                "AND state = 'active' AND (expiration_date IS NULL OR expiration_date > %s) "
-                f"GROUP BY {kind}_id ORDER BY {kind}_id",
-                (project, now),
-            )
-            out.extend(EntityCount(kind, *row) for row in rows)
-        return out
-
-    def history(self, project: str, memory_id: str) -> list[HistoryEntry]:
-        rows = self._rows(
-            "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, project, "
-            "user_id, agent_id, run_id FROM engram_history WHERE project = %s "
-            "AND memory_id = %s ORDER BY created_at, seq",
-            (project, memory_id),
-        )
-        return [
-            HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-            for r in rows
-        ]
-
-    def expired_ids(self, now: str, limit: int) -> list[tuple[str, str]]:
-        return self._rows(
-            "SELECT project, id FROM engram_memories WHERE expiration_date IS NOT NULL "
-            "AND expiration_date <= %s LIMIT %s",
-            (now, limit),
-        )
-
     # ------------------------------------------------------------------ settings
-
-    def settings(self, project: str) -> dict[str, Any]:
-        rows = self._rows("SELECT data FROM engram_settings WHERE project = %s", (project,))
-        return rows[0][0] if rows else {}
 
     def save_settings(self, project: str, settings: dict[str, Any]) -> None:
         with self._transaction() as conn:
@@ -373,7 +275,7 @@ class PostgresStore:
 
 
 _UPSERT = (
-    f"INSERT INTO engram_memories ({_COLUMNS}, embedding) VALUES "
+    f"INSERT INTO engram_memories ({COLUMNS}, embedding) VALUES "
     "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON CONFLICT (project, id) DO UPDATE SET memory = excluded.memory, "
     "hash = excluded.hash, metadata = excluded.metadata, categories = excluded.categories, "

@@ -18,9 +18,9 @@ import apsw
 import numpy as np
 import sqlite_vec
 
-from engram.filters import compile_sql
-from engram.models import Event, HistoryEntry, MemoryRecord, State
-from engram.stores.base import EntityCount, Query, WriteBatch
+from engram.models import HistoryEntry, MemoryRecord
+from engram.stores.base import WriteBatch
+from engram.stores.sql import COLUMNS, SQLReads
 
 SCHEMA_VERSION = 1
 
@@ -63,10 +63,6 @@ CREATE INDEX IF NOT EXISTS history_memory ON history (project, memory_id, create
 CREATE TABLE IF NOT EXISTS settings (project TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
 
-_COLUMNS = (
-    "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
-    "created_at, updated_at, expiration_date, state, replaced_by"
-)
 
 
 class SQLiteDialect:
@@ -98,28 +94,9 @@ def _json_path(key: str) -> str:
     return f"'$.\"{escaped}\"'"
 
 
-def _row_to_record(row: Sequence[Any]) -> MemoryRecord:
-    return MemoryRecord(
-        id=row[0],
-        project=row[1],
-        user_id=row[2],
-        agent_id=row[3],
-        run_id=row[4],
-        app_id=row[5],
-        memory=row[6],
-        hash=row[7],
-        metadata=json.loads(row[8]),
-        categories=json.loads(row[9]),
-        created_at=row[10],
-        updated_at=row[11],
-        expiration_date=row[12],
-        state=State(row[13]),
-        replaced_by=row[14],
-    )
-
-
-class SQLiteStore:
+class SQLiteStore(SQLReads):
     dialect = SQLiteDialect()
+    MEMORIES, HISTORY, SETTINGS, HISTORY_ORDER = "memories", "history", "settings", "rowid"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -148,6 +125,18 @@ class SQLiteStore:
         with self._lock:
             return list(self._conn.execute(sql, params))
 
+    def _similarity(self, mark: str) -> str:
+        return f"1.0 - vec_distance_cosine(m.embedding, {mark})"
+
+    def _bind_vector(self, vector: np.ndarray) -> bytes:
+        return np.asarray(vector, dtype=np.float32).tobytes()
+
+    def _read_vector(self, value: bytes) -> np.ndarray:
+        return np.frombuffer(value, dtype=np.float32)
+
+    def _read_json(self, value: str) -> Any:
+        return json.loads(value)
+
     # ------------------------------------------------------------------ writes
 
     def write(self, batch: WriteBatch) -> None:
@@ -162,9 +151,9 @@ class SQLiteStore:
                 self._insert_history(entry)
 
     def _upsert(self, r: MemoryRecord, vector: np.ndarray | None) -> None:
-        blob = None if vector is None else np.asarray(vector, dtype=np.float32).tobytes()
+        blob = None if vector is None else self._bind_vector(vector)
         self._conn.execute(
-            f"INSERT INTO memories ({_COLUMNS}, embedding) "
+            f"INSERT INTO memories ({COLUMNS}, embedding) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (project, id) DO UPDATE SET memory = excluded.memory, "
             "hash = excluded.hash, metadata = excluded.metadata, categories = excluded.categories, "
@@ -188,99 +177,7 @@ class SQLiteStore:
             ),
         )  # fmt: skip
 
-    # ------------------------------------------------------------------ reads
-
-    def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]:
-        if not ids:
-            return []
-        marks = ", ".join("?" for _ in ids)
-        rows = self._rows(
-            f"SELECT {_COLUMNS} FROM memories WHERE project = ? AND id IN ({marks})",
-            (project, *ids),
-        )
-        return [_row_to_record(row) for row in rows]
-
-    def vectors(self, project: str, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        marks = ", ".join("?" for _ in ids)
-        rows = self._rows(
-            f"SELECT id, embedding FROM memories WHERE project = ? AND id IN ({marks})",
-            (project, *ids),
-        )
-        return {i: np.frombuffer(blob, dtype=np.float32) for i, blob in rows if blob is not None}
-
-    def _where(self, q: Query) -> tuple[str, list[Any]]:
-        clauses = ["m.project = ?"]
-        params: list[Any] = [q.project]
-        if not q.include_inactive:
-            clauses.append("m.state = 'active'")
-            clauses.append("(m.expiration_date IS NULL OR m.expiration_date > ?)")
-            params.append(q.now)
-        if q.where is not None:
-            sql, filter_params = compile_sql(q.where, self.dialect)
-            clauses.append(sql)
-            params.extend(filter_params)
-        return " AND ".join(clauses), params
-
-    def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]:
-        where, params = self._where(q)
-        cols = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
-        if q.vector is None:
-            sql = (
-                f"SELECT {cols}, NULL FROM memories m WHERE {where} "
-                "ORDER BY m.created_at DESC, m.id LIMIT ? OFFSET ?"
-            )
-            rows = self._rows(sql, (*params, q.limit, q.offset))
-        else:
-            vector = np.asarray(q.vector, dtype=np.float32).tobytes()
-            sql = (
-                f"SELECT {cols}, 1.0 - vec_distance_cosine(m.embedding, ?) AS score "
-                f"FROM memories m WHERE m.embedding IS NOT NULL AND {where} "
-                "ORDER BY score DESC, m.id LIMIT ? OFFSET ?"
-            )
-            rows = self._rows(sql, (vector, *params, q.limit, q.offset))
-        return [(_row_to_record(row[:-1]), row[-1]) for row in rows]
-
-    def count(self, q: Query) -> int:
-        where, params = self._where(q)
-        return self._rows(f"SELECT count(*) FROM memories m WHERE {where}", params)[0][0]
-
-    def entities(self, project: str, now: str) -> list[EntityCount]:
-        out: list[EntityCount] = []
-        for kind in ("user", "agent", "run", "app"):
-            rows = self._rows(
-                f"SELECT {kind}_id, count(*), min(created_at), max(updated_at) FROM memories "
-                f"WHERE project = ? AND {kind}_id IS NOT NULL AND state = 'active' "
-                "AND (expiration_date IS NULL OR expiration_date > ?) "
-                f"GROUP BY {kind}_id ORDER BY {kind}_id",
-                (project, now),
-            )
-            out.extend(EntityCount(kind, *row) for row in rows)
-        return out
-
-    def history(self, project: str, memory_id: str) -> list[HistoryEntry]:
-        rows = self._rows(
-            "SELECT id, memory_id, event, old_memory, new_memory, created_at, actor, project, "
-            "user_id, agent_id, run_id FROM history WHERE project = ? AND memory_id = ? "
-            "ORDER BY created_at, rowid",
-            (project, memory_id),
-        )
-        return [
-            HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-            for r in rows
-        ]
-
-    def expired_ids(self, now: str, limit: int) -> list[tuple[str, str]]:
-        return self._rows(
-            "SELECT project, id FROM memories WHERE expiration_date IS NOT NULL "
-            "AND expiration_date <= ? LIMIT ?",
-            (now, limit),
-        )
-
     # ------------------------------------------------------------------ settings
-
-    def settings(self, project: str) -> dict[str, Any]:
-        rows = self._rows("SELECT data FROM settings WHERE project = ?", (project,))
-        return json.loads(rows[0][0]) if rows else {}
 
     def save_settings(self, project: str, settings: dict[str, Any]) -> None:
         with self._transaction():
