@@ -39,7 +39,16 @@ from engram.extraction.categories import (
     normalize_categories,
 )
 from engram.llms import LLM, make_llm
-from engram.models import SCOPE_FIELDS, Event, HistoryEntry, MemoryRecord, State, iso, utcnow
+from engram.models import (
+    MAX_PAGE,
+    SCOPE_FIELDS,
+    Event,
+    HistoryEntry,
+    MemoryRecord,
+    State,
+    iso,
+    utcnow,
+)
 from engram.ranking import rerank
 from engram.stores import make_store
 from engram.stores.base import Query, Store, WriteBatch
@@ -314,7 +323,7 @@ class Memory:
         **_ignored: Any,
     ) -> dict[str, Any]:
         where = self._where("get_all", filters, user_id, agent_id, run_id, app_id)
-        page = _check_limit(page, "page", maximum=10**9)
+        page = _check_limit(page, "page", maximum=MAX_PAGE)
         size = _check_limit(limit if limit is not None else page_size, "page_size")
         q = Query(self.project_id, where, self._now(), limit=size, offset=(page - 1) * size)
         rows = self._engine.store.query(q)

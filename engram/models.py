@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 SCOPE_FIELDS: tuple[str, ...] = ("user_id", "agent_id", "run_id", "app_id")
+MAX_PAGE = 1_000_000  # keeps page offsets far inside every database's integer range
 
 
 class Event(StrEnum):

@@ -175,6 +175,7 @@ def api(server: ServerProcess) -> Iterator[httpx.Client]:
         ("/v2/memories/search/", {"query": "", "user_id": "max"}, "query"),
         ("/v2/memories/", {"filters": {"OR": "nope"}}, "filters.OR"),
         ("/v2/memories/", {}, "filters"),
+        ("/v2/memories/", {"user_id": "max", "page": 10**30}, "page"),
     ],
 )
 def test_bad_input_is_4xx_naming_the_field(
@@ -184,6 +185,13 @@ def test_bad_input_is_4xx_naming_the_field(
     assert r.status_code in (400, 422), r.text
     assert r.json()["field"] == field, r.json()
     assert r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/v1/events/", "/v1/memories/?user_id=max"])
+def test_huge_page_numbers_are_422(api: httpx.Client, path: str) -> None:
+    r = api.get(path, params={"page": 10**30, "page_size": 997})
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "page"
 
 
 def test_unknown_ids_are_404(api: httpx.Client) -> None:

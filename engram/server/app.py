@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from engram.errors import BackendError, InvalidInputError, MemoryNotFoundError
 from engram.filters import parse_datetime
+from engram.models import MAX_PAGE
 from engram.server import schemas as s
 from engram.server.auth import KeyStore, Principal, default_auth_path
 from engram.server.events import AddWorker, EventStore
@@ -275,7 +276,7 @@ def get_event(ctx: Auth, request: Request, event_id: str) -> dict[str, Any]:
 def list_events(
     ctx: Auth,
     request: Request,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> s.EventList:
     total, rows = request.app.state.server.events.list(ctx.who, page_size, (page - 1) * page_size)
@@ -294,7 +295,7 @@ def get_all(
     ctx: Auth,
     request: Request,
     body: s.ListRequest,
-    page: Annotated[int | None, Query(ge=1)] = None,
+    page: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
     page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> s.Page:
     ctx_check(ctx, body)
@@ -310,7 +311,7 @@ def get_all_v1(
     run_id: str | None = None,
     app_id: str | None = None,
     filters: str | None = None,
-    page: Annotated[int | None, Query(ge=1)] = None,
+    page: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
     page_size: Annotated[int | None, Query(ge=1, le=1000)] = None,
 ) -> s.Page:
     body = s.ListRequest(

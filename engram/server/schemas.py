@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from engram.models import MAX_PAGE
+
 SCOPE = ("user_id", "agent_id", "run_id", "app_id")
 
 
@@ -61,7 +63,7 @@ class SearchRequest(_Scoped):
 
 
 class ListRequest(_Scoped):
-    page: int | None = Field(default=None, ge=1)
+    page: int | None = Field(default=None, ge=1, le=MAX_PAGE)
     page_size: int | None = Field(default=None, ge=1, le=1000)
 
 
