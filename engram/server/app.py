@@ -55,7 +55,7 @@ def _error(status: int, detail: str, field: str | None = None, **extra: Any) -> 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
-        parts = parts[1:]
+        parts = parts[1:] or parts  # a missing body is the field "body"
     # pydantic adds the union member tried ("str", "list[...]") to the location; drop it
     return ".".join(p for p in parts if not p.startswith(("str", "list[", "dict[")))
 
@@ -231,7 +231,21 @@ def _json_filters(raw: str | None) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------------- routes
 
-router = APIRouter()
+# Every route can answer with Engram's JSON error body; documenting it keeps the OpenAPI
+# document true (FastAPI would otherwise advertise its own 422 shape).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": s.ErrorBody, "description": description}
+    for status, description in (
+        (400, "Bad input; `field` names it"),
+        (401, "Missing or invalid API key"),
+        (403, "The key's project differs from the one named"),
+        (404, "Unknown memory, event or project"),
+        (413, "Request body too large"),
+        (422, "Malformed request; `field` names it"),
+        (503, "A model or storage backend failed"),
+    )
+}
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/ping/", response_model=s.Ping, tags=["auth"])
