@@ -218,6 +218,12 @@ def test_openapi_document_is_served(server: ServerProcess) -> None:
     for path in ("/v1/memories/", "/v3/memories/add/", "/v1/event/{event_id}/"):
         assert path in spec["paths"]
     assert httpx.get(f"{server.url}/docs").status_code == 200
+    # every operation documents the error body it really sends
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            for status in ("400", "401", "422"):
+                ref = op["responses"][status]["content"]["application/json"]["schema"]["$ref"]
+                assert ref.endswith("/ErrorBody"), (method, path, status)
 
 
 def test_engram_api_key_env_serves_default_project(tmp_path: Path) -> None:
