@@ -161,7 +161,7 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=5)
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--modes", nargs="+", default=["extract", "raw"])
-    parser.add_argument("--lexical-weights", type=float, nargs="+", default=[0.0, 0.2])
+    parser.add_argument("--lexical-weights", type=float, nargs="+", default=[0.0, 0.3])
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
     samples = json.loads(args.data.read_text())[: args.conversations]

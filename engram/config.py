@@ -46,7 +46,7 @@ class MemoryConfig(BaseModel):
     # how many stored memories each new fact is compared with during reconciliation
     reconcile_candidates: int = 5
     # weight of shared query words against cosine similarity when ranking search results
-    lexical_weight: float = 0.2
+    lexical_weight: float = 0.3
 
     @property
     def is_postgres(self) -> bool:

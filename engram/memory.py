@@ -58,8 +58,8 @@ MAX_ID_LENGTH = 255
 MAX_PAGE_SIZE = 1000
 PURGE_INTERVAL_SECONDS = 60.0
 # search fetches a wider pool by vector, then reranks it (engram.ranking)
-SEARCH_POOL_FACTOR = 4
-SEARCH_POOL_MIN = 40
+SEARCH_POOL_FACTOR = 10
+SEARCH_POOL_MIN = 100
 
 
 @dataclass
