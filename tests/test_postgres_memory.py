@@ -146,7 +146,7 @@ def test_rest_server_keeps_memories_in_postgres(
         store.close()
     assert not (engram_home / "engram.db").exists()  # memories never went to SQLite
     assert list(cwd.iterdir()) == []
-    assert (engram_home / "server.db").exists()  # keys and events stay in ENGRAM_HOME
+    assert not (engram_home / "server.db").exists()  # keys and events are in PostgreSQL too
 
 
 def test_server_key_store_stays_in_engram_home(engram_home: Path) -> None:

@@ -87,3 +87,19 @@ def test_queued_and_orphaned_work_runs_at_next_start(engram_home: Path) -> None:
             m["memory"] for m in c.post("/v2/memories/", json={"user_id": "max"}).json()["results"]
         }
         assert texts == {"I swim on Mondays.", "I cycle on Fridays."}
+
+
+def test_sqlite_claims_keep_each_project_in_order(engram_home: Path) -> None:
+    first, second = EventStore(engram_home / "server.db"), EventStore(engram_home / "server.db")
+    try:
+        p = [first.enqueue(Principal("default", "p"), {"n": i}) for i in range(2)]
+        q = first.enqueue(Principal("default", "q"), {"n": 0})
+        assert first.claim()[0] == p[0]
+        assert second.claim()[0] == q  # another project runs meanwhile...
+        assert second.claim() is None  # ...but p's second add waits for its first
+        first.finish(p[0], results=[])
+        assert second.claim()[0] == p[1]
+        assert first.requeue_orphans() == 0  # this process is alive: nothing is orphaned
+    finally:
+        first.close()
+        second.close()

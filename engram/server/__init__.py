@@ -23,14 +23,15 @@ def serve(
     import uvicorn
 
     from engram.config import MemoryConfig
-    from engram.server.auth import KeyStore, default_auth_path
+    from engram.server.auth import KeyStore, state_location
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if database:
         # workers are separate processes: they read the database from the environment
         os.environ["ENGRAM_DATABASE"] = database
     # Mint the first key here, once, before any worker starts (workers would race for it).
-    keys = KeyStore(default_auth_path(MemoryConfig().database_path()))
+    # With PostgreSQL the keys are shared: only the first server of all hosts mints one.
+    keys = KeyStore(state_location(MemoryConfig()))
     try:
         keys.bootstrap()
     finally:

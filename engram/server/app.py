@@ -3,7 +3,8 @@
 Every route is authenticated by `Authorization: Token <key>`; the key decides the org and
 project, and each project is a separate `Memory.for_project` view of one store.
 Queued adds (1.x async_mode, 2.x /v3/memories/add/) are recorded in the server database
-and processed by a worker thread, so an event id still answers after a restart.
+(PostgreSQL when the memories are there, else server.db) and processed by a worker thread
+in each server process, so an event id still answers after a restart or on another host.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from engram.errors import BackendError, InvalidInputError, MemoryNotFoundError
 from engram.filters import parse_datetime
 from engram.models import MAX_PAGE
 from engram.server import schemas as s
-from engram.server.auth import KeyStore, Principal, default_auth_path
+from engram.server.auth import KeyStore, Principal, state_location
 from engram.server.events import AddWorker, EventStore
 from engram.server.limits import BodyLimit
 
@@ -448,15 +449,19 @@ def create_app(
     auth_path: Path | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    """Build the app. `memory` defaults to `Memory(MemoryConfig(database=...))`."""
+    """Build the app. `memory` defaults to `Memory(MemoryConfig(database=...))`.
+
+    Keys and queued adds live with the memories (the same PostgreSQL database, or
+    server.db beside the SQLite file) unless `auth_path` names a SQLite file for them.
+    """
     from engram.config import MemoryConfig
 
     config = MemoryConfig(database=database) if database else MemoryConfig()
-    auth_path = auth_path or default_auth_path(config.database_path())
+    state = auth_path or state_location(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        server = _open_server(memory, config, auth_path)
+        server = _open_server(memory, config, state)
         app.state.server = server
         server.worker.start()
         try:
@@ -476,14 +481,14 @@ def create_app(
     return app
 
 
-def _open_server(memory: Any, config: Any, auth_path: Path) -> Server:
+def _open_server(memory: Any, config: Any, state: Path | str) -> Server:
     if memory is None:
         from engram.memory import Memory
 
         memory = Memory(config)
-    keys = KeyStore(auth_path)
+    keys = KeyStore(state)
     keys.bootstrap()  # no-op unless this is the first start; logs where the key went
-    events = EventStore(auth_path)
+    events = EventStore(state)
     requeued = events.requeue_orphans()
     if requeued:
         log.info("re-queued adds of %d stopped worker(s)", requeued)
