@@ -510,7 +510,7 @@ def demo(
 
 
 def _auth_path(home: Path | None) -> Path | None:
-    from engram.server.auth import default_auth_path
+    from engram.server.state import default_auth_path
 
     return default_auth_path(Path(home) / "engram.db") if home else None
 

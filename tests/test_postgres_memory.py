@@ -11,7 +11,7 @@ import pytest
 from engram.client import MemoryClient
 from engram.config import MemoryConfig
 from engram.memory import Memory
-from engram.server.auth import default_auth_path
+from engram.server.state import default_auth_path
 from engram.stores.postgres import PostgresStore
 from tests.conftest import Clock
 from tests.support.server_process import ServerProcess

@@ -23,7 +23,8 @@ def serve(
     import uvicorn
 
     from engram.config import MemoryConfig
-    from engram.server.auth import KeyStore, state_location
+    from engram.server.auth import KeyStore
+    from engram.server.state import state_location
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if database:

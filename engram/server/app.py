@@ -27,9 +27,10 @@ from engram.errors import BackendError, InvalidInputError, MemoryNotFoundError
 from engram.filters import parse_datetime
 from engram.models import MAX_PAGE
 from engram.server import schemas as s
-from engram.server.auth import KeyStore, Principal, state_location
+from engram.server.auth import KeyStore, Principal
 from engram.server.events import AddWorker, EventStore
 from engram.server.limits import BodyLimit
+from engram.server.state import state_location
 
 log = logging.getLogger("engram.server")
 

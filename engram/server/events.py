@@ -23,7 +23,8 @@ from typing import Any
 
 from engram.errors import InvalidInputError
 from engram.models import iso, utcnow
-from engram.server.auth import Principal, open_state
+from engram.server.auth import Principal
+from engram.server.state import open_state
 
 log = logging.getLogger("engram.server")
 
