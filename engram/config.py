@@ -45,6 +45,8 @@ class MemoryConfig(BaseModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     # how many stored memories each new fact is compared with during reconciliation
     reconcile_candidates: int = 5
+    # weight of the conversation's vector blended into each extracted fact's stored vector
+    context_weight: float = 0.6
     # weight of shared query words against cosine similarity when ranking search results
     lexical_weight: float = 0.3
 
