@@ -7,7 +7,9 @@ one run:
   hit@k        a retrieved memory comes from an evidence turn
   recall@k     the share of evidence turns retrieved
   answer@k     the share of the gold answer's words found in the retrieved texts
-for `extract` (infer=True: the offline pipeline) against `raw` (infer=False: every turn as is).
+for `extract` (infer=True: the offline pipeline) against `raw` (infer=False: every turn as is),
+under several lexical weights (search rerank) and context weights (conversation blended
+into each fact's vector at add time).
 
     .venv/bin/python bench/locomo_retrieval.py [--conversations 5] [--k 5 10]
 """
@@ -106,11 +108,15 @@ def score(memory: Memory, sample: dict, ks: list[int]) -> list[dict]:
 
 
 def run_mode(
-    mode: str, samples: list[dict], ks: list[int], weights: list[float], embedder, home: Path
+    mode: str, samples: list[dict], ks: list[int], weights: list[float], embedder, home: Path,
+    context_weight: float,
 ) -> list[dict]:
     """Ingest once, then score the same store under each lexical weight."""
     clock = Clock()
-    memory = Memory({"database": str(home / f"{mode}.db")}, embedder=embedder, clock=clock)
+    config = {"database": str(home / f"{mode}-{context_weight}.db"),
+              "context_weight": context_weight}  # fmt: skip
+    memory = Memory(config, embedder=embedder, clock=clock)
+    mode = f"{mode} ctx={context_weight:g}" if mode == "extract" else mode
     total_turns, ingest_seconds = 0, 0.0
     for sample in samples:
         n, seconds = ingest(memory, clock, sample, infer=(mode == "extract"))
@@ -162,13 +168,16 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[5, 10])
     parser.add_argument("--modes", nargs="+", default=["extract", "raw"])
     parser.add_argument("--lexical-weights", type=float, nargs="+", default=[0.0, 0.3])
+    parser.add_argument("--context-weights", type=float, nargs="+", default=[0.0, 0.6])
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
     samples = json.loads(args.data.read_text())[: args.conversations]
     embedder = make_embedder("local")
     with tempfile.TemporaryDirectory() as tmp:
-        results = [r for m in args.modes
-                   for r in run_mode(m, samples, args.k, args.lexical_weights, embedder, Path(tmp))]
+        runs = [(m, c) for m in args.modes
+                for c in (args.context_weights if m == "extract" else [0.0])]  # fmt: skip
+        results = [r for m, c in runs for r in run_mode(
+            m, samples, args.k, args.lexical_weights, embedder, Path(tmp), c)]  # fmt: skip
     report(results, args.k, Console(width=160))
     if args.json:
         summary = [{k: v for k, v in r.items() if k != "rows"} | {
