@@ -23,6 +23,7 @@ import numpy as np
 from engram import filters as F
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
+from engram.embeddings.cache import CachedEmbedder
 from engram.errors import InvalidInputError, MemoryNotFoundError, MissingScopeError
 from engram.extraction.base import (
     Candidate,
@@ -75,13 +76,13 @@ class Engine:
 
 
 def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder | None) -> Engine:
-    embedder = embedder or make_embedder(
+    embedder = CachedEmbedder(embedder or make_embedder(
         config.embedder.provider,
         model=config.embedder.model,
         base_url=config.embedder.base_url,
         api_key=config.embedder.api_key,
         dims=config.embedder.dims,
-    )
+    ))
     store = store or make_store(config)
     llm = make_llm(config.llm)
     if llm is not None:
