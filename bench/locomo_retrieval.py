@@ -116,7 +116,7 @@ def run_mode(
     config = {"database": str(home / f"{mode}-{context_weight}.db"),
               "context_weight": context_weight}  # fmt: skip
     memory = Memory(config, embedder=embedder, clock=clock)
-    mode = f"{mode} ctx={context_weight:g}" if mode == "extract" else mode
+    label = f"{mode} ctx={context_weight:g}" if mode == "extract" else mode
     total_turns, ingest_seconds = 0, 0.0
     for sample in samples:
         n, seconds = ingest(memory, clock, sample, infer=(mode == "extract"))
@@ -128,7 +128,7 @@ def run_mode(
     for weight in weights:
         memory.config.lexical_weight = weight
         rows = [row for sample in samples for row in score(memory, sample, ks)]
-        results.append({"mode": f"{mode} lex={weight:g}", "turns": total_turns,
+        results.append({"mode": f"{label} lex={weight:g}", "turns": total_turns,
                         "stored": stored, "ms_per_add": 1000 * ingest_seconds / total_turns,
                         "rows": rows})  # fmt: skip
     memory.close()
