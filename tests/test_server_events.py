@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from pathlib import Path
 
 import httpx
 
 from engram.server.auth import Principal
 from engram.server.events import EventStore
-from tests.support.server_process import ServerProcess
-
-
-def _wait(c: httpx.Client, event_id: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = c.get(f"/v1/event/{event_id}/").json()
-        if event["status"] in ("SUCCEEDED", "FAILED"):
-            return event
-        time.sleep(0.1)
-    raise AssertionError(f"event {event_id} did not finish")
+from tests.support.server_process import ServerProcess, wait_for_event
 
 
 def _client(server: ServerProcess) -> httpx.Client:
@@ -42,7 +31,7 @@ def test_event_answers_after_restart(engram_home: Path) -> None:
                 },
             ).json()
             assert queued["status"] == "PENDING"
-            done = _wait(c, queued["event_id"])
+            done = wait_for_event(c, queued["event_id"])
         assert done["status"] == "SUCCEEDED" and done["results"], done
         server.restart(kill=True)
         with _client(server) as c:
@@ -63,7 +52,7 @@ def test_failed_event_records_why(engram_home: Path) -> None:
                 "user_id": "max",
             },
         ).json()
-        event = _wait(c, queued["event_id"])
+        event = wait_for_event(c, queued["event_id"])
         assert event["status"] == "FAILED" and event["error"]["field"], event
 
 
@@ -81,7 +70,7 @@ def test_queued_and_orphaned_work_runs_at_next_start(engram_home: Path) -> None:
     )
     store.close()
     with server, _client(server) as c:  # `with server` starts it again
-        events = [_wait(c, pending), _wait(c, orphan)]
+        events = [wait_for_event(c, pending), wait_for_event(c, orphan)]
         assert [e["status"] for e in events] == ["SUCCEEDED", "SUCCEEDED"], json.dumps(events)
         texts = {
             m["memory"] for m in c.post("/v2/memories/", json={"user_id": "max"}).json()["results"]

@@ -20,7 +20,7 @@ import pytest
 from engram.server import auth
 from engram.server.auth import KeyStore, Principal
 from engram.server.events import EventStore
-from tests.support.server_process import ServerProcess
+from tests.support.server_process import ServerProcess, wait_for_event
 
 # ------------------------------------------------------------------ two "hosts", one database
 
@@ -59,16 +59,6 @@ def _cli(*args: str, url: str, home: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "engram.cli", *args],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-
-
-def _wait(c: httpx.Client, event_id: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        event = c.get(f"/v1/event/{event_id}/").json()
-        if event["status"] in ("SUCCEEDED", "FAILED"):
-            return event
-        time.sleep(0.1)
-    raise AssertionError(f"event {event_id} did not finish")
 
 
 def test_first_key_is_minted_once_for_all_hosts(hosts: tuple[ServerProcess, ServerProcess]) -> None:
@@ -116,7 +106,7 @@ def test_add_queued_on_one_host_is_polled_on_the_other_and_runs_once(
                 queued.append((project, r.json()["event_id"], other))
     for project, event_id, other in queued:
         with _http(other, keys[project]) as c:  # polled on the host that did not queue it
-            assert _wait(c, event_id)["status"] == "SUCCEEDED"
+            assert wait_for_event(c, event_id)["status"] == "SUCCEEDED"
     for project, key in keys.items():
         with _http(a, key) as c:
             stored = c.post("/v2/memories/", json={"user_id": "max"}).json()["results"]
@@ -152,7 +142,7 @@ def test_add_abandoned_by_a_dead_host_is_run_by_a_live_one(
             (json.dumps(payload),),
         ).fetchone()
     with _http(a, key) as c:  # the servers renew leases and re-queue every 0.5 s
-        event = _wait(c, event_id, timeout=30)
+        event = wait_for_event(c, event_id, timeout=30)
         assert event["status"] == "SUCCEEDED"
         assert [m["memory"] for m in event["results"]] == ["I row on Sundays."]
 

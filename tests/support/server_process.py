@@ -117,3 +117,14 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def wait_for_event(c: httpx.Client, event_id: str, timeout: float = 60) -> dict[str, object]:
+    """Poll a queued add until it has succeeded or failed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = c.get(f"/v1/event/{event_id}/").json()
+        if event["status"] in ("SUCCEEDED", "FAILED"):
+            return event
+        time.sleep(0.1)
+    raise AssertionError(f"event {event_id} did not finish")
