@@ -58,6 +58,14 @@ def binaries() -> Path:
     return root / "bin"
 
 
+def _private_copy(install: Path, base: Path) -> Path:
+    """Copy the server binaries beside the data directory (about 35 MB, well under a second),
+    so they run even when the virtual environment sits where other users cannot look."""
+    target = base / "pginstall"
+    shutil.copytree(install, target, symlinks=True)
+    return target
+
+
 def _check_client() -> None:
     for module in ("psycopg", "psycopg_pool", "pgvector"):
         if importlib.util.find_spec(module) is None:
@@ -112,13 +120,16 @@ class PostgresServer:
         _check_client()
         bin_dir = binaries()
         user = _unprivileged_user()
-        base = Path(tempfile.mkdtemp(prefix="engram-pg-"))
+        # The unprivileged user must reach everything it runs: /tmp is traversable by all,
+        # a checkout (or TMPDIR) under a private 0700 directory is not.
+        base = Path(tempfile.mkdtemp(prefix="engram-pg-", dir="/tmp" if user else None))
         data = base / "data"
         port = _free_port()
         server = cls(f"postgresql://postgres@127.0.0.1:{port}/postgres", data_dir=base)
         server._user = user
         if user:
             shutil.chown(base, user, user)
+            bin_dir = _private_copy(bin_dir.parent, base) / "bin"
         try:
             server._run(bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust",
                         "--encoding=UTF8", "--locale=C", "--no-sync")  # fmt: skip
