@@ -35,6 +35,8 @@ class Query:
     where: Node | None
     now: str  # ISO time; memories expired at or before it are invisible
     vector: np.ndarray | None = None  # ranks by cosine similarity when given
+    # ranks by full-text match when given (terms from engram.lexical.terms; any may match)
+    keywords: tuple[str, ...] | None = None
     limit: int = 100
     offset: int = 0
     include_inactive: bool = False  # superseded memories, for audits and export
