@@ -1,0 +1,137 @@
+"""Pairs of user messages said one after the other, and what must happen to the first fact.
+
+    change  the second changes the value of the same attribute: the old memory is updated
+            or superseded (DELETE + ADD with replaced_by), so only the new value is active
+    keep    the two are about different things: both stay, the old one untouched
+    same    the second restates the first: nothing new is stored
+
+Written for issue 8 before tuning; the attribute in the third column is for reading only.
+"""
+
+from __future__ import annotations
+
+from engram.memory import Memory
+from tests.quality_cases.support import MakeMemory, Result, active, user_turn
+
+SET_NAME = "reconcile_pairs"
+
+# (first message, second message, attribute)
+CHANGE = [
+    ("I'm vegan", "I started eating fish again", "diet"),
+    ("I eat chicken every day", "I've been vegetarian since last month", "diet"),
+    ("I'm vegetarian", "I went back to eating meat", "diet"),
+    ("I follow a keto diet", "I dropped keto and eat carbs again", "diet"),
+    ("I live in Lyon", "I just moved to Berlin", "residence"),
+    ("I'm based in Toronto", "I relocated to Vancouver last week", "residence"),
+    ("I live in a flat downtown", "I moved out of the city to a small village", "residence"),
+    ("I work as a nurse", "I started a new job as a paramedic", "job"),
+    ("I work at Google", "I left Google and joined a startup", "job"),
+    ("I'm a student", "I graduated and work as an accountant now", "job"),
+    ("I'm unemployed", "I found a job at a bank", "status"),
+    ("I drive to work", "I sold my car and cycle to work now", "commute"),
+    ("I take the bus to the office", "These days I walk to the office", "commute"),
+    ("I use Strava", "I moved everything to Garmin Connect", "app"),
+    ("I listen to Spotify on my runs", "I cancelled Spotify and use Apple Music now", "app"),
+    ("I run in Nike Pegasus", "I switched to Hoka Clifton shoes", "gear"),
+    ("I track my runs with a Fitbit", "I replaced my Fitbit with an Apple Watch", "gear"),
+    ("I use a Garmin Forerunner 245", "I upgraded to a Forerunner 965", "gear"),
+    ("I run in the early morning", "I've switched to running in the evenings", "time of day"),
+    ("I do my long run on Sundays", "My long run is on Saturdays now", "schedule"),
+    ("I train before work", "I train after work now", "time of day"),
+    ("I run three times a week", "I'm running five days a week now", "frequency"),
+    ("I go to the gym every day", "I only get to the gym once a week these days", "frequency"),
+    ("I swim twice a week", "I stopped swimming", "habit"),
+    ("I smoke a pack a day", "I quit smoking in January", "habit"),
+    ("I drink wine every evening", "I've stopped drinking alcohol", "habit"),
+    ("I'm learning Spanish", "I gave up on Spanish", "habit"),
+    ("My right knee hurts on downhills", "My knee is fully healed", "body"),
+    ("I have a stress fracture in my left foot", "My foot fracture has healed", "body"),
+    ("My back has been sore for weeks", "My back pain is gone", "body"),
+    ("I love trail running", "I can't stand trails anymore", "preference"),
+    ("I prefer running alone", "I now prefer running with a group", "preference"),
+    ("I hate treadmills", "I've come to like the treadmill", "preference"),
+    ("I like running in the rain", "I avoid running in the rain now", "preference"),
+    ("I'm single", "I have a girlfriend now", "relationship"),
+    ("I'm married", "I got divorced last year", "relationship"),
+    ("My coach is Sarah", "I fired Sarah and hired a new coach, Tom", "relationship"),
+    ("I'm training for the Boston Marathon", "I withdrew from the Boston Marathon", "status"),
+    ("I weigh 80 kg", "I'm down to 74 kg", "number"),
+    ("My 5k best is 25 minutes", "I ran a 23:40 5k, a new personal best", "number"),
+    ("I want to run a sub-4 marathon", "My goal is now a sub-3:45 marathon", "goal"),
+    ("My weekly mileage is 30 miles", "I'm up to 45 miles a week", "number"),
+    ("I sleep about 6 hours a night", "I'm sleeping 8 hours a night now", "number"),
+    ("I drink three coffees a day", "I quit coffee completely", "habit"),
+]
+
+KEEP = [
+    ("I'm vegan", "I cook dinner every night", "diet vs cooking"),
+    ("I live in Lyon", "My sister lives in Berlin", "someone else's residence"),
+    ("I work as a nurse", "My wife works as a teacher", "someone else's job"),
+    ("I use Strava", "I wear a Garmin watch", "app and device"),
+    ("I run in the early morning", "I swim in the evening", "two activities"),
+    ("My right knee hurts on downhills", "My left ankle is sore", "two body parts"),
+    ("I run three times a week", "I lift weights twice a week", "two activities"),
+    ("I love trail running", "I love hill repeats", "two likes"),
+    ("I hate treadmills", "I hate running in the heat", "two dislikes"),
+    ("I want to run a sub-4 marathon", "I want to lose 5 kg", "two goals"),
+    ("I eat chicken every day", "I eat oatmeal every morning", "two foods"),
+    ("I have a dog named Rex", "I have a cat named Miso", "two pets"),
+    ("I'm married", "My brother just got married", "someone else's relationship"),
+    ("I prefer trail running over roads", "I prefer running in the morning", "two preferences"),
+    ("I have two kids", "I have a treadmill at home", "family and gear"),
+    ("My 5k best is 25 minutes", "My 10k best is 52 minutes", "two distances"),
+    ("I run in Hoka Clifton shoes", "I race in Nike Vaporflys", "training and racing shoes"),
+    ("I live in Lyon", "I grew up in Marseille", "now and childhood"),
+    ("I work at Google", "I volunteer at a food bank on weekends", "job and volunteering"),
+    ("I'm allergic to peanuts", "I'm allergic to ibuprofen", "two allergies"),
+    ("I speak French", "I speak Spanish", "two languages"),
+    ("I go to the gym every day", "I go to yoga on Fridays", "two habits"),
+    ("I drink three coffees a day", "I drink a protein shake after every run", "two drinks"),
+    ("I'm training for the Boston Marathon", "I'm training for a triathlon in the autumn",
+     "two races"),
+    ("I sleep about 6 hours a night", "I take a nap on Sundays", "sleep and nap"),
+    ("My right knee hurts on downhills", "My physio is called Dana", "injury and physio"),
+]
+
+SAME = [
+    ("I'm vegetarian", "I don't eat meat", "diet"),
+    ("I live in Lyon", "I'm based in Lyon", "residence"),
+    ("I work as a nurse", "I'm a nurse", "job"),
+    ("I prefer trail running over roads", "I like trails better than roads", "preference"),
+    ("My right knee hurts on downhills", "My right knee hurts when I run downhill", "body"),
+    ("I run three times a week", "I run 3 times a week", "frequency"),
+    ("I use Strava", "I log my runs on Strava", "app"),
+    ("I want to run a sub-4 marathon", "My goal is a marathon under 4 hours", "goal"),
+    ("I have a dog named Rex", "I have a dog called Rex", "pet"),
+    ("I hate treadmills", "I really dislike treadmills", "preference"),
+    ("I run in the early morning", "I usually run early in the morning", "time of day"),
+    ("I drink three coffees a day", "I have 3 cups of coffee every day", "habit"),
+    ("I'm allergic to peanuts", "I have a peanut allergy", "allergy"),
+    ("I have a husband", "I'm married", "relationship"),
+]
+
+
+def run(make_memory: MakeMemory) -> list[Result]:
+    results: list[Result] = []
+    for kind, pairs in (("change", CHANGE), ("keep", KEEP), ("same", SAME)):
+        for first, second, attribute in pairs:
+            ok, detail = _judge(make_memory(), kind, first, second)
+            results.append((kind, ok, f"{attribute}: {first!r} -> {second!r}: {detail}"))
+    return results
+
+
+def _judge(m: Memory, kind: str, first: str, second: str) -> tuple[bool, str]:
+    before = user_turn(m, first)
+    if len(before) != 1:
+        return False, f"first message stored {[r['memory'] for r in before]}"
+    old = before[0]
+    events = [(r["event"], r["memory"]) for r in user_turn(m, second)]
+    now = active(m)
+    detail = f"events {events}, active {now}"
+    old_active = old["memory"] in now
+    if kind == "change":
+        superseded = any(e in {"UPDATE", "DELETE"} for e, _ in events)
+        return superseded and not old_active and bool(now), detail
+    if kind == "keep":
+        return old_active and len(now) >= 2, detail
+    return len(now) == 1 and not any(e == "ADD" for e, _ in events), detail
