@@ -29,7 +29,7 @@ def set_modules(only: str | None = None) -> list[ModuleType]:
     modules = []
     for info in pkgutil.iter_modules(quality_cases.__path__):
         module = importlib.import_module(f"{quality_cases.__name__}.{info.name}")
-        if hasattr(module, "run") and (only is None or module.SET_NAME == only):
+        if hasattr(module, "run") and (only is None or only == module.SET_NAME):
             modules.append(module)
     return modules
 

@@ -87,8 +87,11 @@ KEEP = [
     ("I speak French", "I speak Spanish", "two languages"),
     ("I go to the gym every day", "I go to yoga on Fridays", "two habits"),
     ("I drink three coffees a day", "I drink a protein shake after every run", "two drinks"),
-    ("I'm training for the Boston Marathon", "I'm training for a triathlon in the autumn",
-     "two races"),
+    (
+        "I'm training for the Boston Marathon",
+        "I'm training for a triathlon in the autumn",
+        "two races",
+    ),
     ("I sleep about 6 hours a night", "I take a nap on Sundays", "sleep and nap"),
     ("My right knee hurts on downhills", "My physio is called Dana", "injury and physio"),
 ]
