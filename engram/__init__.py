@@ -9,18 +9,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engram.errors import (
+    AuthenticationError,
     BackendError,
     EngramError,
     FilterError,
     InvalidInputError,
     MemoryNotFoundError,
     MissingScopeError,
+    NotFoundError,
+    ProjectAccessError,
+    RateLimitError,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncMemoryClient",
+    "AuthenticationError",
     "BackendError",
     "EngramError",
     "FilterError",
@@ -29,6 +34,9 @@ __all__ = [
     "MemoryClient",
     "MemoryNotFoundError",
     "MissingScopeError",
+    "NotFoundError",
+    "ProjectAccessError",
+    "RateLimitError",
 ]
 
 if TYPE_CHECKING:

@@ -20,6 +20,17 @@ from typing import Any
 
 import httpx
 
+from engram.errors import (
+    AuthenticationError,
+    BackendError,
+    EngramError,
+    InvalidInputError,
+    MemoryNotFoundError,
+    NotFoundError,
+    RateLimitError,
+    error_from_http,
+)
+
 log = logging.getLogger("engram.client")
 
 DEFAULT_HOST = "http://127.0.0.1:8765"
@@ -28,63 +39,29 @@ SCOPE = ("user_id", "agent_id", "run_id", "app_id")
 
 # ---------------------------------------------------------------------------- errors
 
-
-class APIError(Exception):
-    """The server answered with an error; `body` is its JSON (`detail`, `field`, ...)."""
-
-    def __init__(self, message: str, *, status_code: int | None = None, body: Any = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.body = body
-
-    @property
-    def field(self) -> str | None:
-        return self.body.get("field") if isinstance(self.body, dict) else None
+# The client raises the library's own classes (engram.errors), mapped from the status and
+# the `error` class name of the server's JSON body, so one `except` fits Memory and client.
+# The old client-only names stay as aliases.
+APIError = EngramError
+ValidationError = InvalidInputError
+ServerError = BackendError
 
 
-class AuthenticationError(APIError):
-    """401/403: the key is missing, wrong, revoked or for another project."""
-
-
-class NotFoundError(APIError):
-    pass
-
-
-class ValidationError(APIError):
-    """400/422: the request was rejected; `field` names the offending input."""
-
-
-class RateLimitError(APIError):
-    pass
-
-
-class ServerError(APIError):
-    """5xx after all retries."""
-
-
-class UnreachableError(APIError, ConnectionError):
+class UnreachableError(BackendError, ConnectionError):
     """No answer at all (connection refused, DNS, timeout) after all retries."""
 
 
-def _error_for(response: httpx.Response) -> APIError:
+def _error_for(response: httpx.Response) -> EngramError:
     try:
         body: Any = response.json()
     except ValueError:
-        body = {"detail": response.text}
-    detail = body.get("detail") if isinstance(body, dict) else body
-    status = response.status_code
-    cls: type[APIError] = APIError
-    if status in (401, 403):
-        cls = AuthenticationError
-    elif status == 404:
-        cls = NotFoundError
-    elif status in (400, 413, 422):
-        cls = ValidationError
-    elif status == 429:
-        cls = RateLimitError
-    elif status >= 500:
-        cls = ServerError
-    return cls(f"HTTP {status}: {detail}", status_code=status, body=body)
+        body = None
+    if not isinstance(body, dict):
+        body = {"detail": body if body is not None else response.text}
+    retry_after = response.headers.get("retry-after")
+    if retry_after and retry_after.isdigit():
+        body.setdefault("retry_after", float(retry_after))
+    return error_from_http(response.status_code, body)
 
 
 # ----------------------------------------------------------------------- retry policy
@@ -275,9 +252,9 @@ class _Base:
     def _target(self) -> tuple[str, str]:
         return self.org_id or "default", self.project_id or "default"
 
-    def _fail_open(self, call: Call, exc: APIError) -> Any:
+    def _fail_open(self, call: Call, exc: EngramError) -> Any:
         """The app keeps running when memory is down: reads come back empty, writes report."""
-        down = isinstance(exc, UnreachableError | ServerError | RateLimitError)
+        down = isinstance(exc, BackendError | RateLimitError)
         if not (self.fail_open and down and call.fallback):
             raise exc
         log.warning("engram server unavailable, continuing without memory: %s", exc)
@@ -310,7 +287,7 @@ class MemoryClient(_Base):
     def _send(self, call: Call) -> Any:
         try:
             return self._parse(self._request(call))
-        except APIError as exc:
+        except EngramError as exc:
             return self._fail_open(call, exc)
 
     def _request(self, call: Call) -> httpx.Response:
@@ -442,7 +419,7 @@ class AsyncMemoryClient(_Base):
     async def _send(self, call: Call) -> Any:
         try:
             return self._parse(await self._request(call))
-        except APIError as exc:
+        except EngramError as exc:
             return self._fail_open(call, exc)
 
     async def _request(self, call: Call) -> httpx.Response:
@@ -555,7 +532,11 @@ __all__ = [
     "APIError",
     "AsyncMemoryClient",
     "AuthenticationError",
+    "BackendError",
+    "EngramError",
+    "InvalidInputError",
     "MemoryClient",
+    "MemoryNotFoundError",
     "NotFoundError",
     "RateLimitError",
     "ServerError",

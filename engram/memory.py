@@ -24,7 +24,7 @@ from engram import filters as F
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
 from engram.embeddings.cache import CachedEmbedder
-from engram.errors import InvalidInputError, MemoryNotFoundError, MissingScopeError
+from engram.errors import InvalidInputError, MemoryNotFoundError
 from engram.extraction.base import (
     Candidate,
     Decision,
@@ -39,10 +39,10 @@ from engram.extraction.categories import (
     categories_as_list,
     normalize_categories,
 )
-from engram.llms import LLM, make_llm
+from engram.llms import make_llm
 from engram.models import (
-    MAX_PAGE,
-    SCOPE_FIELDS,
+    ENTITY_KINDS,
+    MAX_PAGE_SIZE,
     Event,
     HistoryEntry,
     MemoryRecord,
@@ -51,12 +51,19 @@ from engram.models import (
     utcnow,
 )
 from engram.ranking import rerank
+from engram.schemas import (
+    AddRequest,
+    DeleteAllRequest,
+    ListRequest,
+    ProjectUpdateRequest,
+    SearchRequest,
+    UpdateRequest,
+    check_id,
+    parse_request,
+)
 from engram.stores import make_store
 from engram.stores.base import Query, Store, WriteBatch
 
-ROLES = frozenset({"user", "assistant", "system"})
-MAX_ID_LENGTH = 255
-MAX_PAGE_SIZE = 1000
 PURGE_INTERVAL_SECONDS = 60.0
 # search fetches a wider pool by vector, then reranks it (engram.ranking)
 SEARCH_POOL_FACTOR = 10
@@ -72,7 +79,6 @@ class Engine:
     extractor: Extractor
     reconciler: Reconciler
     tagger: CategoryTagger
-    llm: LLM | None = None
 
 
 def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder | None) -> Engine:
@@ -95,7 +101,7 @@ def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder |
         from engram.extraction.reconcile import OfflineReconciler
 
         extractor, reconciler = LocalExtractor(embedder), OfflineReconciler()
-    return Engine(store, embedder, extractor, reconciler, CategoryTagger(embedder), llm)
+    return Engine(store, embedder, extractor, reconciler, CategoryTagger(embedder))
 
 
 class Memory:
@@ -110,7 +116,7 @@ class Memory:
         _engine: Engine | None = None,
     ) -> None:
         self.config = MemoryConfig.model_validate(config or {})
-        self.project_id = _check_id(project, "project")
+        self.project_id = check_id(project, "project")
         self._engine = _engine or build_engine(self.config, store, embedder)
         self._clock = clock
         self.project = ProjectSettings(self)
@@ -165,11 +171,11 @@ class Memory:
         expiration_date: str | datetime | None = None,
         **_ignored: Any,  # Mem0 options that change nothing here (version, output_format, ...)
     ) -> dict[str, Any]:
-        scope = _scope(user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id)
-        if not scope:
-            raise MissingScopeError("add")
-        turns = _normalize_messages(messages)
-        new = _NewMemoryFields(scope, _check_metadata(metadata), _expiry(expiration_date))
+        req = parse_request(AddRequest, messages=messages, user_id=user_id, agent_id=agent_id,
+                            run_id=run_id, app_id=app_id, metadata=metadata, infer=infer,
+                            expiration_date=expiration_date, **_ignored)  # fmt: skip
+        scope, turns = req.scope(), [m.model_dump() for m in req.messages]
+        new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date)
         self._purge_expired()
         ctx = self._context(scope)
         if not infer:  # store each message as given, still tagged with categories
@@ -319,11 +325,10 @@ class Memory:
         threshold: float | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidInputError("query must be a non-empty string", field="query")
-        limit = _check_limit(top_k if top_k is not None else limit, "limit")
-        where = self._where("search", filters, user_id, agent_id, run_id, app_id)
-        threshold = self._threshold(threshold)
+        req = parse_request(SearchRequest, query=query, user_id=user_id, agent_id=agent_id,
+                            run_id=run_id, app_id=app_id, filters=filters, limit=limit,
+                            top_k=top_k, threshold=threshold)  # fmt: skip
+        limit, where, threshold = req.size(), req.where, self._threshold(req.threshold)
         vector = self._engine.embedder.embed([query.strip()])[0]
         pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
         rows = self._engine.store.query(Query(self.project_id, where, self._now(), vector, pool))
@@ -332,11 +337,7 @@ class Memory:
                             if threshold is None or s >= threshold]}  # fmt: skip
 
     def _threshold(self, threshold: float | None) -> float | None:
-        if threshold is None:
-            threshold = self.project.get().get("threshold")
-        if threshold is not None and not isinstance(threshold, (int, float)):
-            raise InvalidInputError("threshold must be a number", field="threshold")
-        return threshold
+        return self.project.get().get("threshold") if threshold is None else threshold
 
     def get_all(
         self,
@@ -351,10 +352,11 @@ class Memory:
         limit: int | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        where = self._where("get_all", filters, user_id, agent_id, run_id, app_id)
-        page = _check_limit(page, "page", maximum=MAX_PAGE)
-        size = _check_limit(limit if limit is not None else page_size, "page_size")
-        q = Query(self.project_id, where, self._now(), limit=size, offset=(page - 1) * size)
+        req = parse_request(ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id,
+                            app_id=app_id, filters=filters, page=page, page_size=page_size,
+                            limit=limit)  # fmt: skip
+        page, size = req.page or 1, req.limit or req.page_size or 100
+        q = Query(self.project_id, req.where, self._now(), limit=size, offset=(page - 1) * size)
         rows = self._engine.store.query(q)
         return {"results": [r.to_dict() for r, _ in rows], "count": self._engine.store.count(q)}
 
@@ -362,7 +364,7 @@ class Memory:
         return self._active(memory_id).to_dict()
 
     def _active(self, memory_id: str) -> MemoryRecord:
-        _check_id(memory_id, "memory_id")
+        check_id(memory_id, "memory_id")
         found = self._engine.store.get(self.project_id, [memory_id])
         if not found or not self._visible(found[0]):
             raise MemoryNotFoundError(memory_id)
@@ -373,36 +375,24 @@ class Memory:
         return r.state == State.ACTIVE and not expired
 
     def history(self, memory_id: str) -> list[dict[str, Any]]:
-        _check_id(memory_id, "memory_id")
+        check_id(memory_id, "memory_id")
         entries = self._engine.store.history(self.project_id, memory_id)
         if not entries:
             raise MemoryNotFoundError(memory_id)
         return [e.to_dict() for e in entries]
-
-    def _where(
-        self, action: str, filters: dict[str, Any] | None, *ids: str | None
-    ) -> F.Node | None:
-        scope = _scope(**dict(zip(SCOPE_FIELDS, ids)))
-        where = F.conjoin(F.scope_filter(**scope), F.parse(filters))
-        if not F.has_scope(where):
-            raise MissingScopeError(action)
-        return where
 
     # ------------------------------------------------------------------ changes
 
     def update(
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
     ) -> dict[str, Any]:
+        req = parse_request(UpdateRequest, text=text, metadata=metadata)
         record = self._active(memory_id)
-        if text is None and metadata is None:
-            raise InvalidInputError("update needs text or metadata", field="text")
         batch, old, vector = WriteBatch(), record.memory, None
-        if metadata is not None:
-            record.metadata = _check_metadata(metadata)
-        if text is not None:
-            if not isinstance(text, str) or not text.strip():
-                raise InvalidInputError("text must be a non-empty string", field="text")
-            record.memory, record.hash = text.strip(), _hash(text.strip())
+        if req.metadata is not None:
+            record.metadata = req.metadata
+        if req.text is not None:
+            record.memory, record.hash = req.text.strip(), _hash(req.text.strip())
             vector = self._engine.embedder.embed([record.memory])[0]
         record.updated_at = self._now()
         batch.upserts.append((record, vector))
@@ -429,7 +419,8 @@ class Memory:
         filters: dict[str, Any] | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        where = self._where("delete_all", filters, user_id, agent_id, run_id, app_id)
+        where = parse_request(DeleteAllRequest, user_id=user_id, agent_id=agent_id,
+                              run_id=run_id, app_id=app_id, filters=filters).where  # fmt: skip
         deleted = 0
         while True:  # in chunks, so a huge scope does not load into memory at once
             q = Query(self.project_id, where, self._now(), limit=500, include_inactive=True)
@@ -453,18 +444,23 @@ class Memory:
         self._delete(records, "user")
         return {"message": f"Successfully deleted {len(records)} memories"}
 
-    def entities(self) -> list[dict[str, Any]]:
-        return [
+    def entities(self) -> dict[str, Any]:
+        """Every user, agent, run and app with memories here: {"count", "results"}."""
+        rows = [
             {"type": e.kind, "id": e.id, "name": e.id, "total_memories": e.total_memories,
              "created_at": e.created_at, "updated_at": e.updated_at}
             for e in self._engine.store.entities(self.project_id, self._now())
         ]  # fmt: skip
+        return {"count": len(rows), "results": rows}
 
     def delete_entity(self, kind: str, entity_id: str) -> dict[str, Any]:
-        field = {"user": "user_id", "agent": "agent_id", "run": "run_id", "app": "app_id"}.get(kind)
+        field = ENTITY_KINDS.get(kind)
         if field is None:
-            raise InvalidInputError(f"unknown entity type {kind!r}", field="entity_type")
-        return self.delete_all(**{field: _check_id(entity_id, field)})
+            raise InvalidInputError(
+                f"entity type must be one of {', '.join(ENTITY_KINDS)}", field="entity_type"
+            )
+        deleted = self.delete_all(**{field: check_id(entity_id, field)})["deleted"]
+        return {"message": "Entity deleted successfully!", "deleted": deleted}
 
     def reset(self) -> None:
         """Forget everything in this project: memories, history and settings."""
@@ -517,20 +513,16 @@ class ProjectSettings:
         threshold: float | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
+        req = parse_request(ProjectUpdateRequest, custom_instructions=custom_instructions,
+                            custom_categories=custom_categories, threshold=threshold)  # fmt: skip
         stored = self._memory.store.settings(self._memory.project_id)
-        if custom_instructions is not None:
-            if not isinstance(custom_instructions, str):
-                raise InvalidInputError(
-                    "custom_instructions must be a string", field="custom_instructions"
-                )
-            stored["custom_instructions"] = custom_instructions.strip() or None
-        if custom_categories is not None:
-            categories = normalize_categories(custom_categories)
+        if req.custom_instructions is not None:
+            stored["custom_instructions"] = req.custom_instructions.strip() or None
+        if req.custom_categories is not None:
+            categories = normalize_categories(req.custom_categories)
             stored["custom_categories"] = categories_as_list(categories) or None
-        if threshold is not None:
-            if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-                raise InvalidInputError("threshold must be between 0 and 1", field="threshold")
-            stored["threshold"] = float(threshold)
+        if req.threshold is not None:
+            stored["threshold"] = req.threshold
         self._memory.store.save_settings(self._memory.project_id, stored)
         return {"message": "Updated custom instructions", **self.get()}
 
@@ -558,71 +550,12 @@ def _hash(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _check_id(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInputError(f"{field} is longer than {MAX_ID_LENGTH} characters", field=field)
-    return value
-
-
-def _scope(**ids: str | None) -> dict[str, str]:
-    return {k: _check_id(v, k) for k, v in ids.items() if v is not None}
-
-
-def _check_limit(value: Any, field: str, maximum: int = MAX_PAGE_SIZE) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise InvalidInputError(f"{field} must be an integer from 1 to {maximum}", field=field)
-    return value
-
-
-def _check_metadata(metadata: Any) -> dict[str, Any]:
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) for k in metadata):
-        raise InvalidInputError("metadata must be an object with string keys", field="metadata")
-    return dict(metadata)
-
-
 def _check_batch(items: Any, field: str) -> list[Any]:
     if not isinstance(items, list) or not items:
         raise InvalidInputError(f"{field} must be a non-empty list", field=field)
     if len(items) > MAX_PAGE_SIZE:
         raise InvalidInputError(f"{field} holds more than {MAX_PAGE_SIZE} items", field=field)
     return items
-
-
-def _expiry(value: str | datetime | None) -> str | None:
-    if value is None or value == "":
-        return None
-    return iso(F.parse_datetime(value, field="expiration_date"))
-
-
-def _normalize_messages(messages: Any) -> list[dict[str, str]]:
-    if isinstance(messages, str):
-        messages = [{"role": "user", "content": messages}]
-    if isinstance(messages, dict):
-        messages = [messages]
-    if not isinstance(messages, list) or not messages:
-        raise InvalidInputError(
-            "messages must be a non-empty string or list of {role, content}", field="messages"
-        )
-    turns = [_normalize_turn(m, i) for i, m in enumerate(messages)]
-    if not any(t["content"].strip() for t in turns):
-        raise InvalidInputError("messages contain no text", field="messages")
-    return turns
-
-
-def _normalize_turn(message: Any, index: int) -> dict[str, str]:
-    path = f"messages[{index}]"
-    if not isinstance(message, dict):
-        raise InvalidInputError(f"{path} must be an object with role and content", field=path)
-    role, content = message.get("role", "user"), message.get("content")
-    if role not in ROLES:
-        raise InvalidInputError(f"{path}.role must be one of {sorted(ROLES)}", field=f"{path}.role")
-    if not isinstance(content, str):
-        raise InvalidInputError(f"{path}.content must be a string", field=f"{path}.content")
-    return {"role": role, "content": content}
 
 
 def _display_name(user_id: str | None) -> str | None:

@@ -8,7 +8,11 @@ from enum import StrEnum
 from typing import Any
 
 SCOPE_FIELDS: tuple[str, ...] = ("user_id", "agent_id", "run_id", "app_id")
+# an entity kind ("user", as in /v1/entities/user/max/) and the scope field it stands for
+ENTITY_KINDS: dict[str, str] = {field.removesuffix("_id"): field for field in SCOPE_FIELDS}
 MAX_PAGE = 1_000_000  # keeps page offsets far inside every database's integer range
+MAX_PAGE_SIZE = 1000
+MAX_ID_LENGTH = 255
 
 
 class Event(StrEnum):

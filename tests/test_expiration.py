@@ -36,7 +36,7 @@ def test_expired_memory_is_absent_from_every_read(timed: Memory, clock: Clock) -
     assert timed.get_all(filters={"expiration_date": "*", "user_id": "max"})["results"] == []
     with pytest.raises(MemoryNotFoundError):
         timed.get(ankle["id"])
-    assert all(e["total_memories"] == 1 for e in timed.entities())
+    assert all(e["total_memories"] == 1 for e in timed.entities()["results"])
 
 
 def test_expiry_is_exact_to_the_second(timed: Memory, clock: Clock) -> None:

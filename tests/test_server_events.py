@@ -43,17 +43,26 @@ def test_event_answers_after_restart(engram_home: Path) -> None:
             assert c.get(f"/v1/memories/{memory_id}/").status_code == 200
 
 
+def test_bad_add_is_refused_before_it_is_queued(engram_home: Path) -> None:
+    with ServerProcess(engram_home) as server, _client(server) as c:
+        r = c.post(
+            "/v3/memories/add/",
+            json={"messages": [{"role": "robot", "content": "beep"}], "user_id": "max"},
+        )
+        assert r.status_code == 400 and r.json()["field"] == "messages[0].role", r.text
+        assert c.get("/v1/events/").json()["count"] == 0
+
+
 def test_failed_event_records_why(engram_home: Path) -> None:
     with ServerProcess(engram_home) as server, _client(server) as c:
-        queued = c.post(
-            "/v3/memories/add/",
-            json={
-                "messages": [{"role": "robot", "content": "beep"}],
-                "user_id": "max",
-            },
-        ).json()
-        event = wait_for_event(c, queued["event_id"])
-        assert event["status"] == "FAILED" and event["error"]["field"], event
+        # a payload the worker cannot run (as an older release might have queued it)
+        store = EventStore(engram_home / "server.db")
+        bad = {"messages": [{"role": "robot", "content": "beep"}], "user_id": "max"}
+        event_id = store.enqueue(Principal("default", "default"), bad)
+        store.close()
+        event = wait_for_event(c, event_id)
+        assert event["status"] == "FAILED", event
+        assert event["error"]["field"] == "messages[0].role", event
 
 
 def test_queued_and_orphaned_work_runs_at_next_start(engram_home: Path) -> None:

@@ -174,7 +174,7 @@ def api(server: ServerProcess) -> Iterator[httpx.Client]:
         ),
         ("/v2/memories/search/", {"query": "", "user_id": "max"}, "query"),
         ("/v2/memories/", {"filters": {"OR": "nope"}}, "filters.OR"),
-        ("/v2/memories/", {}, "filters"),
+        ("/v2/memories/", {}, "user_id"),  # a missing scope is user_id everywhere
         ("/v2/memories/", {"user_id": "max", "page": 10**30}, "page"),
     ],
 )

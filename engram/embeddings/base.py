@@ -7,8 +7,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from engram.errors import BackendError
 
-class EmbeddingError(RuntimeError):
+
+class EmbeddingError(BackendError):
     """An embedder could not load its model or produce vectors."""
 
 

@@ -1,0 +1,439 @@
+"""The contract: every request and result, shaped like Mem0's hosted API.
+
+`Memory` validates its arguments through the request models, the server takes them as
+bodies and answers with the result models, and the client builds its bodies from them,
+so one bad input fails with the same `InvalidInputError.field` everywhere.
+
+Request models ignore unknown fields: the official clients send options Engram does not
+implement (output_format, version, ...) and must not be rejected for them. To add an option,
+add a field to the request model; to add a result field, add it to the result model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
+
+from engram import filters as F
+from engram.errors import EngramError, InvalidInputError, MissingScopeError
+from engram.models import MAX_ID_LENGTH, MAX_PAGE, MAX_PAGE_SIZE, SCOPE_FIELDS, iso
+
+M = TypeVar("M", bound=BaseModel)
+ROLES = ("user", "assistant", "system")
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def parse_request(model: type[M], **values: Any) -> M:
+    """Validate library arguments as `model`; a failure is the InvalidInputError the server
+    would answer with for the same body."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise invalid_input(exc.errors()) from None
+
+
+def invalid_input(errors: Sequence[Any]) -> EngramError:
+    """The first pydantic error as Engram's own: our validators raise typed errors (with the
+    exact field, e.g. messages[0].role); pydantic's own checks name the location."""
+    if not errors:
+        return InvalidInputError("invalid request")
+    first = errors[0]
+    raised = (first.get("ctx") or {}).get("error")
+    if isinstance(raised, EngramError):
+        return raised
+    field = field_name(first.get("loc", ()))
+    return InvalidInputError(f"{field}: {first.get('msg', 'invalid')}", field=field or None)
+
+
+def field_name(loc: Sequence[Any]) -> str:
+    """("body", "messages", 0, "content") -> "messages[0].content"."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:] or parts  # a missing body is the field "body"
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        elif not str(part).startswith(("str", "list[", "dict[", "function-")):
+            name += f".{part}" if name else str(part)  # drops union member tags pydantic adds
+    return name
+
+
+def check_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError(f"{field} must be a non-empty string", field=field)
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidInputError(f"{field} is longer than {MAX_ID_LENGTH} characters", field=field)
+    return value
+
+
+def _id_field(field: str) -> Any:
+    return BeforeValidator(lambda v: v if v is None else check_id(v, field))
+
+
+def _metadata(value: Any) -> dict[str, Any] | None:
+    if value is not None and (
+        not isinstance(value, dict) or not all(isinstance(k, str) for k in value)
+    ):
+        raise InvalidInputError("metadata must be an object with string keys", field="metadata")
+    return value
+
+
+def _expiry(value: Any) -> str | None:
+    """Parsed here only: every caller stores the same canonical ISO text."""
+    if value is None or value == "":
+        return None
+    return iso(F.parse_datetime(value, field="expiration_date"))
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        value = [{"role": "user", "content": value}]
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise InvalidInputError(
+            "messages must be a non-empty string or list of {role, content}", field="messages"
+        )
+    turns = [_turn(m, i) for i, m in enumerate(value)]
+    if not any(t["content"].strip() for t in turns):
+        raise InvalidInputError("messages contain no text", field="messages")
+    return turns
+
+
+def _turn(message: Any, index: int) -> dict[str, str]:
+    path = f"messages[{index}]"
+    if not isinstance(message, dict):
+        raise InvalidInputError(f"{path} must be an object with role and content", field=path)
+    role, content = message.get("role", "user"), message.get("content")
+    if role not in ROLES:
+        raise InvalidInputError(f"{path}.role must be one of {sorted(ROLES)}", field=f"{path}.role")
+    if not isinstance(content, str):
+        raise InvalidInputError(f"{path}.content must be a string", field=f"{path}.content")
+    return {"role": role, "content": content}
+
+
+def _query(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInputError("query must be a non-empty string", field="query")
+    return value
+
+
+def _categories(value: Any) -> Any:
+    from engram.extraction.categories import normalize_categories
+
+    normalize_categories(value)  # raises naming the bad item, e.g. custom_categories[0]
+    return [value] if isinstance(value, dict) else value
+
+
+Metadata = Annotated[dict[str, Any] | None, BeforeValidator(_metadata)]
+Expiry = Annotated[
+    str | None,
+    BeforeValidator(_expiry),
+    Field(description="YYYY-MM-DD or ISO 8601; the memory is invisible from then on"),
+]
+PageSize = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_SIZE)]
+PageNumber = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE)]
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    # The 1.x clients echo the org/project they learnt from /v1/ping/ in every body.
+    org_id: str | None = None
+    project_id: str | None = None
+
+
+class Scoped(Request):
+    """Who a call is about: the scope ids, at top level or (2.x clients) inside `filters`."""
+
+    action: ClassVar[str] = "this call"
+    user_id: Annotated[str | None, _id_field("user_id")] = None
+    agent_id: Annotated[str | None, _id_field("agent_id")] = None
+    run_id: Annotated[str | None, _id_field("run_id")] = None
+    app_id: Annotated[str | None, _id_field("app_id")] = None
+    filters: dict[str, Any] | None = None
+    _where: F.Node | None = PrivateAttr(default=None)
+
+    def scope(self) -> dict[str, str]:
+        """The scope ids given at top level."""
+        return {k: v for k in SCOPE_FIELDS if (v := getattr(self, k)) is not None}
+
+    @property
+    def where(self) -> F.Node | None:
+        """The parsed filter tree, scope included."""
+        return self._where
+
+    @model_validator(mode="after")
+    def _resolve_scope(self) -> Scoped:
+        self._where = F.conjoin(F.scope_filter(**self.scope()), F.parse(self.filters))
+        if not F.has_scope(self._where):
+            raise MissingScopeError(self.action)
+        return self
+
+
+class ChatMessage(BaseModel):
+    role: Literal["user", "assistant", "system"] = "user"
+    content: str
+
+
+class AddRequest(Scoped):
+    action: ClassVar[str] = "add"
+    messages: Annotated[list[ChatMessage], BeforeValidator(_messages)] = Field(
+        description="A string, one {role, content} message, or a list of them"
+    )
+    metadata: Metadata = None
+    infer: bool = True
+    expiration_date: Expiry = None
+    # 1.x clients default to True (Mem0 queues the add); Engram's own client sends False.
+    async_mode: bool = False
+
+    @model_validator(mode="after")
+    def _resolve_scope(self) -> AddRequest:
+        """An add stores its scope on each memory: ids inside `filters` (as plain equality,
+        or under AND) count as if given at top level."""
+        for name, value in _scope_in_filters(self.filters).items():
+            if getattr(self, name) is None:
+                setattr(self, name, check_id(value, name))
+        if not self.scope():
+            raise MissingScopeError(self.action)
+        return self
+
+
+def _scope_in_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
+    if not filters:
+        return {}
+    found = {k: v for k, v in filters.items() if k in SCOPE_FIELDS and v != F.ANY
+             and not isinstance(v, dict | list)}  # fmt: skip
+    children = filters.get("AND") if isinstance(filters.get("AND"), list) else []
+    for child in children:
+        if isinstance(child, dict):
+            found = {**_scope_in_filters(child), **found}
+    return found
+
+
+class SearchRequest(Scoped):
+    action: ClassVar[str] = "search"
+    query: Annotated[str, BeforeValidator(_query)]
+    limit: PageSize | None = None
+    top_k: PageSize | None = None  # the 2.x clients' name for limit
+    threshold: StrictFloat | None = Field(default=None, description="Minimum score")
+
+    def size(self, default: int = 10) -> int:
+        return self.top_k or self.limit or default
+
+
+class ListRequest(Scoped):
+    action: ClassVar[str] = "get_all"
+    page: PageNumber | None = None
+    page_size: PageSize | None = None
+    limit: PageSize | None = None  # Mem0's name for page_size in the library call
+
+
+class DeleteAllRequest(Scoped):
+    action: ClassVar[str] = "delete_all"
+
+
+class UpdateRequest(Request):
+    text: str | None = None
+    metadata: Metadata = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UpdateRequest:
+        if self.text is None and self.metadata is None:
+            raise InvalidInputError("update needs text or metadata", field="text")
+        if self.text is not None and not self.text.strip():
+            raise InvalidInputError("text must be a non-empty string", field="text")
+        return self
+
+
+class BatchUpdateItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
+    text: str | None = None
+    metadata: Metadata = None
+
+
+class BatchUpdateRequest(BaseModel):
+    memories: list[BatchUpdateItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
+
+
+class BatchDeleteItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
+
+
+class BatchDeleteRequest(BaseModel):
+    memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
+
+
+class ProjectUpdateRequest(Request):
+    custom_instructions: str | None = None
+    # [{"name": ..., "description": ...}], [{"<name>": "<description>"}] or plain names
+    custom_categories: Annotated[list[Any] | None, BeforeValidator(_categories)] = None
+    threshold: StrictFloat | None = Field(default=None, ge=0, le=1)
+
+
+# ---------------------------------------------------------------------------- results
+
+
+class Result(BaseModel):
+    # Results are built by Engram, never by a caller: extra keys pass through untouched.
+    model_config = ConfigDict(extra="allow")
+
+
+class MemoryItem(Result):
+    id: str
+    memory: str
+    score: float | None = None  # search only
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    app_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    categories: list[str] = []
+    created_at: str | None = None
+    updated_at: str | None = None
+    expiration_date: str | None = None
+    hash: str | None = None
+
+
+class SearchResult(Result):
+    results: list[MemoryItem]
+
+
+class Page(Result):
+    count: int
+    next: str | None = None
+    previous: str | None = None
+    results: list[MemoryItem]
+
+
+class AddEvent(Result):
+    """What one add did to one memory."""
+
+    id: str
+    memory: str
+    event: Literal["ADD", "UPDATE", "DELETE", "NONE"]
+    previous_memory: str | None = None  # UPDATE
+    replaced_by: str | None = None  # DELETE of a contradicted memory
+
+
+class AddResult(Result):
+    results: list[AddEvent]
+
+
+class Queued(Result):
+    message: str = "Memory processing has been queued for background execution"
+    status: str = "PENDING"
+    event_id: str
+
+
+class QueuedResult(Result):
+    """A 1.x add with async_mode: the event to poll, in Mem0's list shape."""
+
+    results: list[Queued]
+
+
+class Updated(MemoryItem):
+    message: str
+
+
+class Confirmation(Result):
+    message: str
+
+
+class Deleted(Confirmation):
+    deleted: int = 0
+
+
+class HistoryItem(Result):
+    id: str
+    memory_id: str
+    event: Literal["ADD", "UPDATE", "DELETE", "NONE"]
+    old_memory: str | None = None
+    new_memory: str | None = None
+    created_at: str
+    updated_at: str | None = None
+    actor: str | None = None
+    user_id: str | None = None
+    agent_id: str | None = None
+    run_id: str | None = None
+    is_deleted: bool = False
+
+
+class Entity(Result):
+    id: str
+    name: str
+    type: Literal["user", "agent", "run", "app"]
+    total_memories: int
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class EntityList(Result):
+    count: int
+    results: list[Entity]
+
+
+class ProjectSettings(Result):
+    project_id: str | None = None
+    custom_instructions: str | None = None
+    custom_categories: list[dict[str, Any]] | None = None
+    threshold: float | None = None
+
+
+class Project(ProjectSettings):
+    id: str | None = None
+    name: str | None = None
+    org_id: str | None = None
+    message: str | None = None  # after an update
+
+
+class EventOut(Result):
+    id: str
+    event_type: str
+    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED"]
+    payload: dict[str, Any] | None = None
+    results: list[dict[str, Any]] | None = None
+    error: dict[str, Any] | None = None
+    created_at: str
+    updated_at: str
+
+
+class EventList(Result):
+    count: int
+    results: list[EventOut]
+
+
+class Ping(Result):
+    status: str = "ok"
+    message: str = "pong"
+    org_id: str
+    project_id: str
+    user_email: str | None = None
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    field: str | None = None
+    error: str | None = Field(default=None, description="The EngramError class, e.g. FilterError")
+    errors: list[dict[str, Any]] | None = None
+    retry_after: float | None = None
