@@ -1,26 +1,102 @@
-"""The offline extraction step: split facts, anchor relative dates, apply the instructions."""
+"""The offline extraction step: per message, the language's rules; then the instructions.
+
+Each message goes to the extractor of its language (`engram.extraction.language.detect`):
+English to the spaCy rules, Chinese to the jieba rules. A language without rules is stored
+as said, sentence by sentence minus filler, rather than bent by another language's rules.
+Adding a language is one entry in `_extractors`.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from engram.embeddings import Embedder
+from engram.extraction import chinese
 from engram.extraction.base import ExtractionContext, Fact
+from engram.extraction.categories import CategoryTagger
 from engram.extraction.dates import anchor_dates
 from engram.extraction.instructions import InstructionFilter
+from engram.extraction.language import CHINESE, ENGLISH, detect
 from engram.extraction.offline import OfflineExtractor
+from engram.extraction.offline_rules import is_cjk_filler
+
+_SENTENCE_END = re.compile(r"(?<=[。！？!?.;；])\s*|\n")
+
+
+@dataclass(frozen=True)
+class _Said:
+    text: str
+    language: str
 
 
 class LocalExtractor:
-    """Implements `Extractor` with no LLM; categories are left to the pipeline's tagger."""
+    """Implements `Extractor` with no LLM."""
 
     def __init__(self, embedder: Embedder) -> None:
-        self._splitter = OfflineExtractor()
+        self._english = OfflineExtractor()
+        self._chinese = chinese.ChineseExtractor()
         self._embedder = embedder
         self._filter = InstructionFilter(embedder)
+        self._tagger = CategoryTagger(embedder)
+        self._extractors: dict[str, Callable[[dict[str, str], ExtractionContext], list[str]]] = {
+            ENGLISH: self._english_facts,
+            CHINESE: self._chinese_facts,
+        }
 
     def extract(self, messages: list[dict[str, str]], ctx: ExtractionContext) -> list[Fact]:
-        texts = self._splitter.extract(messages, subject=ctx.subject, agent=ctx.agent)
-        texts = [anchor_dates(text, ctx.today) for text in texts]
-        if not texts or not ctx.custom_instructions:
-            return [Fact(text) for text in texts]
-        verdicts = self._filter.keep(self._embedder.embed(texts), ctx.custom_instructions)
-        return [Fact(text) for text, keep in zip(texts, verdicts) if keep]
+        said = _dedupe(
+            _Said(text, language)
+            for message in messages
+            for language in [detect(message.get("content") or "")]
+            for text in self._extractors.get(language, _verbatim_facts)(message, ctx)
+        )
+        if said and ctx.custom_instructions:
+            judged = self._embedder.embed([_judged_text(s) for s in said])
+            said = [s for s, keep in zip(said, self._filter.keep(judged, ctx.custom_instructions))
+                    if keep]  # fmt: skip
+        return [Fact(s.text, self._categories(s, ctx)) for s in said]
+
+    def _english_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:
+        texts = self._english.extract([message], subject=ctx.subject, agent=ctx.agent)
+        return [anchor_dates(text, ctx.today) for text in texts]
+
+    def _chinese_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:
+        return self._chinese.extract([message], subject=ctx.subject, today=ctx.today)
+
+    def _categories(self, said: _Said, ctx: ExtractionContext) -> tuple[str, ...] | None:
+        """None leaves tagging to the pipeline; a Chinese fact is tagged by its English key
+        words, since category descriptions are usually English."""
+        if said.language != CHINESE or not ctx.categories:
+            return None
+        words = chinese.gloss(said.text)
+        if not words:
+            return None
+        return tuple(self._tagger.tag([words], ctx.categories)[0])
+
+
+def _judged_text(said: _Said) -> str:
+    if said.language == CHINESE:
+        return chinese.gloss(said.text) or said.text
+    return said.text
+
+
+def _verbatim_facts(message: dict[str, str], ctx: ExtractionContext) -> list[str]:
+    """A language without rules: its sentences as said, filler dropped; assistant turns
+    yield nothing, as everywhere."""
+    if message.get("role") == "assistant":
+        return []
+    parts = (p.strip() for p in _SENTENCE_END.split(message.get("content") or ""))
+    return [p for p in parts if p and not is_cjk_filler(p) and not chinese.is_filler(p)]
+
+
+def _dedupe(items: object) -> list[_Said]:
+    seen: set[str] = set()
+    out: list[_Said] = []
+    for said in items:  # type: ignore[attr-defined]
+        key = " ".join(said.text.casefold().split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(said)
+    return out

@@ -25,7 +25,7 @@ VALUE_CHANGE_SCORE = 0.55
 # One fact's words contain the other's: the richer one wins.
 SUBSUME_SCORE = 0.75
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[:'.\-][a-z0-9]+)*")
+_TOKEN = re.compile(r"[a-z0-9]+(?:[:'.\-][a-z0-9]+)*|[\u3400-\u9fff]")  # Han: one character a word
 _NEGATIONS = frozenset(
     {"not", "no", "never", "don't", "doesn't", "isn't", "aren't", "wasn't", "won't", "can't",
      "cannot", "didn't", "hasn't", "haven't", "longer", "anymore", "stopped", "quit", "n't"}
