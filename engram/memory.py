@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,7 +63,6 @@ from engram.schemas import (
 from engram.stores import make_store
 from engram.stores.base import Query, Store, WriteBatch
 
-PURGE_INTERVAL_SECONDS = 60.0
 # search fetches a wider pool by vector, then reranks it (engram.ranking)
 SEARCH_POOL_FACTOR = 10
 SEARCH_POOL_MIN = 100
@@ -121,7 +119,6 @@ class Memory:
         self._clock = clock
         self.project = ProjectSettings(self)
         self._projects: dict[str, Memory] = {}
-        self._last_purge = 0.0
         self._lock = threading.Lock()
 
     @classmethod
@@ -176,7 +173,6 @@ class Memory:
                             expiration_date=expiration_date, **_ignored)  # fmt: skip
         scope, turns = req.scope(), [m.model_dump() for m in req.messages]
         new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date)
-        self._purge_expired()
         ctx = self._context(scope)
         if not infer:  # store each message as given, still tagged with categories
             facts = [Fact(t["content"].strip()) for t in turns if t["content"].strip()]
@@ -471,20 +467,15 @@ class Memory:
     def _now(self) -> str:
         return iso(self._clock()) or ""
 
-    def _purge_expired(self) -> None:
-        """Expired memories are already invisible; this reclaims their rows, keeping history."""
-        if time.monotonic() - self._last_purge < PURGE_INTERVAL_SECONDS:
-            return
-        self._last_purge = time.monotonic()
-        self.purge_expired()
-
     def purge_expired(self) -> int:
-        pairs = [p for p in self._engine.store.expired_ids(self._now(), 1000)
-                 if p[0] == self.project_id]  # fmt: skip
-        records = self._engine.store.get(self.project_id, [i for _, i in pairs])
-        if records:
-            self._delete(records, "expiry")
-        return len(records)
+        """Delete this project's expired memories for good, keeping their history; returns
+        how many. Expired memories are already invisible to every read, so this only
+        reclaims rows: it runs off the write path (the server runs it periodically)."""
+        purged = 0
+        while ids := self._engine.store.expired_ids(self.project_id, self._now(), 500):
+            self._delete(self._engine.store.get(self.project_id, ids), "expiry")
+            purged += len(ids)
+        return purged
 
 
 class ProjectSettings:

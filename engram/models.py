@@ -56,6 +56,9 @@ class MemoryRecord:
     state: State = State.ACTIVE
     replaced_by: str | None = None
     hash: str = ""
+    # provenance: the messages the memory came from, e.g. {"index", "role", "message_id",
+    # "hash", "text", "said_at"}; stored as JSON, returned as stored
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
     def scope(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in SCOPE_FIELDS}

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from engram.filters import parse
+from engram.lexical import terms
 from engram.models import Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import EntityCount, Query, Store, WriteBatch
 from tests.conftest import BACKENDS
@@ -301,7 +302,9 @@ def test_expired_and_inactive_memories_are_hidden_unless_asked(store: Store) -> 
           record("expires_now", user_id="u", expiration_date=NOW),
           record("expired", user_id="u", expiration_date=ts("2025-06-01")),
           record("superseded", user_id="u", state=State.SUPERSEDED, replaced_by="live"),
-          record("deleted", user_id="u", state=State.DELETED))  # fmt: skip
+          record("deleted", user_id="u", state=State.DELETED),
+          record("elsewhere", user_id="u", project="other",
+                 expiration_date=ts("2025-06-01")))  # fmt: skip
     visible = Query("default", parse({"user_id": "u"}), NOW)
     assert sorted(ids_of(store.query(visible))) == ["expires_later", "live"]
     assert store.count(visible) == 2
@@ -309,11 +312,10 @@ def test_expired_and_inactive_memories_are_hidden_unless_asked(store: Store) -> 
         "expires_later", "live"]  # fmt: skip
     everything = Query("default", parse({"user_id": "u"}), NOW, include_inactive=True)
     assert store.count(everything) == 6
-    assert sorted(store.expired_ids(NOW, 10)) == [
-        ("default", "expired"),
-        ("default", "expires_now"),
-    ]
-    assert len(store.expired_ids(NOW, 1)) == 1
+    # expiry purging reads one project's expired ids, oldest expiry first
+    assert store.expired_ids("default", NOW, 10) == ["expired", "expires_now"]
+    assert store.expired_ids("default", NOW, 1) == ["expired"]
+    assert store.expired_ids("other", NOW, 10) == ["elsewhere"]
 
 
 def test_entities_count_visible_memories(store: Store) -> None:
@@ -383,3 +385,110 @@ def test_reset_clears_one_project_only(store: Store) -> None:
     assert [r.id for r in store.get("p2", ["a"])] == ["a"]
     assert len(store.history("p2", "a")) == 1
     assert store.settings("p2") == {"k": "p2"}
+
+
+# ---------------------------------------------------------------------------- full text
+
+
+def by_words(store: Store, text: str, *, where: dict[str, Any] | None = None,
+             project: str = "default", include_inactive: bool = False,
+             limit: int = 100) -> list[tuple[str, float]]:  # fmt: skip
+    q = Query(project, parse(where) if where else None, NOW, limit=limit,
+              include_inactive=include_inactive, keywords=tuple(terms(text)))  # fmt: skip
+    return [(r.id, s) for r, s in store.query(q)]
+
+
+WORDS = [
+    ("knee", "max", "My right knee hurts on steep downhills"),
+    ("both", "max", "The knee brace helps on the Boston marathon course"),
+    ("boston", "max", "Max is training for the Boston marathon in April"),
+    ("bob", "bob", "Bob's knee is fine, he swims"),
+    ("zh", "max", "我在准备马拉松比赛"),
+] + [(f"filler{i}", "eve", f"Eve logged an easy {i} km jog") for i in range(6)]
+# (BM25 floors the weight of a term found in half the memories or more, so the filler keeps
+# "knee" rare enough to count, as it is in any real store)
+
+
+def test_keywords_match_any_term_best_first(store: Store) -> None:
+    write(store, *[record(mid, text, user_id=user) for mid, user, text in WORDS])
+    found = by_words(store, "knee marathon", where={"user_id": "max"})
+    # the memory with both terms ranks first; every match has one of them; bob is out of scope
+    assert found[0] == ("both", 1.0)
+    assert sorted(mid for mid, _ in found) == ["boston", "both", "knee"]
+    assert all(0 < score <= 1 for _, score in found)
+    assert [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+    # one term: the shorter memory ranks first; a page keeps the whole query's scale
+    assert by_words(store, "marathon", where={"user_id": "*"}, limit=1) == [("boston", 1.0)]
+    second = by_words(store, "marathon", where={"user_id": "*"})[1]
+    assert second[0] == "both" and 0 < second[1] < 1
+    assert [m for m, _ in by_words(store, "马拉松")] == ["zh"]  # jieba-segmented on both sides
+    assert by_words(store, "swimming pool") == []  # terms are not stemmed: "swims" only
+    assert by_words(store, "swims") == [("bob", 1.0)]
+    q = Query("default", parse({"user_id": "max"}), NOW, keywords=("knee", "marathon"))
+    assert store.count(q) == 3
+    assert store.query(Query("default", None, NOW, keywords=())) == []
+
+
+def test_keywords_respect_project_filters_and_visibility(store: Store) -> None:
+    write(store,
+          record("live", "knee pain", user_id="u", metadata={"kind": "injury"}),
+          record("other_kind", "knee brace", user_id="u", metadata={"kind": "gear"}),
+          record("expired", "knee ice", user_id="u", expiration_date=ts("2025-06-01")),
+          record("old", "knee surgery", user_id="u", state=State.SUPERSEDED, replaced_by="live"),
+          record("far", "knee elsewhere", user_id="u", project="other"))  # fmt: skip
+    assert sorted(m for m, _ in by_words(store, "knee")) == ["live", "other_kind"]
+    assert by_words(store, "knee", where={"AND": [{"user_id": "u"}, {"metadata.kind": "gear"}]}
+                    ) == [("other_kind", 1.0)]  # fmt: skip
+    assert sorted(m for m, _ in by_words(store, "knee", include_inactive=True)) == [
+        "expired", "live", "old", "other_kind"]  # fmt: skip
+    assert by_words(store, "knee", project="other") == [("far", 1.0)]
+
+
+def test_full_text_entry_follows_every_write(store: Store) -> None:
+    write(store, record("a", "knee pain", user_id="u"), record("b", "ankle sprain", user_id="u"),
+          record("c", "hip flexor", user_id="u"), record("d", "calf cramp", user_id="u"))
+    # update: the old words stop matching, the new ones match
+    write(store, record("a", "shoulder ache", user_id="u"))
+    assert by_words(store, "knee") == []
+    assert by_words(store, "shoulder") == [("a", 1.0)]
+    # supersede: hidden from searches, still indexed for audits
+    write(store, record("b", "ankle sprain", user_id="u", state=State.SUPERSEDED))
+    assert by_words(store, "ankle") == []
+    assert by_words(store, "ankle", include_inactive=True) == [("b", 1.0)]
+    # delete (as a user delete or an expiry purge does): gone from the index too
+    store.write(WriteBatch(deletes=[record("c", "hip flexor", user_id="u")]))
+    assert by_words(store, "hip", include_inactive=True) == []
+    # reset
+    store.reset("default")
+    assert by_words(store, "calf", include_inactive=True) == []
+
+
+def test_full_text_entry_rolls_back_with_its_row(store: Store) -> None:
+    write(store, record("a", "knee pain", user_id="u"))
+    entry = HistoryEntry("h1", "a", Event.ADD, None, "knee pain", NOW)
+    store.write(WriteBatch(history=[entry]))
+    failing = WriteBatch(upserts=[(record("a", "shoulder ache", user_id="u"), None)],
+                         deletes=[], history=[entry])  # the duplicate history id fails
+    with pytest.raises(Exception):  # noqa: B017 - each driver raises its own integrity error
+        store.write(failing)
+    assert by_words(store, "knee") == [("a", 1.0)]
+    assert by_words(store, "shoulder") == []
+
+
+# ---------------------------------------------------------------------------- provenance
+
+
+def test_sources_round_trip(store: Store) -> None:
+    sources = [
+        {"index": 0, "role": "user", "message_id": "m-1", "hash": "ab12", "text": "My knee hurts",
+         "said_at": ts("2025-05-01")},
+        {"index": 2, "role": "user", "message_id": None, "hash": "cd34", "text": "膝盖疼",
+         "said_at": None},
+    ]  # fmt: skip
+    write(store, record("a", "knee pain", user_id="u", sources=sources), record("b", user_id="u"))
+    assert store.get("default", ["a"])[0].sources == sources
+    assert store.get("default", ["b"])[0].sources == []
+    assert [r.sources for r, _ in store.query(Query("default", None, NOW, keywords=("knee",)))
+            ] == [sources]  # fmt: skip
+    write(store, record("a", "knee pain", user_id="u", sources=sources[:1]))
+    assert store.get("default", ["a"])[0].sources == sources[:1]

@@ -35,11 +35,15 @@ class Query:
     where: Node | None
     now: str  # ISO time; memories expired at or before it are invisible
     vector: np.ndarray | None = None  # ranks by cosine similarity when given
-    # ranks by full-text match when given (terms from engram.lexical.terms; any may match)
-    keywords: tuple[str, ...] | None = None
     limit: int = 100
     offset: int = 0
     include_inactive: bool = False  # superseded memories, for audits and export
+    # Full-text search when given (terms from engram.lexical.terms): the memories matching
+    # ANY term, best first by the backend's full-text rank (SQLite FTS5 bm25; PostgreSQL
+    # ts_rank), scored rank / best rank among all matches, so in (0, 1] with 1.0 for the
+    # best; comparable within one query only. An empty tuple matches nothing. Not together
+    # with `vector`.
+    keywords: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Store(Protocol):
     def count(self, q: Query) -> int: ...
     def entities(self, project: str, now: str) -> list[EntityCount]: ...
     def history(self, project: str, memory_id: str) -> list[HistoryEntry]: ...
-    def expired_ids(self, now: str, limit: int) -> list[tuple[str, str]]: ...
+    def expired_ids(self, project: str, now: str, limit: int) -> list[str]: ...
     def settings(self, project: str) -> dict[str, Any]: ...
     def save_settings(self, project: str, settings: dict[str, Any]) -> None: ...
     def reset(self, project: str) -> None: ...

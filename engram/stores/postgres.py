@@ -18,32 +18,25 @@ Vectors are stored in an unconstrained `vector` column and ranked by an exact sc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from engram.filters import And, Node, Not, Or
-from engram.models import HistoryEntry, MemoryRecord
-from engram.stores.base import WriteBatch
-from engram.stores.sql import COLUMNS, SQLReads
+from engram.stores.database import Tx, connect
+from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
+from engram.stores.sql import SQLStore
 
 try:
-    import psycopg
-    from pgvector.psycopg import register_vector
     from psycopg.types.json import Jsonb
-    from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "the PostgreSQL backend needs psycopg, psycopg-pool and pgvector: "
         "pip install 'engram[postgres]'"
     ) from exc
 
-SCHEMA_VERSION = 1
-_SCHEMA_LOCK = 0x656E6772616D  # advisory lock key ("engram"), held while creating the schema
-
-_SCHEMA = """
+_V1 = """
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE IF NOT EXISTS engram_memories (
     id text COLLATE "C" NOT NULL,
@@ -89,6 +82,39 @@ CREATE TABLE IF NOT EXISTS engram_settings (
 CREATE TABLE IF NOT EXISTS engram_schema (version integer NOT NULL);
 """
 
+# The full-text vector is generated from `index_text` (terms already normalized by
+# engram.lexical), so the 'simple' configuration only splits on spaces: no stemming, no
+# stopwords, like SQLite's FTS5 table. Generated in the row itself: every write, delete or
+# purge of a memory changes it in the same statement.
+_V2 = """
+ALTER TABLE engram_memories
+    ADD COLUMN sources jsonb NOT NULL DEFAULT '[]',
+    ADD COLUMN index_text text NOT NULL DEFAULT '',
+    ADD COLUMN fts tsvector GENERATED ALWAYS AS (to_tsvector('simple', index_text)) STORED;
+CREATE INDEX engram_memories_fts ON engram_memories USING gin (fts);
+DROP INDEX IF EXISTS engram_memories_expiry;
+CREATE INDEX engram_memories_expiry ON engram_memories (project, expiration_date)
+    WHERE expiration_date IS NOT NULL;
+"""
+
+MIGRATIONS = (
+    Migration(1, _V1),
+    Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
+)
+
+
+def _read_version(tx: Tx) -> int:
+    if tx("SELECT to_regclass('engram_schema')")[0][0] is None:
+        return 0
+    return tx("SELECT coalesce(max(version), 0) FROM engram_schema")[0][0]
+
+
+def _write_version(tx: Tx, version: int) -> None:
+    tx("DELETE FROM engram_schema")
+    tx("INSERT INTO engram_schema (version) VALUES (%s)", (version,))
+
+
+VERSION = VersionSlot(_read_version, _write_version)
 
 
 # ---------------------------------------------------------------------------- filters
@@ -174,58 +200,30 @@ def _typed_values(node: Node) -> Node:
     return dataclasses.replace(node, value=_param_key(node.value))
 
 
-# ---------------------------------------------------------------------------- rows
-
-
-def _vector(value: np.ndarray | None) -> np.ndarray | None:
-    return None if value is None else np.asarray(value, dtype=np.float32)
-
-
-def _configure(conn: psycopg.Connection) -> None:
-    register_vector(conn)
-    conn.commit()  # the pool wants an idle connection back
-
-
-class PostgresStore(SQLReads):
+class PostgresStore(SQLStore):
     dialect = PostgresDialect()
     MEMORIES, HISTORY, SETTINGS = "engram_memories", "engram_history", "engram_settings"
     HISTORY_ORDER = "seq"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        # Connect once directly: a bad URL or a missing extension fails here, loudly,
-        # instead of as a pool timeout on the first query.
-        with psycopg.connect(url, connect_timeout=10) as conn:
-            self._create_schema(conn)
-        self._pool = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            configure=_configure,
-            kwargs={"connect_timeout": 10},
-            open=True,
-            name="engram",
-        )
-
-    @staticmethod
-    def _create_schema(conn: psycopg.Connection) -> None:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-            conn.execute(_SCHEMA)
-            if conn.execute("SELECT count(*) FROM engram_schema").fetchone()[0] == 0:
-                conn.execute("INSERT INTO engram_schema VALUES (%s)", (SCHEMA_VERSION,))
-
-    @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield conn
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._pool.connection() as conn:
-            return conn.execute(sql, params).fetchall()
+        self._db = connect(url)
+        try:
+            migrate(self._db, MIGRATIONS, VERSION)
+        except BaseException:
+            self._db.close()  # a failed open must not leave the pool retrying
+            raise
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"
+
+    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
+        # The query is built from the terms as they are (quoted lexemes), not parsed again.
+        # ts_rank's normalization 1 divides by 1 + log(length): long memories do not win
+        # by length alone, as with BM25 on SQLite.
+        query = " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
+        join = "JOIN (SELECT CAST(%s AS tsquery) AS q) fq ON m.fts @@ fq.q"
+        return join, [query], "ts_rank(m.fts, fq.q, 1)"
 
     def _bind_vector(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, dtype=np.float32)
@@ -233,77 +231,14 @@ class PostgresStore(SQLReads):
     def _read_vector(self, value: Any) -> np.ndarray:
         return value.to_numpy().astype(np.float32, copy=False)
 
+    def _bind_json(self, value: Any) -> Any:
+        return Jsonb(value)
+
     def _read_json(self, value: Any) -> Any:
         return value  # psycopg decodes jsonb
 
     def _prepare(self, where: Node) -> Node:
         return _typed_values(where)
-
-    # ------------------------------------------------------------------ writes
-
-    def write(self, batch: WriteBatch) -> None:
-        if not batch:
-            return
-        with self._transaction() as conn, conn.cursor() as cur:
-            if batch.upserts:
-                cur.executemany(_UPSERT, [_upsert_params(r, v) for r, v in batch.upserts])
-            if batch.deletes:
-                cur.executemany(
-                    "DELETE FROM engram_memories WHERE project = %s AND id = %s",
-                    [(r.project, r.id) for r in batch.deletes],
-                )
-            if batch.history:
-                cur.executemany(_INSERT_HISTORY, [_history_params(h) for h in batch.history])
-
-    # ------------------------------------------------------------------ settings
-
-    def save_settings(self, project: str, settings: dict[str, Any]) -> None:
-        with self._transaction() as conn:
-            conn.execute(
-                "INSERT INTO engram_settings (project, data) VALUES (%s, %s) "
-                "ON CONFLICT (project) DO UPDATE SET data = excluded.data",
-                (project, Jsonb(settings)),
-            )
-
-    def reset(self, project: str) -> None:
-        with self._transaction() as conn:
-            for table in ("engram_memories", "engram_history", "engram_settings"):
-                conn.execute(f"DELETE FROM {table} WHERE project = %s", (project,))
-
-    def close(self) -> None:
-        self._pool.close()
-
-
-_UPSERT = (
-    f"INSERT INTO engram_memories ({COLUMNS}, embedding) VALUES "
-    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-    "ON CONFLICT (project, id) DO UPDATE SET memory = excluded.memory, "
-    "hash = excluded.hash, metadata = excluded.metadata, categories = excluded.categories, "
-    "updated_at = excluded.updated_at, expiration_date = excluded.expiration_date, "
-    "state = excluded.state, replaced_by = excluded.replaced_by, "
-    "embedding = coalesce(excluded.embedding, engram_memories.embedding)"
-)
-
-_INSERT_HISTORY = (
-    "INSERT INTO engram_history (id, memory_id, project, event, old_memory, new_memory, "
-    "created_at, actor, user_id, agent_id, run_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-
-
-def _upsert_params(r: MemoryRecord, vector: np.ndarray | None) -> tuple[Any, ...]:
-    return (
-        r.id, r.project, r.user_id, r.agent_id, r.run_id, r.app_id, r.memory, r.hash,
-        Jsonb(r.metadata), Jsonb(r.categories), r.created_at, r.updated_at,
-        r.expiration_date, str(r.state), r.replaced_by, _vector(vector),
-    )  # fmt: skip
-
-
-def _history_params(h: HistoryEntry) -> tuple[Any, ...]:
-    return (
-        h.id, h.memory_id, h.project, str(h.event), h.old_memory, h.new_memory,
-        h.created_at, h.actor, h.user_id, h.agent_id, h.run_id,
-    )  # fmt: skip
 
 
 __all__ = ["PostgresDialect", "PostgresStore"]

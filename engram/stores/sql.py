@@ -1,7 +1,8 @@
-"""What the SQL backends share: one set of read queries, written once.
+"""What the SQL backends share: the reads and writes of `engram.stores.base.Store`, written once.
 
-A backend supplies its connection handling, its writes, and a few hooks: the parameter
-mark, table names, the vector-distance expression, and how JSON and vectors come back.
+A backend (sqlite.py, postgres.py) supplies its database (`engram.stores.database`), its
+schema steps (`engram.stores.migrations`), and a few hooks: table names, the vector-distance
+expression, the full-text match, and how JSON and vectors are bound and read back.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from engram.filters import Dialect, Node, compile_sql
+from engram.lexical import index_text
 from engram.models import Event, HistoryEntry, MemoryRecord, State
-from engram.stores.base import EntityCount, Query
+from engram.stores.base import EntityCount, Query, WriteBatch
+from engram.stores.database import Database, Row
 
 COLUMNS = (
     "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
-    "created_at, updated_at, expiration_date, state, replaced_by"
+    "created_at, updated_at, expiration_date, state, replaced_by, sources"
 )
 M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
 HISTORY_COLUMNS = (
@@ -25,30 +28,40 @@ HISTORY_COLUMNS = (
     "user_id, agent_id, run_id"
 )
 ENTITY_KINDS = ("user", "agent", "run", "app")
+# What an upsert may change; id, project, scope and created_at stay as first written.
+_UPDATED = (
+    "memory", "hash", "metadata", "categories", "updated_at", "expiration_date", "state",
+    "replaced_by", "sources", "index_text",
+)  # fmt: skip
 
-
-class SQLReads:
-    """The read half of `engram.stores.base.Store` over any SQL engine."""
+class SQLStore:
+    """`engram.stores.base.Store` over any SQL engine; backends fill in the hooks."""
 
     dialect: ClassVar[Dialect]
     MEMORIES: ClassVar[str]
     HISTORY: ClassVar[str]
     SETTINGS: ClassVar[str]
     HISTORY_ORDER: ClassVar[str]  # a column that keeps insertion order within a timestamp
+    _db: Database
 
     # -- hooks ------------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
-
     def _similarity(self, mark: str) -> str:
         """SQL for the cosine similarity between m.embedding and the bound vector."""
+        raise NotImplementedError
+
+    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
+        """A JOIN clause keeping the memories (m) that match any of `terms`, its parameters,
+        and the SQL of their full-text rank (higher is better, always above 0)."""
         raise NotImplementedError
 
     def _bind_vector(self, vector: np.ndarray) -> Any:
         raise NotImplementedError
 
     def _read_vector(self, value: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _bind_json(self, value: Any) -> Any:
         raise NotImplementedError
 
     def _read_json(self, value: Any) -> Any:
@@ -58,10 +71,69 @@ class SQLReads:
         """Rewrite a filter tree before compiling, where a backend needs typed values."""
         return where
 
-    # -- shared reads ---------------------------------------------------------------
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._db.rows(sql, params)
 
     def _marks(self, n: int) -> str:
         return ", ".join(self.dialect.param() for _ in range(n))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writes -----------------------------------------------------------------------
+
+    def write(self, batch: WriteBatch) -> None:
+        """One transaction; the full-text index follows the rows inside it (see migrations)."""
+        if not batch:
+            return
+        p, m = self.dialect.param(), self.MEMORIES
+        with self._db.transaction() as tx:
+            tx.many(self._upsert_sql(), [self._upsert_params(r, v) for r, v in batch.upserts])
+            tx.many(
+                f"DELETE FROM {m} WHERE project = {p} AND id = {p}",
+                [(r.project, r.id) for r in batch.deletes],
+            )
+            tx.many(
+                f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) VALUES ({self._marks(11)})",
+                [_history_params(h) for h in batch.history],
+            )
+
+    def _upsert_sql(self) -> str:
+        m = self.MEMORIES
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
+        return (
+            f"INSERT INTO {m} ({COLUMNS}, index_text, embedding) VALUES ({self._marks(18)}) "
+            f"ON CONFLICT (project, id) DO UPDATE SET {updates}, "
+            f"embedding = coalesce(excluded.embedding, {m}.embedding)"
+        )
+
+    def _upsert_params(self, r: MemoryRecord, vector: np.ndarray | None) -> tuple[Any, ...]:
+        return (
+            r.id, r.project, r.user_id, r.agent_id, r.run_id, r.app_id, r.memory, r.hash,
+            self._bind_json(r.metadata), self._bind_json(r.categories), r.created_at,
+            r.updated_at, r.expiration_date, str(r.state), r.replaced_by,
+            self._bind_json(r.sources), index_text(r.memory),
+            None if vector is None else self._bind_vector(vector),
+        )  # fmt: skip
+
+    def save_settings(self, project: str, settings: dict[str, Any]) -> None:
+        p = self.dialect.param()
+        with self._db.transaction() as tx:
+            tx(
+                f"INSERT INTO {self.SETTINGS} (project, data) VALUES ({p}, {p}) "
+                "ON CONFLICT (project) DO UPDATE SET data = excluded.data",
+                (project, self._bind_json(settings)),
+            )
+
+    def reset(self, project: str) -> None:
+        p = self.dialect.param()
+        with self._db.transaction() as tx:
+            for table in (self.MEMORIES, self.HISTORY, self.SETTINGS):
+                tx(f"DELETE FROM {table} WHERE project = {p}", (project,))
+
+    # -- reads ------------------------------------------------------------------------
 
     def _record(self, row: Sequence[Any]) -> MemoryRecord:
         return MemoryRecord(
@@ -69,6 +141,7 @@ class SQLReads:
             app_id=row[5], memory=row[6], hash=row[7], metadata=self._read_json(row[8]),
             categories=self._read_json(row[9]), created_at=row[10], updated_at=row[11],
             expiration_date=row[12], state=State(row[13]), replaced_by=row[14],
+            sources=self._read_json(row[15]),
         )  # fmt: skip
 
     def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]:
@@ -111,7 +184,22 @@ class SQLReads:
         where, params = self._where(q)
         p = self.dialect.param()
         page = f"LIMIT {p} OFFSET {p}"
-        if q.vector is None:
+        if q.vector is not None and q.keywords is not None:
+            raise ValueError("a Query ranks by vector or by keywords, not both")
+        if q.keywords is not None:
+            if not q.keywords:
+                return []
+            join, join_params, rank = self._fulltext(q.keywords)
+            # Scores are the backend's rank over the best match's rank among all the rows
+            # that match (the window spans them all, before the page is cut): the best is
+            # 1.0, the others proportionally less; comparable within one query only.
+            sql = (
+                f"SELECT {M_COLUMNS}, {rank} / max({rank}) OVER () AS score "
+                f"FROM {self.MEMORIES} m {join} WHERE {where} "
+                f"ORDER BY score DESC, m.id {page}"
+            )
+            rows = self._rows(sql, (*join_params, *params, q.limit, q.offset))
+        elif q.vector is None:
             sql = (
                 f"SELECT {M_COLUMNS}, NULL FROM {self.MEMORIES} m WHERE {where} "
                 f"ORDER BY m.created_at DESC, m.id {page}"
@@ -124,11 +212,17 @@ class SQLReads:
                 f"ORDER BY score DESC, m.id {page}"
             )
             rows = self._rows(sql, (self._bind_vector(q.vector), *params, q.limit, q.offset))
-        return [(self._record(row[:-1]), row[-1]) for row in rows]
+        return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
 
     def count(self, q: Query) -> int:
         where, params = self._where(q)
-        return self._rows(f"SELECT count(*) FROM {self.MEMORIES} m WHERE {where}", params)[0][0]
+        join, join_params = "", []
+        if q.keywords is not None:
+            if not q.keywords:
+                return 0
+            join, join_params, _ = self._fulltext(q.keywords)
+        sql = f"SELECT count(*) FROM {self.MEMORIES} m {join} WHERE {where}"
+        return self._rows(sql, (*join_params, *params))[0][0]
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()
@@ -156,18 +250,28 @@ class SQLReads:
             for r in rows
         ]
 
-    def expired_ids(self, now: str, limit: int) -> list[tuple[str, str]]:
+    def expired_ids(self, project: str, now: str, limit: int) -> list[str]:
+        """Ids of the project's memories expired at `now` (served by the expiry index)."""
         p = self.dialect.param()
-        return [
-            (project, memory_id)
-            for project, memory_id in self._rows(
-                f"SELECT project, id FROM {self.MEMORIES} WHERE expiration_date IS NOT NULL "
-                f"AND expiration_date <= {p} LIMIT {p}",
-                (now, limit),
-            )
-        ]
+        rows = self._rows(
+            f"SELECT id FROM {self.MEMORIES} WHERE project = {p} AND expiration_date <= {p} "
+            f"ORDER BY expiration_date, id LIMIT {p}",
+            (project, now, limit),
+        )
+        return [memory_id for (memory_id,) in rows]
 
     def settings(self, project: str) -> dict[str, Any]:
         p = self.dialect.param()
         rows = self._rows(f"SELECT data FROM {self.SETTINGS} WHERE project = {p}", (project,))
         return self._read_json(rows[0][0]) if rows else {}
+
+
+def _score(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _history_params(h: HistoryEntry) -> tuple[Any, ...]:
+    return (
+        h.id, h.memory_id, str(h.event), h.old_memory, h.new_memory, h.created_at, h.actor,
+        h.project, h.user_id, h.agent_id, h.run_id,
+    )  # fmt: skip

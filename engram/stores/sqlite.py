@@ -1,30 +1,24 @@
 """SQLite backend: one WAL-mode file holding memories, their vectors, history and settings.
 
-Uses `apsw` because the interpreter's bundled `sqlite3` module is often built without
-extension loading, and sqlite-vec (a loadable extension) computes the vector distances
-inside SQL, so a filtered search never leaves the database.
+Vectors are compared by sqlite-vec inside SQL (see `engram.stores.database`); full text is
+an FTS5 table over each memory's `index_text`, kept by triggers, so every statement that
+writes, deletes or purges a memory changes its full-text entry in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import apsw
 import numpy as np
-import sqlite_vec
 
-from engram.models import HistoryEntry, MemoryRecord
-from engram.stores.base import WriteBatch
-from engram.stores.sql import COLUMNS, SQLReads
+from engram.stores.database import connect
+from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
+from engram.stores.sql import SQLStore
 
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
+_V1 = """
 CREATE TABLE IF NOT EXISTS memories (
     id TEXT NOT NULL,
     project TEXT NOT NULL,
@@ -63,6 +57,68 @@ CREATE INDEX IF NOT EXISTS history_memory ON history (project, memory_id, create
 CREATE TABLE IF NOT EXISTS settings (project TEXT PRIMARY KEY, data TEXT NOT NULL);
 """
 
+# The table is rebuilt (SQLite cannot add a primary key) so that each memory has a stable
+# integer key, `seq`: the full-text row's id. An implicit rowid would do, but VACUUM may
+# renumber those. The FTS table is contentless: the text lives once, in `index_text`.
+# Terms are already normalized (engram.lexical), so the tokenizer only splits on spaces:
+# no stemming, and diacritics kept, as PostgreSQL's 'simple' configuration does.
+_V1_COLUMNS = (
+    "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
+    "created_at, updated_at, expiration_date, state, replaced_by, embedding"
+)
+_V2 = f"""
+CREATE TABLE memories_v2 (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    user_id TEXT, agent_id TEXT, run_id TEXT, app_id TEXT,
+    memory TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{{}}',
+    categories TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    expiration_date TEXT,
+    state TEXT NOT NULL DEFAULT 'active',
+    replaced_by TEXT,
+    embedding BLOB,
+    sources TEXT NOT NULL DEFAULT '[]',
+    index_text TEXT NOT NULL DEFAULT '',
+    UNIQUE (project, id)
+);
+INSERT INTO memories_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM memories;
+DROP TABLE memories;
+ALTER TABLE memories_v2 RENAME TO memories;
+CREATE INDEX memories_user ON memories (project, user_id);
+CREATE INDEX memories_agent ON memories (project, agent_id);
+CREATE INDEX memories_run ON memories (project, run_id);
+CREATE INDEX memories_app ON memories (project, app_id);
+CREATE INDEX memories_expiry ON memories (project, expiration_date)
+    WHERE expiration_date IS NOT NULL;
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    index_text, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts (rowid, index_text) VALUES (new.seq, new.index_text);
+END;
+CREATE TRIGGER memories_fts_update AFTER UPDATE OF index_text ON memories BEGIN
+    DELETE FROM memories_fts WHERE rowid = old.seq;
+    INSERT INTO memories_fts (rowid, index_text) VALUES (new.seq, new.index_text);
+END;
+CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
+    DELETE FROM memories_fts WHERE rowid = old.seq;
+END;
+"""
+
+MIGRATIONS = (
+    Migration(1, _V1),
+    Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
+)
+# PRAGMA user_version, which the first release already wrote.
+VERSION = VersionSlot(
+    read=lambda tx: tx("PRAGMA user_version")[0][0],
+    write=lambda tx, version: tx(f"PRAGMA user_version = {int(version)}"),
+)
 
 
 class SQLiteDialect:
@@ -88,45 +144,31 @@ class SQLiteDialect:
         return f"(instr({haystack}, {needle}) > 0)"
 
 
-def _json_path(key: str) -> str:
-    # Quote the key so dots and spaces inside metadata keys are not read as JSON path syntax.
-    escaped = key.replace('"', '\\"').replace("'", "''")
-    return f"'$.\"{escaped}\"'"
-
-
-class SQLiteStore(SQLReads):
+class SQLiteStore(SQLStore):
     dialect = SQLiteDialect()
     MEMORIES, HISTORY, SETTINGS, HISTORY_ORDER = "memories", "history", "settings", "rowid"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = apsw.Connection(self.path)
-        # apsw connections are serialised internally; the lock also keeps our
-        # multi-statement transactions from interleaving between threads.
-        self._lock = threading.RLock()
-        self._conn.set_busy_timeout(10_000)  # other processes share the file
-        self._conn.enable_load_extension(True)
-        self._conn.load_extension(sqlite_vec.loadable_path())
-        self._conn.enable_load_extension(False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        with self._transaction():
-            self._conn.execute(_SCHEMA)
-            self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        with self._lock, self._conn:
-            yield
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return list(self._conn.execute(sql, params))
+        self._db = connect(self.path)
+        try:
+            migrate(self._db, MIGRATIONS, VERSION)
+        except BaseException:
+            self._db.close()
+            raise
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - vec_distance_cosine(m.embedding, {mark})"
+
+    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
+        # bm25() is lower for better matches, and below 0 for every match (FTS5 floors
+        # each term's idf above 0), so its negation is a positive rank.
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        join = (
+            "JOIN (SELECT rowid AS seq, -bm25(memories_fts) AS rank FROM memories_fts "
+            "WHERE memories_fts MATCH ?) f ON f.seq = m.seq"
+        )
+        return join, [match], "f.rank"
 
     def _bind_vector(self, vector: np.ndarray) -> bytes:
         return np.asarray(vector, dtype=np.float32).tobytes()
@@ -134,64 +176,14 @@ class SQLiteStore(SQLReads):
     def _read_vector(self, value: bytes) -> np.ndarray:
         return np.frombuffer(value, dtype=np.float32)
 
+    def _bind_json(self, value: Any) -> str:
+        return json.dumps(value)
+
     def _read_json(self, value: str) -> Any:
         return json.loads(value)
 
-    # ------------------------------------------------------------------ writes
 
-    def write(self, batch: WriteBatch) -> None:
-        with self._transaction():
-            for record, vector in batch.upserts:
-                self._upsert(record, vector)
-            for record in batch.deletes:
-                self._conn.execute(
-                    "DELETE FROM memories WHERE project = ? AND id = ?", (record.project, record.id)
-                )
-            for entry in batch.history:
-                self._insert_history(entry)
-
-    def _upsert(self, r: MemoryRecord, vector: np.ndarray | None) -> None:
-        blob = None if vector is None else self._bind_vector(vector)
-        self._conn.execute(
-            f"INSERT INTO memories ({COLUMNS}, embedding) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (project, id) DO UPDATE SET memory = excluded.memory, "
-            "hash = excluded.hash, metadata = excluded.metadata, categories = excluded.categories, "
-            "updated_at = excluded.updated_at, expiration_date = excluded.expiration_date, "
-            "state = excluded.state, replaced_by = excluded.replaced_by, "
-            "embedding = coalesce(excluded.embedding, memories.embedding)",
-            (
-                r.id, r.project, r.user_id, r.agent_id, r.run_id, r.app_id, r.memory, r.hash,
-                json.dumps(r.metadata), json.dumps(r.categories), r.created_at, r.updated_at,
-                r.expiration_date, str(r.state), r.replaced_by, blob,
-            ),
-        )  # fmt: skip
-
-    def _insert_history(self, h: HistoryEntry) -> None:
-        self._conn.execute(
-            "INSERT INTO history (id, memory_id, project, event, old_memory, new_memory, "
-            "created_at, actor, user_id, agent_id, run_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                h.id, h.memory_id, h.project, str(h.event), h.old_memory, h.new_memory,
-                h.created_at, h.actor, h.user_id, h.agent_id, h.run_id,
-            ),
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------ settings
-
-    def save_settings(self, project: str, settings: dict[str, Any]) -> None:
-        with self._transaction():
-            self._conn.execute(
-                "INSERT INTO settings (project, data) VALUES (?, ?) "
-                "ON CONFLICT (project) DO UPDATE SET data = excluded.data",
-                (project, json.dumps(settings)),
-            )
-
-    def reset(self, project: str) -> None:
-        with self._transaction():
-            for table in ("memories", "history", "settings"):
-                self._conn.execute(f"DELETE FROM {table} WHERE project = ?", (project,))
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+def _json_path(key: str) -> str:
+    # Quote the key so dots and spaces inside metadata keys are not read as JSON path syntax.
+    escaped = key.replace('"', '\\"').replace("'", "''")
+    return f"'$.\"{escaped}\"'"

@@ -1,0 +1,251 @@
+"""Connections to Engram's databases, the one SQL seam under every table Engram keeps.
+
+A SQLite file gets one connection per process; a PostgreSQL URL gets one pool per process.
+Everything in a process that uses the same database shares it: the memory store, the
+server's keys and projects, and its queued adds (`connect` counts the users; the last
+`close` closes it). Both engines offer the same three calls:
+
+    db.rows(sql, params)              one statement, in its own transaction
+    with db.transaction(lock) as tx:  several statements, all or nothing;
+        tx(sql, params)               `lock` (engram.stores.locks) serialises the transaction
+        tx.many(sql, param_rows)      with others holding it (PostgreSQL; SQLite's write
+                                      transactions are serial already)
+
+SQL is written in the engine's own parameter marks (`db.mark`). A driver failure that means
+"the database is unreachable or busy" becomes `BackendError`, so callers (and the server's
+503) need not know the driver.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engram.errors import BackendError
+from engram.stores.locks import Lock
+
+Row = tuple[Any, ...]
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+
+
+class Tx:
+    """The statements of one open transaction."""
+
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def many(self, sql: str, param_rows: Sequence[Sequence[Any]]) -> None:
+        for params in param_rows:
+            self(sql, params)
+
+
+class Database:
+    postgres: bool
+    mark: str  # the engine's parameter mark
+    location: str
+
+    def __init__(self) -> None:
+        self._users = 0
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self, lock: Lock | None = None) -> Iterator[Tx]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def close(self) -> None:
+        """Release this user's share; the connection closes with its last user."""
+        with _registry_lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            _registry.pop((os.getpid(), self.location), None)
+        self._close()
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- SQLite
+
+
+class _SQLiteTx(Tx):
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._conn.execute(sql, params))
+
+    def many(self, sql: str, param_rows: Sequence[Sequence[Any]]) -> None:
+        if param_rows:
+            self._conn.executemany(sql, param_rows)
+
+
+class SQLiteDatabase(Database):
+    """One WAL-mode file. Uses `apsw` because the interpreter's bundled `sqlite3` module is
+    often built without extension loading, and sqlite-vec (a loadable extension) computes
+    vector distances inside SQL, so a filtered search never leaves the database."""
+
+    postgres = False
+    mark = "?"
+
+    def __init__(self, path: str) -> None:
+        import apsw
+        import sqlite_vec
+
+        super().__init__()
+        self.location = path
+        self._errors = (apsw.BusyError, apsw.CantOpenError, apsw.IOError, apsw.FullError)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = apsw.Connection(path)
+        except self._errors as exc:
+            raise BackendError(f"cannot open the SQLite database {path}: {exc}") from exc
+        self._conn.set_busy_timeout(10_000)  # other processes share the file
+        self._conn.enable_load_extension(True)
+        self._conn.load_extension(sqlite_vec.loadable_path())
+        self._conn.enable_load_extension(False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # One connection serves every thread: the lock keeps one thread's transaction
+        # from interleaving with another's statements.
+        self._lock = threading.RLock()
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock, self._translated():
+            return list(self._conn.execute(sql, params))
+
+    @contextmanager
+    def transaction(self, lock: Lock | None = None) -> Iterator[Tx]:
+        # IMMEDIATE takes the file's write lock up front: writers are serial, so no
+        # advisory lock is needed, and no transaction fails half-way upgrading its lock.
+        with self._lock, self._translated():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteTx(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                if not self._conn.getautocommit():
+                    self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise BackendError(f"SQLite database {self.location}: {exc}") from exc
+
+    def _close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+class _PostgresTx(Tx):
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __call__(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        cur = self._conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+    def many(self, sql: str, param_rows: Sequence[Sequence[Any]]) -> None:
+        if param_rows:
+            with self._conn.cursor() as cur:
+                cur.executemany(sql, param_rows)
+
+
+class PostgresDatabase(Database):
+    """A connection pool. pgvector is created here, once, because every pooled connection
+    registers the `vector` type when it opens, whichever table the process uses first."""
+
+    postgres = True
+    mark = "%s"
+
+    def __init__(self, url: str, *, max_size: int = 8) -> None:
+        try:
+            import psycopg
+            from pgvector.psycopg import register_vector
+            from psycopg_pool import ConnectionPool, PoolTimeout
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise ImportError(
+                "PostgreSQL needs psycopg, psycopg-pool and pgvector: "
+                "pip install 'engram[postgres]'"
+            ) from exc
+        super().__init__()
+        self.location = url
+        self._errors = (psycopg.OperationalError, PoolTimeout)
+        # Connect once directly: a bad URL or a missing extension fails here, loudly,
+        # instead of as a pool timeout on the first query.
+        with psycopg.connect(url, connect_timeout=10) as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.MEMORY_SCHEMA),))
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+
+        def configure(conn: Any) -> None:
+            register_vector(conn)
+            conn.commit()  # the pool wants an idle connection back
+
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=max_size, configure=configure,
+            kwargs={"connect_timeout": 10}, open=True, name="engram",
+        )  # fmt: skip
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._translated(), self._pool.connection() as conn:
+            return _PostgresTx(conn)(sql, params)
+
+    @contextmanager
+    def transaction(self, lock: Lock | None = None) -> Iterator[Tx]:
+        with self._translated(), self._pool.connection() as conn, conn.transaction():
+            if lock is not None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(lock),))
+            yield _PostgresTx(conn)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise BackendError(f"PostgreSQL: {exc}") from exc
+
+    def _close(self) -> None:
+        self._pool.close()
+
+
+# ---------------------------------------------------------------------------- sharing
+
+_registry: dict[tuple[int, str], Database] = {}
+_registry_lock = threading.Lock()
+
+
+def connect(location: str | Path) -> Database:
+    """The process's connection (SQLite) or pool (PostgreSQL) for `location`; call `close()`
+    on it when done. Keyed by process too: a forked worker must not reuse its parent's."""
+    if is_postgres_url(location):
+        key = str(location)
+    elif str(location) == ":memory:":
+        key = ":memory:"
+    else:
+        key = str(Path(location).expanduser().resolve())
+    with _registry_lock:
+        db = _registry.get((os.getpid(), key))
+        if db is None or key == ":memory:":  # each in-memory database is a new one
+            db = PostgresDatabase(key) if is_postgres_url(key) else SQLiteDatabase(key)
+            if key != ":memory:":
+                _registry[(os.getpid(), key)] = db
+        db._users += 1
+        return db

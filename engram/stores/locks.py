@@ -1,0 +1,21 @@
+"""Every PostgreSQL advisory-lock key Engram takes, in one place.
+
+Advisory locks are one key space per database: two features picking the same number would
+serialise (or deadlock) each other, so every key is declared here and nowhere else. The
+values are fixed forever: servers of different versions sharing one database must agree.
+SQLite needs none of them: a write transaction there (BEGIN IMMEDIATE) already holds the
+whole file's write lock.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+_BASE = 0x656E6772616D  # "engram" in ASCII
+
+
+class Lock(IntEnum):
+    MEMORY_SCHEMA = _BASE  # creating or migrating the memory tables
+    SERVER_SCHEMA = _BASE + 1  # creating the server's tables (keys, projects, events)
+    KEY_BOOTSTRAP = _BASE + 2  # minting the first API key, once across all servers
+    EVENT_CLAIM = _BASE + 3  # claiming a queued add (each project's adds run in order)

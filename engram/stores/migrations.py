@@ -1,0 +1,84 @@
+"""Schema versions of the memory tables, and the steps between them.
+
+Each backend lists its steps (`Migration`: the DDL of one version, plus an optional Python
+backfill for what SQL cannot compute, such as the full-text terms). Opening a store reads the
+stored version and, in one transaction under the schema lock, runs every step above it:
+a fresh database runs them all, an older one is brought up to date in place, and a database
+written by a newer Engram is refused (`SchemaVersionError`) rather than misread.
+
+Versions:
+  1  the first release: memories (with vectors), history, settings
+  2  `sources` (provenance, JSON) and `index_text` on memories, and a full-text index over
+     `index_text` kept by the database itself (SQLite: FTS5 + triggers; PostgreSQL: a
+     generated tsvector + GIN); existing memories are backfilled
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from engram.errors import BackendError
+from engram.lexical import index_text
+from engram.stores.database import Database, Tx
+from engram.stores.locks import Lock
+
+
+class SchemaVersionError(BackendError):
+    """The database was written by a newer Engram than this one."""
+
+    def __init__(self, location: str, found: int, supported: int) -> None:
+        super().__init__(
+            f"the database {location} has schema version {found}, but this Engram supports "
+            f"versions up to {supported}: upgrade Engram to open it"
+        )
+        self.found, self.supported = found, supported
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    ddl: str
+    backfill: Callable[[Tx], None] | None = None
+
+
+@dataclass(frozen=True)
+class VersionSlot:
+    """Where a dialect keeps the version number."""
+
+    read: Callable[[Tx], int]
+    write: Callable[[Tx, int], None]
+
+
+def migrate(
+    db: Database, steps: Sequence[Migration], slot: VersionSlot, *, target: int | None = None
+) -> int:
+    """Bring the schema to `target` (default: the last step); returns the version found."""
+    latest = steps[-1].version
+    target = latest if target is None else target
+    with db.transaction(Lock.MEMORY_SCHEMA) as tx:
+        found = slot.read(tx)
+        if found > latest:
+            raise SchemaVersionError(db.location, found, latest)
+        for step in steps:
+            if found < step.version <= target:
+                tx(step.ddl)
+                if step.backfill:
+                    step.backfill(tx)
+        if target > found:
+            slot.write(tx, target)
+    return found
+
+
+def backfill_index_text(table: str, keys: Sequence[str], mark: str) -> Callable[[Tx], None]:
+    """Fill `index_text` for rows written before the full-text index existed."""
+
+    def run(tx: Tx) -> None:
+        rows = tx(f"SELECT {', '.join(keys)}, memory FROM {table}")
+        match = " AND ".join(f"{k} = {mark}" for k in keys)
+        tx.many(
+            f"UPDATE {table} SET index_text = {mark} WHERE {match}",
+            [(index_text(row[-1]), *row[:-1]) for row in rows],
+        )
+
+    return run
