@@ -1,16 +1,24 @@
-"""Offline reconciliation: embedding similarity plus subject/attribute matching.
+"""Offline reconciliation: attribute slots first, embedding similarity as the fallback.
 
 For each new fact and its nearest stored memories (same scope), decide:
-  NONE    the fact is already known (same text, near-identical meaning, or less detail)
-  DELETE  the fact negates a stored one ("no longer vegetarian"); the old one is superseded
-  UPDATE  same subject and attribute with a new value ("sub-4" -> "sub-3:45"), or more detail
-  ADD     anything else
+  NONE    the fact is already known (same text, the same value of the same attribute,
+          near-identical meaning, or less detail)
+  DELETE  the fact negates or ends a stored one ("no longer vegetarian", "quit smoking",
+          "the knee has healed"); the old one is superseded and linked to the new
+  UPDATE  the same attribute of the same holder with a new value ("drives to work" ->
+          "cycles to work now", "sub-4" -> "sub-3:45"), or more detail
+  ADD     anything else, in particular the same attribute of someone else, or another
+          attribute of the same person
+
+Both facts are first read into attribute slots (engram.extraction.attributes); only when
+the slots say nothing about the pair do the older word-overlap rules below decide.
 """
 
 from __future__ import annotations
 
 import re
 
+from engram.extraction.attributes import Attribute, Reading, read
 from engram.extraction.base import Candidate, Decision, ExtractionContext, Fact
 from engram.models import Event
 
@@ -72,9 +80,18 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / max(1, min(len(a), len(b)))
 
 
-def classify(fact: str, stored: str, score: float) -> Event:
+# A restatement found by attribute must still be close in meaning.
+SAME_ATTRIBUTE_SCORE = 0.5
+
+
+def classify(fact: str, stored: str, score: float, subject: str | None = None) -> Event:
     new, old = tokens(fact), tokens(stored)
-    if new == old or score >= DUPLICATE_SCORE:
+    if new == old:
+        return Event.NONE
+    by_attribute = _by_attribute(read(fact, subject), read(stored, subject), score, new, old)
+    if by_attribute is not None:
+        return by_attribute
+    if score >= DUPLICATE_SCORE:
         return Event.NONE
     new_content, old_content = _content(new), _content(old)
     if min(len(new_content), len(old_content)) < MIN_CONTENT_WORDS:
@@ -103,6 +120,70 @@ def _is_value_change(new: list[str], old: list[str]) -> bool:
     return prefix >= 3 and new[1] in _SINGLE_VALUED and len(added) <= 3 and len(removed) <= 3
 
 
+def _by_attribute(
+    new: Reading, old: Reading, score: float, new_words: list[str], old_words: list[str]
+) -> Event | None:
+    """The verdict the attribute slots give, or None when they say nothing about the pair."""
+    if new.holder != old.holder:
+        return Event.ADD  # "Max's sister lives in Berlin" never changes where Max lives
+    if new.ends and _all_found(new.ends, old.stems):
+        if old.negated:  # "quit smoking" then "doesn't smoke anymore": a restatement
+            return Event.NONE if score >= SAME_ATTRIBUTE_SCORE else Event.ADD
+        return Event.DELETE  # "Max quit smoking" ends "Max smokes a pack a day"
+    shared = sorted(set(new.attributes) & set(old.attributes))
+    if not shared and new.attributes and old.attributes:
+        return Event.ADD  # two known attributes, not the same one
+    if not shared and (new.attributes or old.attributes):
+        # Only one side names an attribute: they may still say the same thing in other words.
+        return Event.NONE if score >= DUPLICATE_SCORE else Event.ADD
+    if not shared:
+        return None
+    verdicts = [_compare(new.attributes[s], old.attributes[s], new.change) for s in shared]
+    if "change" in verdicts:
+        changed = [new.attributes[s] for s, v in zip(shared, verdicts) if v == "change"]
+        return Event.DELETE if any(a.polarity < 0 for a in changed) else Event.UPDATE
+    if all(v == "same" for v in verdicts) and score >= SAME_ATTRIBUTE_SCORE:
+        richer = _content(old_words) < _content(new_words)
+        return Event.UPDATE if richer else Event.NONE
+    return Event.ADD
+
+
+def _all_found(wanted: frozenset[str], stems: frozenset[str]) -> bool:
+    """Each wanted stem is among `stems`, allowing a crude stem's last letters ("gam"/"game")."""
+    return all(
+        any(w == s or (min(len(w), len(s)) >= 3 and abs(len(w) - len(s)) <= 1
+                       and (w.startswith(s) or s.startswith(w))) for s in stems)
+        for w in wanted
+    )  # fmt: skip
+
+
+def _compare(new: Attribute, old: Attribute, announced: bool) -> str:
+    """ "change", "same" or "different" for one slot both facts fill."""
+    if new.slot == "diet":
+        return _compare_diet(new.values, old.values)
+    if new.polarity != old.polarity:
+        return "change"
+    if not new.values or not old.values:
+        return "same" if new.values == old.values else "different"
+    if new.values <= old.values and not (announced and new.values != old.values):
+        return "same"
+    if new.single or announced:
+        return "change"
+    return "different"
+
+
+def _compare_diet(new: frozenset[str], old: frozenset[str]) -> str:
+    stance_new = {v for v in new if not v.startswith("label:")}
+    stance_old = {v for v in old if not v.startswith("label:")}
+    flipped = {v[:-1] + ("-" if v.endswith("+") else "+") for v in stance_new}
+    if flipped & stance_old:
+        return "change"  # "vegan" then "eats fish again"
+    labels_new, labels_old = new - stance_new, old - stance_old
+    if labels_new and labels_old and labels_new != labels_old:
+        return "change"  # "keto" then "paleo"
+    return "same" if stance_new <= stance_old else "different"
+
+
 class OfflineReconciler:
     def decide(
         self, facts: list[Fact], candidates: list[list[Candidate]], ctx: ExtractionContext
@@ -110,14 +191,15 @@ class OfflineReconciler:
         decisions: list[Decision] = []
         claimed: set[str] = set()  # one stored memory is changed by at most one fact
         for index, (fact, near) in enumerate(zip(facts, candidates)):
-            decisions.append(self._decide_one(index, fact, near, claimed))
+            decisions.append(self._decide_one(index, fact, near, claimed, ctx.subject))
         return decisions
 
     def _decide_one(
-        self, index: int, fact: Fact, near: list[Candidate], claimed: set[str]
+        self, index: int, fact: Fact, near: list[Candidate], claimed: set[str],
+        subject: str | None,
     ) -> Decision:
         for candidate in near:
-            event = classify(fact.text, candidate.text, candidate.score)
+            event = classify(fact.text, candidate.text, candidate.score, subject)
             if event == Event.ADD:
                 continue
             if event != Event.NONE and candidate.id in claimed:

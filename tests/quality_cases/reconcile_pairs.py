@@ -113,6 +113,71 @@ SAME = [
     ("I have a husband", "I'm married", "relationship"),
 ]
 
+# Written after the first tuning round, before looking at their results, as a check that the
+# slots generalise beyond the pairs above (other wording, other domains).
+CHANGE += [
+    ("I don't drink coffee", "I've started drinking coffee", "habit"),
+    ("I live with my parents", "I moved into my own apartment", "residence"),
+    ("I work from home", "I'm back in the office full-time now", "job"),
+    ("I'm a junior developer", "I got promoted to senior developer", "job"),
+    ("I drive a Toyota", "I sold the Toyota and bought a Tesla", "gear"),
+    ("I use an iPhone", "I switched to a Pixel", "gear"),
+    ("My watch is a Coros Pace", "I now use a Polar watch", "gear"),
+    ("I train in the evenings", "I moved my runs to the mornings", "time of day"),
+    ("I do yoga on Mondays", "Yoga is on Wednesdays now", "schedule"),
+    ("I run 20 km a week", "I'm running 35 km a week", "number"),
+    ("I cycle every day", "I barely cycle anymore", "frequency"),
+    ("My hamstring is strained", "My hamstring feels fine now", "body"),
+    ("I have shin splints", "My shins are better", "body"),
+    ("I love running in the heat", "I hate running in the heat now", "preference"),
+    ("I enjoy track workouts", "I no longer enjoy track workouts", "preference"),
+    ("I'm dating someone", "I'm single again", "relationship"),
+    ("I'm engaged", "I got married in June", "relationship"),
+    ("I drink beer on weekends", "I gave up alcohol", "habit"),
+    ("I play video games every night", "I quit gaming", "habit"),
+    ("I'm 34", "I just turned 35", "number"),
+    ("My resting heart rate is 60", "My resting heart rate dropped to 52", "number"),
+    ("I want to run a half marathon in under 2 hours", "I'm now aiming for a 1:50 half marathon",
+     "goal"),
+    ("I use MyFitnessPal to count calories", "I stopped counting calories", "habit"),
+    ("I'm training for the London Marathon", "I pulled out of London because of my injury",
+     "status"),
+    ("I sleep 7 hours a night", "I only sleep 5 hours a night lately", "number"),
+    ("I take the train to work", "I drive to work these days", "commute"),
+    ("My favourite food is pizza", "My favourite food is sushi now", "preference"),
+    ("I'm employed at Amazon", "I got laid off from Amazon", "job"),
+    ("My partner is called Sam", "Sam and I broke up", "relationship"),
+]
+KEEP += [
+    ("I live in Paris", "My parents live in Nice", "someone else's residence"),
+    ("I run 20 km a week", "I cycle 100 km a week", "two activities"),
+    ("I drive a Toyota", "My wife drives a Volvo", "someone else's car"),
+    ("My hamstring is strained", "My shoulder is stiff", "two body parts"),
+    ("I love running in the heat", "I love running at night", "two likes"),
+    ("I'm 34", "My son is 6", "someone else's age"),
+    ("I use an iPhone", "I use Strava", "phone and app"),
+    ("I train in the evenings", "I stretch in the mornings", "two activities"),
+    ("I drink beer on weekends", "I drink green tea every morning", "two drinks"),
+    ("I want to run a half marathon in under 2 hours", "I want to run a full marathon next year",
+     "two goals"),
+    ("I work from home", "I work 40 hours a week", "two facts about work"),
+    ("I'm allergic to cats", "I have a dog", "allergy and pet"),
+    ("I speak English", "I'm learning Japanese", "two languages"),
+    ("I'm a junior developer", "I'm a volunteer firefighter", "job and volunteering"),
+    ("My favourite food is pizza", "My favourite band is Queen", "two favourites"),
+]
+SAME += [
+    ("I'm 34", "I'm 34 years old", "age"),
+    ("I use an iPhone", "My phone is an iPhone", "gear"),
+    ("I train in the evenings", "I do my training in the evening", "time of day"),
+    ("I'm allergic to cats", "Cats give me allergies", "allergy"),
+    ("I run 20 km a week", "I run about 20 kilometres per week", "number"),
+    ("I live in Paris", "I live in Paris, France", "residence"),
+    ("I work from home", "I work remotely", "job"),
+    ("I quit smoking", "I don't smoke anymore", "habit"),
+    ("My favourite food is pizza", "I love pizza more than anything", "preference"),
+]
+
 
 def run(make_memory: MakeMemory) -> list[Result]:
     results: list[Result] = []
