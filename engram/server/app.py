@@ -69,14 +69,14 @@ def _engram_error(exc: EngramError, **extra: Any) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = s.invalid_input(exc.errors())
+        if _raised_by_us(exc):  # Engram's own check, the same 400 the library raises
+            return _engram_error(first)
         errors = [
             {"field": s.field_name(e["loc"]), "message": e["msg"], "type": e["type"]}
             for e in exc.errors()
         ]
-        first = s.invalid_input(exc.errors())
-        if type(first) is not InvalidInputError or first.field != errors[0]["field"]:
-            return _engram_error(first)  # raised by our own validators: a 400 like the library's
-        return _error(422, str(first), first.field, error="InvalidInputError", errors=errors)
+        return _error(422, str(first), first.field, error=type(first).__name__, errors=errors)
 
     @app.exception_handler(EngramError)
     async def _engram(_: Request, exc: EngramError) -> JSONResponse:
@@ -90,6 +90,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected failure")
         return _error(500, f"internal error: {type(exc).__name__}")
+
+
+def _raised_by_us(exc: RequestValidationError) -> bool:
+    errors = exc.errors()
+    return bool(errors) and isinstance((errors[0].get("ctx") or {}).get("error"), EngramError)
 
 
 # ------------------------------------------------------------------------- app state

@@ -1,0 +1,137 @@
+"""One bad input, one answer: `Memory`, the server (4xx JSON) and `MemoryClient` name the same
+field and raise (or name) the same exception class, because all three validate through the
+request models of engram.schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from engram import (
+    FilterError,
+    InvalidInputError,
+    Memory,
+    MemoryNotFoundError,
+    MissingScopeError,
+)
+from engram.client import MemoryClient, _Calls
+from tests.support.server_process import ServerProcess
+
+MISSING = "00000000-0000-0000-0000-000000000000"
+
+# (call, positional args, keyword args, field, class)
+CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, type[Exception]]] = [
+    ("add", ("",), {"user_id": "max"}, "messages", InvalidInputError),
+    ("add", ([{"role": "robot", "content": "hi"}],), {"user_id": "max"}, "messages[0].role",
+     InvalidInputError),
+    ("add", ([{"role": "user", "content": 5}],), {"user_id": "max"}, "messages[0].content",
+     InvalidInputError),
+    ("add", ("hi",), {}, "user_id", MissingScopeError),
+    ("add", ("hi",), {"user_id": "x" * 300}, "user_id", InvalidInputError),
+    ("add", ("hi",), {"user_id": "max", "metadata": ["a"]}, "metadata", InvalidInputError),
+    ("add", ("hi",), {"user_id": "max", "expiration_date": "soon"}, "expiration_date",
+     InvalidInputError),
+    ("search", ("",), {"user_id": "max"}, "query", InvalidInputError),
+    ("search", ("knee",), {}, "user_id", MissingScopeError),
+    ("search", ("knee",), {"filters": {"user_id": {"like": "m"}}}, "filters.user_id.like",
+     FilterError),
+    ("search", ("knee",), {"user_id": "max", "limit": 0}, "limit", InvalidInputError),
+    ("search", ("knee",), {"user_id": "max", "threshold": "high"}, "threshold",
+     InvalidInputError),
+    ("get_all", (), {"filters": {"OR": "nope"}}, "filters.OR", FilterError),
+    ("get_all", (), {"user_id": "max", "page_size": 5000}, "page_size", InvalidInputError),
+    ("get_all", (), {}, "user_id", MissingScopeError),
+    ("delete_all", (), {}, "user_id", MissingScopeError),
+    ("update", (MISSING,), {"text": ""}, "text", InvalidInputError),
+    ("get", (MISSING,), {}, "memory_id", MemoryNotFoundError),
+    ("history", (MISSING,), {}, "memory_id", MemoryNotFoundError),
+]  # fmt: skip
+
+
+def _ids(case: tuple) -> str:
+    return f"{case[0]}-{case[3]}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with ServerProcess(tmp_path_factory.mktemp("home")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def client(server: ServerProcess) -> Iterator[MemoryClient]:
+    with MemoryClient(api_key=server.api_key, host=server.url, retries=0, timeout=60) as c:
+        yield c
+
+
+def _wire(server: ServerProcess, name: str, args: tuple, kwargs: dict) -> httpx.Response:
+    """The request the client would send, sent by hand so the raw answer can be read."""
+    build = getattr(_Calls, name)
+    if name in ("add", "search"):
+        call = build(*args, kwargs)
+    elif name in ("get_all", "delete_all"):
+        call = build(kwargs)
+    elif name == "update":
+        call = build(*args, kwargs.get("text"), kwargs.get("metadata"))
+    else:
+        call = build(*args)
+    headers = {"Authorization": f"Token {server.api_key}"}
+    return httpx.request(call.method, server.url + call.path, json=call.json,
+                         params=call.params, headers=headers, timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs", "field", "cls"), CASES, ids=map(_ids, CASES))
+def test_same_field_and_class_everywhere(
+    memory: Memory,
+    server: ServerProcess,
+    client: MemoryClient,
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    field: str,
+    cls: type[Exception],
+) -> None:
+    with pytest.raises(cls) as local:
+        getattr(memory, name)(*args, **kwargs)
+    assert local.value.field == field
+
+    answer = _wire(server, name, args, kwargs)
+    assert 400 <= answer.status_code < 500, answer.text
+    body = answer.json()
+    assert (body["field"], body["error"]) == (field, type(local.value).__name__), body
+    assert body["detail"]
+
+    with pytest.raises(cls) as remote:
+        getattr(client, name)(*args, **kwargs)
+    assert type(remote.value) is type(local.value)
+    assert remote.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"threshold": 3}, "threshold"),
+        ({"custom_categories": "goals"}, "custom_categories"),
+        ({"custom_categories": [{"a": 1, "b": 2}]}, "custom_categories[0]"),
+        ({"custom_instructions": 5}, "custom_instructions"),
+    ],
+)
+def test_project_settings_parity(
+    memory: Memory, client: MemoryClient, settings: dict, field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as local:
+        memory.project.update(**settings)
+    with pytest.raises(InvalidInputError) as remote:
+        client.project.update(**settings)
+    assert local.value.field == remote.value.field == field
+
+
+def test_one_except_catches_library_and_client(memory: Memory, client: MemoryClient) -> None:
+    from engram import EngramError
+
+    for backend in (memory, client):
+        with pytest.raises(EngramError):
+            backend.search("", user_id="max")
