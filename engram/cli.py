@@ -8,11 +8,13 @@ scripts. Errors print one line and exit 1 (ENGRAM_DEBUG=1 shows the traceback).
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -20,6 +22,10 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+
+from engram import __version__
+from engram.errors import EngramError
+from engram.models import SCOPE_FIELDS
 
 app = typer.Typer(
     name="engram",
@@ -30,39 +36,140 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys of the REST server.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+project_app = typer.Typer(help="Project settings, as memory.project.get/update.",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(project_app, name="project")
+
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"engram {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True,
+                     help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Engram: self-hosted long-term memory for LLM apps (Mem0-compatible)."""
+
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# ---------------------------------------------------------------------------- options
-
-Home = Annotated[
-    Path | None,
-    # no envvar here: left unset, the library applies ENGRAM_DATABASE, then ENGRAM_HOME
-    typer.Option("--home", help="Local data directory [default: $ENGRAM_HOME or ~/.engram]."),
-]
-Host = Annotated[
-    str | None,
-    typer.Option("--host", envvar="ENGRAM_HOST", help="Engram server URL; local store if unset."),
-]
-ApiKey = Annotated[
-    str | None, typer.Option("--api-key", envvar="ENGRAM_API_KEY", help="Server API key.")
-]
-Project = Annotated[str, typer.Option("--project", help="Project of the local store.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-User = Annotated[str | None, typer.Option("--user", help="user_id scope.")]
-Agent = Annotated[str | None, typer.Option("--agent", help="agent_id scope.")]
-Run = Annotated[str | None, typer.Option("--run", help="run_id scope.")]
-AppId = Annotated[str | None, typer.Option("--app", help="app_id scope.")]
-Filters = Annotated[
-    str | None, typer.Option("--filters", help='Filter JSON, e.g. \'{"user_id": "max"}\'.')
-]
-
 
 class CliError(Exception):
     """A usage problem found by the CLI itself; printed like any library error."""
+
+
+# ---------------------------------------------------------------------------- shared options
+
+# Declared once; `command()` appends them to each command that takes them. Option names are
+# the library's argument names (--user-id); the short forms (--user) stay as aliases.
+Home = Annotated[
+    Path | None,
+    # no envvar here: left unset, the library applies ENGRAM_DATABASE, then ENGRAM_HOME
+    typer.Option("--home", help="Local data directory \\[default: $ENGRAM_HOME or ~/.engram]."),
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+Filters = Annotated[
+    str | None, typer.Option("--filters", help='Filter JSON, e.g. \'{"user_id": "max"}\'.')
+]
+Metadata = Annotated[str | None, typer.Option("--metadata", help="Metadata JSON.")]
+MemoryId = Annotated[str, typer.Argument(metavar="ID", help="Memory id.")]
+
+SCOPE_OPTIONS: dict[str, Any] = {
+    "user_id": typer.Option("--user-id", "--user", help="user_id scope."),
+    "agent_id": typer.Option("--agent-id", "--agent", help="agent_id scope."),
+    "run_id": typer.Option("--run-id", "--run", help="run_id scope."),
+    "app_id": typer.Option("--app-id", "--app", help="app_id scope."),
+}
+# name: (type, default, option)
+TARGET_OPTIONS: dict[str, tuple[Any, Any, Any]] = {
+    "home": (Path | None, None, Home.__metadata__[0]),
+    "host": (str | None, None, typer.Option(
+        "--host", envvar="ENGRAM_HOST", help="Engram server URL; local store if unset.")),
+    "api_key": (str | None, None, typer.Option(
+        "--api-key", envvar="ENGRAM_API_KEY", help="Server API key.")),
+    "project": (str, "default", typer.Option("--project", help="Project of the local store.")),
+}  # fmt: skip
+
+
+@dataclass
+class Target:
+    """Where the memories live: the local store (`--home`, `--project`) or a server."""
+
+    home: Path | None = None
+    host: str | None = None
+    api_key: str | None = None
+    project: str = "default"
+
+    @property
+    def where(self) -> str:
+        if self.host:
+            return self.host
+        from engram.config import MemoryConfig
+
+        return database_for(self.home) or str(MemoryConfig().database_path())
+
+
+def _keyword(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=annotation)  # fmt: skip
+
+
+def _shared_params(scope: bool, target: bool, as_json: bool) -> list[inspect.Parameter]:
+    params = [_keyword(k, Annotated[str | None, o], None) for k, o in SCOPE_OPTIONS.items()]
+    params = params if scope else []
+    if as_json:
+        params.append(_keyword("as_json", Json, False))
+    if target:
+        params += [_keyword(k, Annotated[t, o], d) for k, (t, d, o) in TARGET_OPTIONS.items()]
+    return params
+
+
+def command(
+    name: str | None = None,
+    *,
+    scope: bool = False,
+    target: bool = True,
+    as_json: bool = True,
+    group: typer.Typer | None = None,
+    aliases: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """Register `fn` as a command with the shared options it asks for appended.
+
+    `fn` receives them gathered: `scope` (the ids given), `target` (a Target) and `as_json`.
+    Failures print one line and exit 1 (see `handled`)."""
+
+    def register(fn: F) -> F:
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values()
+               if p.name not in ("scope", "target", "as_json")]  # fmt: skip
+        params = own + _shared_params(scope, target, as_json)
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            if scope:
+                ids = {k: kwargs.pop(k) for k in SCOPE_OPTIONS}
+                kwargs["scope"] = {k: v for k, v in ids.items() if v is not None}
+            if target:
+                kwargs["target"] = Target(**{k: kwargs.pop(k) for k in TARGET_OPTIONS})
+            return fn(**kwargs)
+
+        wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params}
+        for cli_name in (name or fn.__name__.rstrip("_").replace("_", "-"), *aliases):
+            (group or app).command(cli_name, hidden=cli_name in aliases)(handled(wrapper))
+        return fn
+
+    return register
 
 
 def handled(fn: F) -> F:
@@ -84,10 +191,8 @@ def handled(fn: F) -> F:
 
 
 def _message(exc: Exception) -> str:
-    from engram.errors import EngramError
-
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, EngramError | CliError) or type(exc).__module__ == "engram.client":
+    if isinstance(exc, EngramError | CliError):  # MemoryClient raises the same classes
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -101,25 +206,18 @@ def _json_arg(raw: str | None, name: str) -> Any:
         raise CliError(f"--{name} is not valid JSON: {exc.msg} (column {exc.colno})") from None
 
 
-def _scope(user: str | None, agent: str | None, run: str | None, app_id: str | None) -> dict:
-    ids = {"user_id": user, "agent_id": agent, "run_id": run, "app_id": app_id}
-    return {k: v for k, v in ids.items() if v is not None}
-
-
 def database_for(home: Path | None) -> str | None:
     """--home wins over ENGRAM_DATABASE; None leaves the library's own default."""
     return str(Path(home) / "engram.db") if home else None
 
 
 @contextmanager
-def backend(
-    home: Path | None, host: str | None, api_key: str | None, project: str = "default"
-) -> Iterator[Any]:
-    """The local `Memory` or, with a host, a `MemoryClient`: same method names."""
-    if host:
+def backend(target: Target) -> Iterator[Any]:
+    """The local `Memory` or, with a host, a `MemoryClient`: same method names and results."""
+    if target.host:
         from engram.client import MemoryClient
 
-        client = MemoryClient(api_key=api_key, host=host)
+        client = MemoryClient(api_key=target.api_key, host=target.host)
         try:
             yield client
         finally:
@@ -127,18 +225,18 @@ def backend(
         return
     from engram.memory import Memory
 
-    database = database_for(home)
+    database = database_for(target.home)
     memory = Memory({"database": database} if database else None)
     try:
-        yield memory.for_project(project)
+        yield memory.for_project(target.project)
     finally:
         memory.close()
 
 
-def local_memory(home: Path | None, host: str | None, project: str) -> Any:
-    if host:
+def local_memory(target: Target) -> Any:
+    if target.host:
         raise CliError("this command works on a local store; drop --host/ENGRAM_HOST")
-    return backend(home, None, None, project)
+    return backend(target)
 
 
 # ---------------------------------------------------------------------------- output
@@ -148,39 +246,6 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def memory_table(rows: list[dict[str, Any]], title: str | None = None) -> Table | str:
-    if not rows:
-        return "no memories found"
-    scored = any(r.get("score") is not None for r in rows)
-    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("memory", ratio=3, min_width=28, overflow="fold")
-    if scored:
-        table.add_column("score", no_wrap=True)
-    for name in ("scope", "categories", "metadata"):
-        table.add_column(name, ratio=1, min_width=10, overflow="fold")
-    for r in rows:
-        scope = " ".join(f"{k[:-3]}={r[k]}" for k in ("user_id", "agent_id", "run_id", "app_id")
-                         if r.get(k))  # fmt: skip
-        score = [f"{r['score']:.3f}" if r.get("score") is not None else ""] if scored else []
-        table.add_row(r.get("id", ""), r.get("memory", ""), *score, scope,
-                      ", ".join(r.get("categories") or []),
-                      json.dumps(r["metadata"]) if r.get("metadata") else "")  # fmt: skip
-    return table
-
-
-def events_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(box=box.SIMPLE_HEAVY)
-    table.add_column("event", no_wrap=True)
-    table.add_column("id", no_wrap=True)
-    for name in ("memory", "previous"):
-        table.add_column(name, ratio=1, overflow="fold")
-    for r in rows:
-        table.add_row(r.get("event", ""), r.get("id", ""), r.get("memory", ""),
-                      r.get("previous_memory") or "")  # fmt: skip
-    return table
-
-
 def show(data: Any, as_json: bool, render: Callable[[Any], Any]) -> None:
     if as_json:
         emit_json(data)
@@ -188,272 +253,278 @@ def show(data: Any, as_json: bool, render: Callable[[Any], Any]) -> None:
         out.print(render(data))
 
 
-def _results(data: Any) -> list[dict[str, Any]]:
-    return list(data.get("results") or []) if isinstance(data, dict) else list(data or [])
+def grid(*columns: str, title: str | None = None, **options: dict[str, Any]) -> Table:
+    """A table; `options` are rich column settings by column name."""
+    made = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    for name in columns:
+        made.add_column(name, **{"overflow": "fold", **options.get(name, {})})
+    return made
+
+
+def memory_table(rows: list[dict[str, Any]], title: str | None = None) -> Table | str:
+    if not rows:
+        return "no memories found"
+    scored = any(r.get("score") is not None for r in rows)
+    names = ["id", "memory", *(["score"] if scored else []), "scope", "categories", "metadata"]
+    wide = {"ratio": 1, "min_width": 10}
+    made = grid(*names, title=title, id={"no_wrap": True}, score={"no_wrap": True},
+                memory={"ratio": 3, "min_width": 28}, scope=wide, categories=wide,
+                metadata=wide)  # fmt: skip
+    for r in rows:
+        scope = " ".join(f"{k[:-3]}={r[k]}" for k in SCOPE_FIELDS if r.get(k))
+        score = [f"{r['score']:.3f}" if r.get("score") is not None else ""] if scored else []
+        made.add_row(r.get("id", ""), r.get("memory", ""), *score, scope,
+                     ", ".join(r.get("categories") or []),
+                     json.dumps(r["metadata"]) if r.get("metadata") else "")  # fmt: skip
+    return made
+
+
+def events_table(rows: list[dict[str, Any]]) -> Table:
+    made = grid("event", "id", "memory", "previous", event={"no_wrap": True},
+                id={"no_wrap": True}, memory={"ratio": 1}, previous={"ratio": 1})  # fmt: skip
+    for r in rows:
+        made.add_row(r["event"], r["id"], r["memory"], r.get("previous_memory") or "")
+    return made
+
+
+def entities_table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
+    made = grid("type", "id", "memories", "last updated", title=title)
+    for e in rows:
+        made.add_row(e["type"], e["id"], str(e["total_memories"]), (e.get("updated_at") or "")[:19])
+    return made
+
+
+def settings_table(settings: dict[str, Any]) -> Table:
+    made = grid("setting", "value", value={"ratio": 3})
+    for key, value in settings.items():
+        if key == "custom_categories" and value:
+            value = "\n".join(f"{k}: {v}" if v else k for c in value for k, v in c.items())
+        made.add_row(key, "" if value is None else str(value))
+    return made
 
 
 # ---------------------------------------------------------------------------- memory commands
 
 
-@app.command()
-@handled
+@command(scope=True)
 def add(
     text: Annotated[str, typer.Argument(help="What the user said (or the fact, with --no-infer).")],
-    user: User = None,
-    agent: Agent = None,
-    run: Run = None,
-    app_id: AppId = None,
-    metadata: Annotated[str | None, typer.Option("--metadata", help="Metadata JSON.")] = None,
+    metadata: Metadata = None,
     infer: Annotated[bool, typer.Option("--infer/--no-infer", help="Extract facts.")] = True,
-    expires: Annotated[str | None, typer.Option("--expires", help="Expiry date.")] = None,
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+    expiration_date: Annotated[
+        str | None,
+        typer.Option("--expiration-date", "--expires", help="Expiry date (ISO date or time)."),
+    ] = None,
+    *,
+    scope: dict[str, str],
+    target: Target,
+    as_json: bool,
 ) -> None:
     """Add a memory: extract facts from TEXT and reconcile them with what is stored."""
-    kwargs: dict[str, Any] = {"metadata": _json_arg(metadata, "metadata"), "infer": infer}
-    if expires:
-        kwargs["expiration_date"] = expires
-    with backend(home, host, api_key, project) as memory:
-        result = memory.add(text, **_scope(user, agent, run, app_id), **kwargs)
+    with backend(target) as memory:
+        result = memory.add(text, **scope, metadata=_json_arg(metadata, "metadata"), infer=infer,
+                            expiration_date=expiration_date)  # fmt: skip
     if as_json:
         emit_json(result)
-    elif not _results(result):
+    elif not result["results"]:
         out.print("nothing stored: no durable fact in the text")
     else:
-        out.print(events_table(_results(result)))
+        out.print(events_table(result["results"]))
 
 
-@app.command()
-@handled
+@command(scope=True)
 def search(
     query: Annotated[str, typer.Argument(help="Natural-language query.")],
-    user: User = None,
-    agent: Agent = None,
-    run: Run = None,
-    app_id: AppId = None,
     filters: Filters = None,
     limit: Annotated[int, typer.Option("--limit", help="Most results to return.")] = 10,
     threshold: Annotated[
         float | None, typer.Option("--threshold", help="Minimum similarity score.")
     ] = None,
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+    *,
+    scope: dict[str, str],
+    target: Target,
+    as_json: bool,
 ) -> None:
     """Search memories by meaning, within a scope and optional filters."""
-    kwargs: dict[str, Any] = {"filters": _json_arg(filters, "filters"), "limit": limit}
-    if threshold is not None:
-        kwargs["threshold"] = threshold
-    with backend(home, host, api_key, project) as memory:
-        result = memory.search(query, **_scope(user, agent, run, app_id), **kwargs)
-    show(result, as_json, lambda r: memory_table(_results(r)))
+    with backend(target) as memory:
+        result = memory.search(query, **scope, filters=_json_arg(filters, "filters"),
+                               limit=limit, threshold=threshold)  # fmt: skip
+    show(result, as_json, lambda r: memory_table(r["results"]))
 
 
-@app.command("list")
-@handled
-def list_(
-    user: User = None,
-    agent: Agent = None,
-    run: Run = None,
-    app_id: AppId = None,
+@command("list", scope=True, aliases=("get-all",))
+def get_all(
     filters: Filters = None,
     page: Annotated[int, typer.Option("--page", help="Page number, from 1.")] = 1,
     page_size: Annotated[int, typer.Option("--page-size", help="Memories per page.")] = 100,
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+    *,
+    scope: dict[str, str],
+    target: Target,
+    as_json: bool,
 ) -> None:
-    """List memories in a scope, newest first."""
-    with backend(home, host, api_key, project) as memory:
-        result = memory.get_all(
-            **_scope(user, agent, run, app_id),
-            filters=_json_arg(filters, "filters"),
-            page=page,
-            page_size=page_size,
-        )
-    count = result.get("count") if isinstance(result, dict) else None
-    title = f"{count} memories" if count is not None else None
-    show(result, as_json, lambda r: memory_table(_results(r), title))
+    """List memories in a scope, newest first (`get-all` is the same command)."""
+    with backend(target) as memory:
+        result = memory.get_all(**scope, filters=_json_arg(filters, "filters"), page=page,
+                                page_size=page_size)  # fmt: skip
+    show(result, as_json, lambda r: memory_table(r["results"], f"{r['count']} memories"))
 
 
-@app.command()
-@handled
-def get(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
-) -> None:
+@command()
+def get(memory_id: MemoryId, *, target: Target, as_json: bool) -> None:
     """Show one memory."""
-    with backend(home, host, api_key, project) as memory:
+    with backend(target) as memory:
         result = memory.get(memory_id)
     show(result, as_json, lambda r: memory_table([r]))
 
 
-@app.command()
-@handled
+@command()
 def update(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
+    memory_id: MemoryId,
     text: Annotated[str | None, typer.Option("--text", help="New text.")] = None,
-    metadata: Annotated[str | None, typer.Option("--metadata", help="New metadata JSON.")] = None,
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+    metadata: Metadata = None,
+    *,
+    target: Target,
+    as_json: bool,
 ) -> None:
     """Change a memory's text and/or metadata (recorded in its history)."""
     if text is None and metadata is None:
         raise CliError("update needs --text or --metadata")
-    with backend(home, host, api_key, project) as memory:
+    with backend(target) as memory:
         result = memory.update(memory_id, text=text, metadata=_json_arg(metadata, "metadata"))
     show(result, as_json, lambda r: f"updated {memory_id}")
 
 
-@app.command()
-@handled
-def delete(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
-) -> None:
+@command()
+def delete(memory_id: MemoryId, *, target: Target, as_json: bool) -> None:
     """Delete one memory (its history is kept)."""
-    with backend(home, host, api_key, project) as memory:
+    with backend(target) as memory:
         result = memory.delete(memory_id)
     show(result, as_json, lambda r: f"deleted {memory_id}")
 
 
-@app.command("delete-all")
-@handled
+@command(scope=True)
 def delete_all(
-    user: User = None,
-    agent: Agent = None,
-    run: Run = None,
-    app_id: AppId = None,
-    filters: Filters = None,
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+    filters: Filters = None, *, scope: dict[str, str], target: Target, as_json: bool
 ) -> None:
     """Delete every memory in a scope (a scope is required)."""
-    with backend(home, host, api_key, project) as memory:
-        result = memory.delete_all(**_scope(user, agent, run, app_id),
-                                   filters=_json_arg(filters, "filters"))  # fmt: skip
-    deleted = result.get("deleted") if isinstance(result, dict) else None
-    show(result, as_json, lambda r: f"deleted {deleted if deleted is not None else 'all'} memories")
+    with backend(target) as memory:
+        result = memory.delete_all(**scope, filters=_json_arg(filters, "filters"))
+    show(result, as_json, lambda r: f"deleted {r['deleted']} memories")
 
 
-@app.command()
-@handled
-def history(
-    memory_id: Annotated[str, typer.Argument(metavar="ID", help="Memory id.")],
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
-) -> None:
+@command()
+def history(memory_id: MemoryId, *, target: Target, as_json: bool) -> None:
     """Show every change to a memory: ADD, UPDATE, DELETE, with old and new text."""
-    with backend(home, host, api_key, project) as memory:
+    with backend(target) as memory:
         result = memory.history(memory_id)
 
     def render(rows: list[dict[str, Any]]) -> Table:
-        table = Table(box=box.SIMPLE_HEAVY)
-        for name in ("when", "event", "old", "new", "actor"):
-            table.add_column(name, overflow="fold")
+        made = grid("when", "event", "old", "new", "actor")
         for h in rows:
-            table.add_row((h.get("created_at") or "")[:19], h.get("event", ""),
-                          h.get("old_memory") or "", h.get("new_memory") or "",
-                          h.get("actor") or "")  # fmt: skip
-        return table
+            made.add_row((h.get("created_at") or "")[:19], h["event"], h.get("old_memory") or "",
+                         h.get("new_memory") or "", h.get("actor") or "")  # fmt: skip
+        return made
 
     show(result, as_json, render)
 
 
-@app.command()
-@handled
-def stats(
-    as_json: Json = False,
-    home: Home = None,
-    host: Host = None,
-    api_key: ApiKey = None,
-    project: Project = "default",
+@command()
+def entities(*, target: Target, as_json: bool) -> None:
+    """Every user, agent, run and app with memories, and how many each has."""
+    with backend(target) as memory:
+        result = memory.entities()
+    show(result, as_json, lambda r: entities_table(r["results"]))
+
+
+@command()
+def stats(*, target: Target, as_json: bool) -> None:
+    """Memories per user, agent, run and app, and where they are stored."""
+    with backend(target) as memory:
+        data = {"entities": memory.entities()["results"], "database": target.where}
+    show(data, as_json, lambda d: entities_table(d["entities"], f"database: {d['database']}"))
+
+
+# ---------------------------------------------------------------------------- project settings
+
+
+@command("get", group=project_app)
+def project_get(
+    fields: Annotated[
+        list[str] | None, typer.Option("--fields", help="Only these settings (repeatable).")
+    ] = None,
+    *,
+    target: Target,
+    as_json: bool,
 ) -> None:
-    """Memories per user, agent, run and app."""
-    with backend(home, host, api_key, project) as memory:
-        entities = _results(memory.entities())  # a list locally, {"results": [...]} remotely
-        data: dict[str, Any] = {"entities": entities}
-        if hasattr(memory, "store"):  # local: where the data lives
-            data["database"] = str(memory.store.path) if hasattr(memory.store, "path") else None
+    """Show the project's settings: custom instructions, categories, threshold."""
+    with backend(target) as memory:
+        result = memory.project.get(fields=fields)
+    show(result, as_json, settings_table)
 
-    def render(d: dict[str, Any]) -> Table:
-        table = Table(title=f"database: {d.get('database') or host}", box=box.SIMPLE_HEAVY,
-                      title_justify="left")  # fmt: skip
-        for name in ("type", "id", "memories", "last updated"):
-            table.add_column(name)
-        for e in d["entities"]:
-            table.add_row(
-                e.get("type", ""),
-                str(e.get("id") or e.get("name")),
-                str(e.get("total_memories", "")),
-                (e.get("updated_at") or "")[:19],
-            )
-        return table
 
-    show(data, as_json, render)
+@command("update", group=project_app)
+def project_update(
+    custom_instructions: Annotated[
+        str | None,
+        typer.Option("--custom-instructions", help="What to extract (and what to leave out)."),
+    ] = None,
+    custom_categories: Annotated[
+        str | None,
+        typer.Option("--custom-categories", help='Categories JSON: [{"name": "description"}].'),
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option("--threshold", help="Default minimum search score, 0 to 1.")
+    ] = None,
+    *,
+    target: Target,
+    as_json: bool,
+) -> None:
+    """Change the project's settings; options left out keep their value."""
+    if custom_instructions is None and custom_categories is None and threshold is None:
+        raise CliError("project update needs --custom-instructions, --custom-categories "
+                       "or --threshold")  # fmt: skip
+    with backend(target) as memory:
+        result = memory.project.update(
+            custom_instructions=custom_instructions,
+            custom_categories=_json_arg(custom_categories, "custom-categories"),
+            threshold=threshold,
+        )
+    show(result, as_json, settings_table)
 
 
 # ---------------------------------------------------------------------------- export / import
 
 
-@app.command("export")
-@handled
+@command("export", as_json=False)
 def export_(
     file: Annotated[Path, typer.Argument(help="JSON Lines file to write ('-' for stdout).")],
     embeddings: Annotated[
         bool, typer.Option("--embeddings/--no-embeddings", help="Include the vectors.")
     ] = True,
-    home: Home = None,
-    host: Host = None,
-    project: Project = "default",
+    *,
+    target: Target,
 ) -> None:
     """Export every memory with its history (and embeddings) as JSON Lines."""
     from engram.transfer import export_memories
 
-    with local_memory(home, host, project) as memory:
+    with local_memory(target) as memory:
         n = export_memories(memory, file, embeddings=embeddings, progress=str(file) != "-")
     err.print(f"exported {n} memories to {file}")
 
 
-@app.command("import")
-@handled
+@command("import", as_json=False)
 def import_(
     file: Annotated[Path, typer.Argument(help="JSON Lines file written by `engram export`.")],
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace memories whose id already exists.")
     ] = False,
-    home: Home = None,
-    host: Host = None,
-    project: Project = "default",
+    *,
+    target: Target,
 ) -> None:
     """Import an export; re-running it skips what is already there."""
     from engram.transfer import import_memories
 
-    with local_memory(home, host, project) as memory:
+    with local_memory(target) as memory:
         report = import_memories(memory, file, overwrite=overwrite, progress=True)
     err.print(
         f"imported {report.imported}, skipped {report.skipped} existing, "

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -144,10 +145,10 @@ def test_a_real_process(home: Path) -> None:
     assert missing.returncode == 1 and missing.stderr == "error: memory 'nope' not found\n"
 
 
-def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
-    found: dict[str, click.Command] = {}
+def _commands(group: Any, prefix: str = "") -> dict[str, Any]:
+    found: dict[str, Any] = {}
     for name, command in group.commands.items():
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):  # a group (typer vendors its own click classes)
             found.update(_commands(command, f"{prefix}{name} "))
         else:
             found[f"{prefix}{name}"] = command
@@ -156,9 +157,50 @@ def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
 
 def test_docs_mention_every_command_and_option() -> None:
     docs = (ROOT / "docs" / "cli.md").read_text()
-    for name, command in _commands(get_command(app)).items():
+    root = get_command(app)
+    assert {"keys create", "project update", "entities"} <= set(_commands(root))
+    for name, command in {"--version": root, **_commands(root)}.items():
         assert re.search(rf"(`|engram ){re.escape(name)}\b", docs), f"docs miss `{name}`"
         for param in command.params:
             for opt in param.opts + param.secondary_opts:
                 if opt.startswith("--") and opt != "--help":
                     assert opt in docs, f"docs/cli.md misses {opt} of `{name}`"
+
+
+def test_project_settings_and_entities() -> None:
+    categories = '[{"injuries": "pain"}]'
+    updated = run_json("project", "update", "--custom-instructions", "Only running facts",
+                       "--threshold", "0.2", "--custom-categories", categories)  # fmt: skip
+    assert updated["custom_instructions"] == "Only running facts"
+    assert run_json("project", "get", "--fields", "threshold") == {"threshold": 0.2}
+    assert run_json("project", "get")["custom_categories"] == [{"injuries": "pain"}]
+    bad = run("project", "update", "--threshold", "3")
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: threshold")
+    run_json("add", "Max runs on Sundays", "--user-id", "max", "--agent-id", "ray", "--no-infer")
+    found = run_json("entities")
+    assert found["count"] == 2
+    assert {(e["type"], e["id"], e["total_memories"]) for e in found["results"]} == {
+        ("user", "max", 1), ("agent", "ray", 1)
+    }
+    assert "max" in run("entities").stdout
+
+
+def test_version() -> None:
+    from engram import __version__
+
+    assert run("--version").stdout == f"engram {__version__}\n"
+
+
+def test_same_results_and_errors_through_a_server(home: Path) -> None:
+    from tests.support.server_process import ServerProcess
+
+    run_json("add", "Max runs on Sundays", "--user", "max", "--no-infer")
+    with ServerProcess(home) as server:
+        remote = ("--host", server.url, "--api-key", server.api_key)
+        assert run_json("entities", *remote) == run_json("entities")
+        listed = run_json("list", "--user", "max", *remote)
+        assert {k: listed[k] for k in ("count", "results")} == run_json("list", "--user", "max")
+        assert run_json("project", "get", *remote)["custom_instructions"] is None
+        missing = run("get", "nope", *remote)
+        assert missing.exit_code == 1
+        assert missing.stderr == "error: HTTP 404: memory 'nope' not found\n"
