@@ -384,17 +384,24 @@ class Memory:
     ) -> dict[str, Any]:
         req = parse_request(UpdateRequest, text=text, metadata=metadata)
         record = self._active(memory_id)
-        batch, old, vector = WriteBatch(), record.memory, None
+        vector = self._engine.embedder.embed([req.text.strip()])[0] if req.text else None
+        batch = WriteBatch()
+        self._stage_update(record, req, vector, batch)
+        self._engine.store.write(batch)
+        return {**record.to_dict(), "message": "Memory updated successfully!"}
+
+    def _stage_update(
+        self, record: MemoryRecord, req: UpdateRequest, vector: np.ndarray | None,
+        batch: WriteBatch,
+    ) -> None:  # fmt: skip
+        old = record.memory
         if req.metadata is not None:
             record.metadata = req.metadata
         if req.text is not None:
             record.memory, record.hash = req.text.strip(), _hash(req.text.strip())
-            vector = self._engine.embedder.embed([record.memory])[0]
         record.updated_at = self._now()
         batch.upserts.append((record, vector))
         batch.history.append(self._history(record, Event.UPDATE, old, record.memory, "user"))
-        self._engine.store.write(batch)
-        return {**record.to_dict(), "message": "Memory updated successfully!"}
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         self._delete([self._active(memory_id)], "user")
@@ -428,12 +435,24 @@ class Memory:
         return {"message": "Memories deleted successfully!", "deleted": deleted}
 
     def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
+        """All or nothing: every item is checked first, then one write applies them all."""
+        staged: list[tuple[MemoryRecord, UpdateRequest]] = []
         for i, item in enumerate(_check_batch(memories, "memories")):
-            self._active(str(item.get("memory_id") or item.get("id") or f"<missing #{i}>"))
-        for item in memories:
-            memory_id = item.get("memory_id") or item["id"]
-            self.update(memory_id, text=item.get("text"), metadata=item.get("metadata"))
-        return {"message": f"Successfully updated {len(memories)} memories"}
+            if not isinstance(item, dict):
+                raise InvalidInputError(f"memories[{i}] must be an object", field=f"memories[{i}]")
+            try:
+                req = parse_request(UpdateRequest, text=item.get("text"),
+                                    metadata=item.get("metadata"))  # fmt: skip
+            except InvalidInputError as exc:
+                raise InvalidInputError(str(exc), field=f"memories[{i}].{exc.field}") from None
+            staged.append((self._active(item.get("memory_id") or item.get("id")), req))
+        texts = [req.text.strip() for _, req in staged if req.text is not None]
+        vectors = iter(self._engine.embedder.embed(texts)) if texts else iter(())
+        batch = WriteBatch()
+        for record, req in staged:
+            self._stage_update(record, req, next(vectors) if req.text is not None else None, batch)
+        self._engine.store.write(batch)
+        return {"message": f"Successfully updated {len(staged)} memories"}
 
     def batch_delete(self, memory_ids: list[str]) -> dict[str, Any]:
         records = [self._active(i) for i in _check_batch(memory_ids, "memory_ids")]

@@ -111,13 +111,17 @@ class Ctx:
 class Server:
     def __init__(self, memory: Any, keys: KeyStore, events: EventStore) -> None:
         self.memory, self.keys, self.events = memory, keys, events
-        self.worker = AddWorker(events, self.run_add)
+        self.worker = AddWorker(events, self.run_add, purge=self.purge_expired)
 
     def for_project(self, project: str) -> Any:
         return self.memory.for_project(project)  # Memory caches these views itself
 
     def run_add(self, project: str, payload: dict[str, Any]) -> dict[str, Any]:
         return _do_add(self.for_project(project), s.parse_request(s.AddRequest, **payload))
+
+    def purge_expired(self) -> int:
+        """Purge every project's expired memories (the worker runs this periodically)."""
+        return sum(self.for_project(p).purge_expired() for p in self.keys.projects())
 
     def close(self) -> None:
         self.worker.stop()

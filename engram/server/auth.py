@@ -23,6 +23,7 @@ from pathlib import Path
 from engram.config import MemoryConfig, engram_home
 from engram.models import iso, utcnow
 from engram.server.state import Run, open_state, state_location
+from engram.stores.locks import Lock
 
 log = logging.getLogger("engram.server")
 
@@ -32,9 +33,6 @@ KEY_PREFIX = "eng_"
 SHOWN_PREFIX_LEN = 12  # "eng_" + 8 chars: enough to tell keys apart in a listing
 ENV_KEY = "ENGRAM_API_KEY"
 KEY_FILE = "server_key"
-
-# Advisory lock key ("engram" + 2), held while minting the first key.
-BOOTSTRAP_LOCK = 0x656E6772616D + 2
 
 
 # ------------------------------------------------------------------------ key store
@@ -173,8 +171,10 @@ class KeyStore:
         )
         return len(rows)
 
-    def has_keys(self) -> bool:
-        return bool(self._db.execute("SELECT 1 FROM {api_keys} WHERE revoked_at IS NULL LIMIT 1"))
+    def projects(self) -> list[str]:
+        """Every project a key was ever made for (of any org), and the default one."""
+        rows = self._db.execute("SELECT DISTINCT id FROM {projects}")
+        return sorted({DEFAULT_PROJECT, *(project for (project,) in rows)})
 
     def bootstrap(self, key_file: Path | None = None) -> Path | None:
         """First run: with no ENGRAM_API_KEY and no keys, mint one and write it to a 0600 file.
@@ -186,7 +186,7 @@ class KeyStore:
             return None
         key_file = key_file or engram_home() / KEY_FILE
         key = _new_key()
-        with self._db.transaction(lock=BOOTSTRAP_LOCK) as run:
+        with self._db.transaction(lock=Lock.KEY_BOOTSTRAP) as run:
             if run("SELECT 1 FROM {api_keys} LIMIT 1"):
                 return None
             self._insert(run, key, DEFAULT_ORG, DEFAULT_PROJECT, "bootstrap")

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -25,12 +26,15 @@ from engram.errors import InvalidInputError
 from engram.models import iso, utcnow
 from engram.server.auth import Principal
 from engram.server.state import open_state
+from engram.stores.locks import Lock
 
 log = logging.getLogger("engram.server")
 
 DEFAULT_LEASE_SECONDS = 30.0
 LEASE_ENV = "ENGRAM_EVENT_LEASE_SECONDS"
-CLAIM_LOCK = 0x656E6772616D + 3  # advisory lock key serialising claims on PostgreSQL
+# Expired memories are invisible at once; their rows are purged this often, off every request.
+DEFAULT_PURGE_SECONDS = 60.0
+PURGE_ENV = "ENGRAM_PURGE_SECONDS"
 
 _SQLITE_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -112,7 +116,7 @@ class EventStore:
             params += (self.lease_seconds,)
         # PostgreSQL: the lock makes each claim see the adds others just claimed (the
         # "none running" check would otherwise race); a claim is one short statement.
-        with self._db.transaction(lock=CLAIM_LOCK) as run:
+        with self._db.transaction(lock=Lock.EVENT_CLAIM) as run:
             rows = run(sql, params)
         return (rows[0][0], rows[0][1], json.loads(rows[0][2])) if rows else None
 
@@ -170,6 +174,11 @@ class EventStore:
                 )
         return len(dead)
 
+    def exclusive(self, lock: Lock, work: Callable[[], Any]) -> Any:
+        """Run `work` while holding `lock` across every server sharing this database."""
+        with self._db.transaction(lock=lock):
+            return work()
+
     def get(self, who: Principal, event_id: str) -> dict[str, Any] | None:
         rows = self._db.execute(
             f"SELECT {_EVENT_COLS} FROM {{events}} WHERE id = ? AND org_id = ? AND project_id = ?",
@@ -213,11 +222,18 @@ def _alive(worker: str | None) -> bool:
 
 class AddWorker(threading.Thread):
     """Runs queued adds one at a time, in order, off the request path. A second thread
-    renews this process's leases and re-queues the adds of workers that stopped."""
+    renews this process's leases, re-queues the adds of workers that stopped, and every
+    `purge_seconds` runs `purge` (the expired-memory purge), one server at a time."""
 
-    def __init__(self, events: EventStore, run_add: Callable[[str, dict[str, Any]], Any]) -> None:
+    def __init__(
+        self,
+        events: EventStore,
+        run_add: Callable[[str, dict[str, Any]], Any],
+        purge: Callable[[], Any] | None = None,
+    ) -> None:
         super().__init__(name="engram-add-worker", daemon=True)
-        self.events, self.run_add = events, run_add
+        self.events, self.run_add, self.purge = events, run_add, purge
+        self.purge_seconds = float(os.environ.get(PURGE_ENV) or DEFAULT_PURGE_SECONDS)
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.keeper = threading.Thread(target=self._maintain, name="engram-add-lease", daemon=True)
@@ -247,13 +263,21 @@ class AddWorker(threading.Thread):
             self._process(*claimed)
 
     def _maintain(self) -> None:
-        while not self.stopping.wait(self.events.maintain_every):
+        every = min(self.events.maintain_every, self.purge_seconds)
+        next_purge = time.monotonic() + self.purge_seconds
+        while not self.stopping.wait(every):
             try:
                 self.events.heartbeat()
                 if self.events.requeue_orphans():
                     self.wake.set()
             except Exception:
                 log.exception("could not renew leases of queued adds")
+            if self.purge and time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self.purge_seconds
+                try:
+                    self.events.exclusive(Lock.EXPIRY_PURGE, self.purge)
+                except Exception:  # the next round retries; reads already hide expired rows
+                    log.exception("could not purge expired memories")
 
     def _process(self, event_id: str, project: str, payload: dict[str, Any]) -> None:
         try:

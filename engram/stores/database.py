@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from engram.errors import BackendError
 from engram.stores.locks import Lock
@@ -51,6 +52,7 @@ class Database:
     postgres: bool
     mark: str  # the engine's parameter mark
     location: str
+    label: str  # the location, safe to print (no password)
 
     def __init__(self) -> None:
         self._users = 0
@@ -104,7 +106,7 @@ class SQLiteDatabase(Database):
         import sqlite_vec
 
         super().__init__()
-        self.location = path
+        self.location = self.label = path
         self._errors = (apsw.BusyError, apsw.CantOpenError, apsw.IOError, apsw.FullError)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,7 @@ class SQLiteDatabase(Database):
         try:
             yield
         except self._errors as exc:
-            raise BackendError(f"SQLite database {self.location}: {exc}") from exc
+            raise BackendError(f"SQLite database {self.label}: {exc}") from exc
 
     def _close(self) -> None:
         with self._lock:
@@ -187,11 +189,15 @@ class PostgresDatabase(Database):
                 "pip install 'engram[postgres]'"
             ) from exc
         super().__init__()
-        self.location = url
+        self.location, self.label = url, _without_password(url)
         self._errors = (psycopg.OperationalError, PoolTimeout)
         # Connect once directly: a bad URL or a missing extension fails here, loudly,
         # instead of as a pool timeout on the first query.
-        with psycopg.connect(url, connect_timeout=10) as conn, conn.transaction():
+        with (
+            self._translated(),
+            psycopg.connect(url, connect_timeout=10) as conn,
+            conn.transaction(),
+        ):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(Lock.MEMORY_SCHEMA),))
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
@@ -220,10 +226,18 @@ class PostgresDatabase(Database):
         try:
             yield
         except self._errors as exc:
-            raise BackendError(f"PostgreSQL: {exc}") from exc
+            raise BackendError(f"PostgreSQL {self.label}: {exc}") from exc
 
     def _close(self) -> None:
         self._pool.close()
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 # ---------------------------------------------------------------------------- sharing

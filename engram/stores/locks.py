@@ -19,3 +19,4 @@ class Lock(IntEnum):
     SERVER_SCHEMA = _BASE + 1  # creating the server's tables (keys, projects, events)
     KEY_BOOTSTRAP = _BASE + 2  # minting the first API key, once across all servers
     EVENT_CLAIM = _BASE + 3  # claiming a queued add (each project's adds run in order)
+    EXPIRY_PURGE = _BASE + 4  # purging expired memories: one server at a time, no double history

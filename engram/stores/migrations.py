@@ -59,7 +59,7 @@ def migrate(
     with db.transaction(Lock.MEMORY_SCHEMA) as tx:
         found = slot.read(tx)
         if found > latest:
-            raise SchemaVersionError(db.location, found, latest)
+            raise SchemaVersionError(db.label, found, latest)
         for step in steps:
             if found < step.version <= target:
                 tx(step.ddl)
