@@ -30,11 +30,11 @@ from engram.errors import (
     RateLimitError,
     error_from_http,
 )
+from engram.models import SCOPE_FIELDS
 
 log = logging.getLogger("engram.client")
 
 DEFAULT_HOST = "http://127.0.0.1:8765"
-SCOPE = ("user_id", "agent_id", "run_id", "app_id")
 
 
 # ---------------------------------------------------------------------------- errors
@@ -112,7 +112,7 @@ def _messages(messages: Any) -> list[dict[str, Any]]:
 
 
 def _scope_params(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _clean({k: kwargs.get(k) for k in SCOPE})
+    return _clean({k: kwargs.get(k) for k in SCOPE_FIELDS})
 
 
 class _Calls:
@@ -220,7 +220,10 @@ def _entity_targets(
 
 
 class _Base:
-    """Everything the sync and async clients share; they differ only in transport."""
+    """Everything the sync and async clients share; they differ only in transport.
+
+    The API methods return `self._send(call)`: a result in `MemoryClient`, an awaitable
+    in `AsyncMemoryClient`, so each call is written once for both."""
 
     def __init__(
         self,
@@ -249,8 +252,16 @@ class _Base:
     def _open(self) -> None:
         raise NotImplementedError
 
+    def _send(self, call: Call) -> Any:
+        raise NotImplementedError
+
     def _target(self) -> tuple[str, str]:
         return self.org_id or "default", self.project_id or "default"
+
+    def _learn_target(self, pong: dict[str, Any]) -> dict[str, Any]:
+        self.org_id = self.org_id or pong.get("org_id")
+        self.project_id = self.project_id or pong.get("project_id")
+        return pong
 
     def _fail_open(self, call: Call, exc: EngramError) -> Any:
         """The app keeps running when memory is down: reads come back empty, writes report."""
@@ -265,6 +276,53 @@ class _Base:
         if response.status_code >= 400:
             raise _error_for(response)
         return response.json() if response.content else {}
+
+    # The API: Mem0's names and arguments.
+
+    def add(self, messages: Any, **kwargs: Any) -> Any:
+        return self._send(_Calls.add(messages, kwargs))
+
+    def search(self, query: str, **kwargs: Any) -> Any:
+        return self._send(_Calls.search(query, kwargs))
+
+    def get_all(self, **kwargs: Any) -> Any:
+        return self._send(_Calls.get_all(kwargs))
+
+    def get(self, memory_id: str) -> Any:
+        return self._send(_Calls.get(memory_id))
+
+    def update(
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
+    ) -> Any:
+        return self._send(_Calls.update(memory_id, text, metadata))
+
+    def delete(self, memory_id: str) -> Any:
+        return self._send(_Calls.delete(memory_id))
+
+    def delete_all(self, **kwargs: Any) -> Any:
+        return self._send(_Calls.delete_all(kwargs))
+
+    def history(self, memory_id: str) -> Any:
+        return self._send(_Calls.history(memory_id))
+
+    def batch_update(self, memories: list[dict[str, Any]]) -> Any:
+        return self._send(_Calls.batch_update(memories))
+
+    def batch_delete(self, memories: list[dict[str, Any] | str]) -> Any:
+        return self._send(_Calls.batch_delete(memories))
+
+    def users(self) -> Any:
+        return self._send(_Calls.users())
+
+    entities = users
+
+    def get_event(self, event_id: str) -> Any:
+        return self._send(_Calls.event(event_id))
+
+
+def _deleted(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"message": "Entities deleted successfully.",
+            "deleted": sum(c.get("deleted", 0) for c in counts)}  # fmt: skip
 
 
 # --------------------------------------------------------------------- sync client
@@ -308,52 +366,12 @@ class MemoryClient(_Base):
         raise AssertionError("unreachable")
 
     def ping(self) -> dict[str, Any]:
-        out = self._send(_Calls.ping())
-        self.org_id = self.org_id or out.get("org_id")
-        self.project_id = self.project_id or out.get("project_id")
-        return out
+        return self._learn_target(self._send(_Calls.ping()))
 
     def _ensure_target(self) -> None:
         """Project routes name the org and project; the server says which the key is for."""
         if not (self.org_id and self.project_id):
             self.ping()
-
-    def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
-        return self._send(_Calls.add(messages, kwargs))
-
-    def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
-        return self._send(_Calls.search(query, kwargs))
-
-    def get_all(self, **kwargs: Any) -> dict[str, Any]:
-        return self._send(_Calls.get_all(kwargs))
-
-    def get(self, memory_id: str) -> dict[str, Any]:
-        return self._send(_Calls.get(memory_id))
-
-    def update(
-        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        return self._send(_Calls.update(memory_id, text, metadata))
-
-    def delete(self, memory_id: str) -> dict[str, Any]:
-        return self._send(_Calls.delete(memory_id))
-
-    def delete_all(self, **kwargs: Any) -> dict[str, Any]:
-        return self._send(_Calls.delete_all(kwargs))
-
-    def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return self._send(_Calls.history(memory_id))
-
-    def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._send(_Calls.batch_update(memories))
-
-    def batch_delete(self, memories: list[dict[str, Any] | str]) -> dict[str, Any]:
-        return self._send(_Calls.batch_delete(memories))
-
-    def users(self) -> dict[str, Any]:
-        return self._send(_Calls.users())
-
-    entities = users
 
     def delete_users(
         self,
@@ -365,11 +383,7 @@ class MemoryClient(_Base):
         targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
             (e["type"], e["id"]) for e in self.users()["results"]
         ]
-        deleted = sum(self._send(_Calls.delete_entity(k, i)).get("deleted", 0) for k, i in targets)
-        return {"message": "Entities deleted successfully.", "deleted": deleted}
-
-    def get_event(self, event_id: str) -> dict[str, Any]:
-        return self._send(_Calls.event(event_id))
+        return _deleted([self._send(_Calls.delete_entity(k, i)) for k, i in targets])
 
 
 class Project:
@@ -388,12 +402,9 @@ class Project:
         custom_categories: list[Any] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        values = {
-            "custom_instructions": custom_instructions,
-            "custom_categories": custom_categories,
-            **settings,
-        }
         self._client._ensure_target()
+        values = {"custom_instructions": custom_instructions,
+                  "custom_categories": custom_categories, **settings}  # fmt: skip
         return self._client._send(_Calls.project_update(*self._client._target(), values))
 
 
@@ -401,6 +412,8 @@ class Project:
 
 
 class AsyncMemoryClient(_Base):
+    """The same methods as `MemoryClient`, as coroutines."""
+
     def _open(self) -> None:
         self._http = httpx.AsyncClient(
             base_url=self.host, headers=self.headers, timeout=self.timeout
@@ -440,51 +453,11 @@ class AsyncMemoryClient(_Base):
         raise AssertionError("unreachable")
 
     async def ping(self) -> dict[str, Any]:
-        out = await self._send(_Calls.ping())
-        self.org_id = self.org_id or out.get("org_id")
-        self.project_id = self.project_id or out.get("project_id")
-        return out
+        return self._learn_target(await self._send(_Calls.ping()))
 
     async def _ensure_target(self) -> None:
         if not (self.org_id and self.project_id):
             await self.ping()
-
-    async def add(self, messages: Any, **kwargs: Any) -> dict[str, Any]:
-        return await self._send(_Calls.add(messages, kwargs))
-
-    async def search(self, query: str, **kwargs: Any) -> dict[str, Any]:
-        return await self._send(_Calls.search(query, kwargs))
-
-    async def get_all(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._send(_Calls.get_all(kwargs))
-
-    async def get(self, memory_id: str) -> dict[str, Any]:
-        return await self._send(_Calls.get(memory_id))
-
-    async def update(
-        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        return await self._send(_Calls.update(memory_id, text, metadata))
-
-    async def delete(self, memory_id: str) -> dict[str, Any]:
-        return await self._send(_Calls.delete(memory_id))
-
-    async def delete_all(self, **kwargs: Any) -> dict[str, Any]:
-        return await self._send(_Calls.delete_all(kwargs))
-
-    async def history(self, memory_id: str) -> list[dict[str, Any]]:
-        return await self._send(_Calls.history(memory_id))
-
-    async def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
-        return await self._send(_Calls.batch_update(memories))
-
-    async def batch_delete(self, memories: list[dict[str, Any] | str]) -> dict[str, Any]:
-        return await self._send(_Calls.batch_delete(memories))
-
-    async def users(self) -> dict[str, Any]:
-        return await self._send(_Calls.users())
-
-    entities = users
 
     async def delete_users(
         self,
@@ -496,13 +469,7 @@ class AsyncMemoryClient(_Base):
         targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
             (e["type"], e["id"]) for e in (await self.users())["results"]
         ]
-        deleted = 0
-        for kind, entity_id in targets:
-            deleted += (await self._send(_Calls.delete_entity(kind, entity_id))).get("deleted", 0)
-        return {"message": "Entities deleted successfully.", "deleted": deleted}
-
-    async def get_event(self, event_id: str) -> dict[str, Any]:
-        return await self._send(_Calls.event(event_id))
+        return _deleted([await self._send(_Calls.delete_entity(k, i)) for k, i in targets])
 
 
 class AsyncProject:
@@ -519,12 +486,9 @@ class AsyncProject:
         custom_categories: list[Any] | None = None,
         **settings: Any,
     ) -> dict[str, Any]:
-        values = {
-            "custom_instructions": custom_instructions,
-            "custom_categories": custom_categories,
-            **settings,
-        }
         await self._client._ensure_target()
+        values = {"custom_instructions": custom_instructions,
+                  "custom_categories": custom_categories, **settings}  # fmt: skip
         return await self._client._send(_Calls.project_update(*self._client._target(), values))
 
 

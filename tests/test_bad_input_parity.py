@@ -135,3 +135,19 @@ def test_one_except_catches_library_and_client(memory: Memory, client: MemoryCli
     for backend in (memory, client):
         with pytest.raises(EngramError):
             backend.search("", user_id="max")
+
+
+def test_async_client_raises_the_same(server: ServerProcess) -> None:
+    import asyncio
+
+    from engram.client import AsyncMemoryClient
+
+    async def scenario() -> None:
+        async with AsyncMemoryClient(api_key=server.api_key, host=server.url, retries=0) as c:
+            with pytest.raises(FilterError) as info:
+                await c.search("knee", filters={"user_id": {"like": "m"}})
+            assert info.value.field == "filters.user_id.like"
+            with pytest.raises(MissingScopeError):
+                await c.add("hi")
+
+    asyncio.run(scenario())

@@ -203,10 +203,19 @@ def _json_filters(raw: str | None) -> dict[str, Any] | None:
     return value
 
 
-def _query_request(model: type[s.M], **values: Any) -> s.M:
-    """A request whose fields came as query parameters (GET and DELETE routes)."""
-    filters = _json_filters(values.pop("filters", None))
-    return s.parse_request(model, filters=filters, **{k: v for k, v in values.items() if v})
+def scope_query(
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    app_id: str | None = None,
+    filters: Annotated[str | None, Query(description="Filter JSON")] = None,
+) -> dict[str, Any]:
+    """Scope ids and filters sent as query parameters (the GET and DELETE routes)."""
+    ids = {"user_id": user_id, "agent_id": agent_id, "run_id": run_id, "app_id": app_id}
+    return {**{k: v for k, v in ids.items() if v}, "filters": _json_filters(filters)}
+
+
+ScopeQuery = Annotated[dict[str, Any], Depends(scope_query)]
 
 
 # ---------------------------------------------------------------------------- routes
@@ -315,31 +324,16 @@ def get_all(
 def get_all_v1(
     ctx: Auth,
     request: Request,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    app_id: str | None = None,
-    filters: str | None = None,
+    scope: ScopeQuery,
     page: Annotated[int | None, Query(ge=1, le=MAX_PAGE)] = None,
     page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
 ) -> dict[str, Any]:
-    body = _query_request(s.ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id,
-                          app_id=app_id, filters=filters)  # fmt: skip
-    return _list(ctx, request, body, page, page_size)
+    return _list(ctx, request, s.parse_request(s.ListRequest, **scope), page, page_size)
 
 
 @route("DELETE", "/v1/memories/", model=s.Deleted)
-def delete_all(
-    ctx: Auth,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    app_id: str | None = None,
-    filters: str | None = None,
-) -> dict[str, Any]:
-    body = _query_request(s.DeleteAllRequest, user_id=user_id, agent_id=agent_id,
-                          run_id=run_id, app_id=app_id, filters=filters)  # fmt: skip
-    return ctx.memory.delete_all(**body.scope(), filters=body.filters)
+def delete_all(ctx: Auth, scope: ScopeQuery) -> dict[str, Any]:
+    return ctx.memory.delete_all(**scope)
 
 
 @route("GET", "/v1/memories/{memory_id}/", model=s.MemoryItem)

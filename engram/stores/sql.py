@@ -14,7 +14,7 @@ import numpy as np
 
 from engram.filters import Dialect, Node, compile_sql
 from engram.lexical import index_text
-from engram.models import Event, HistoryEntry, MemoryRecord, State
+from engram.models import ENTITY_KINDS, Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import EntityCount, Query, WriteBatch
 from engram.stores.database import Database, Row
 
@@ -27,7 +27,6 @@ HISTORY_COLUMNS = (
     "id, memory_id, event, old_memory, new_memory, created_at, actor, project, "
     "user_id, agent_id, run_id"
 )
-ENTITY_KINDS = ("user", "agent", "run", "app")
 # What an upsert may change; id, project, scope and created_at stay as first written.
 _UPDATED = (
     "memory", "hash", "metadata", "categories", "updated_at", "expiration_date", "state",
