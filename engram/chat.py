@@ -166,8 +166,11 @@ def system_prompt(
 
 
 def _search(turn: Turn, memory: Any, query: str, limit: int, **scope: str) -> list[dict]:
+    # The tutorial's step one: the few nearest memories go into the prompt whatever their
+    # score, since a vague turn ("What should I focus on today?") scores low against the
+    # facts it needs; the LLM judges what applies.
     try:
-        return _results(memory.search(query, limit=limit, **scope))
+        return _results(memory.search(query, limit=limit, threshold=0.0, **scope))
     except Exception as exc:  # go on with no memories rather than fail the turn
         _warn(turn, "search", exc)
         return []

@@ -47,8 +47,6 @@ class MemoryConfig(BaseModel):
     reconcile_candidates: int = 5
     # weight of the conversation's vector blended into each extracted fact's stored vector
     context_weight: float = 0.6
-    # weight of shared query words against cosine similarity when ranking search results
-    lexical_weight: float = 0.3
 
     @property
     def is_postgres(self) -> bool:

@@ -38,6 +38,7 @@ from engram.extraction.categories import (
     categories_as_list,
     normalize_categories,
 )
+from engram.lexical import terms
 from engram.llms import make_llm
 from engram.models import (
     ENTITY_KINDS,
@@ -49,7 +50,7 @@ from engram.models import (
     iso,
     utcnow,
 )
-from engram.ranking import rerank
+from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
 from engram.schemas import (
     AddRequest,
     DeleteAllRequest,
@@ -66,6 +67,7 @@ from engram.stores.base import Query, Store, WriteBatch
 # search fetches a wider pool by vector, then reranks it (engram.ranking)
 SEARCH_POOL_FACTOR = 10
 SEARCH_POOL_MIN = 100
+NEIGHBOUR_WINDOW = 2  # messages either side blended into a raw message's vector
 
 
 @dataclass
@@ -166,18 +168,22 @@ class Memory:
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
         expiration_date: str | datetime | None = None,
+        timestamp: int | float | str | datetime | None = None,
         **_ignored: Any,  # Mem0 options that change nothing here (version, output_format, ...)
     ) -> dict[str, Any]:
         req = parse_request(AddRequest, messages=messages, user_id=user_id, agent_id=agent_id,
                             run_id=run_id, app_id=app_id, metadata=metadata, infer=infer,
-                            expiration_date=expiration_date, **_ignored)  # fmt: skip
-        scope, turns = req.scope(), [m.model_dump() for m in req.messages]
-        new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date)
-        ctx = self._context(scope)
+                            expiration_date=expiration_date, timestamp=timestamp,
+                            **_ignored)  # fmt: skip
+        scope, turns = req.scope(), [m.model_dump(exclude_none=True) for m in req.messages]
+        said_at = req.timestamp
+        new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at))
+        ctx = self._context(scope, said_at)
         if not infer:  # store each message as given, still tagged with categories
             facts = [Fact(t["content"].strip()) for t in turns if t["content"].strip()]
             adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
-            return self._apply(facts, adds, None, new, ctx.categories)
+            vectors = self._with_neighbours(self._engine.embedder.embed([f.text for f in facts]))
+            return self._apply(facts, adds, vectors, new, ctx.categories)
         facts = _dedupe(self._engine.extractor.extract(turns, ctx))
         if not facts:
             return {"results": []}
@@ -200,6 +206,20 @@ class Memory:
         blended = vectors + weight * self._engine.embedder.embed([said])[0]
         return blended / np.linalg.norm(blended, axis=1, keepdims=True)
 
+    def _with_neighbours(self, vectors: np.ndarray) -> np.ndarray:
+        """Messages stored as given (infer=False) in one call are a conversation: each one's
+        vector blends the mean of its neighbours (two either side), so a reply ("A sunrise,
+        last year") is found by what it answers. LoCoMo dev, raw turns: evidence recall@10
+        0.50 -> 0.54 by vector alone."""
+        weight = self.config.context_weight
+        if not weight or len(vectors) < 2:
+            return vectors
+        window = NEIGHBOUR_WINDOW
+        around = np.stack([vectors[max(0, i - window): i + window + 1].mean(axis=0)
+                           for i in range(len(vectors))])  # fmt: skip
+        blended = vectors + weight * around
+        return blended / np.linalg.norm(blended, axis=1, keepdims=True)
+
     def _rescore(
         self, facts: np.ndarray, candidates: list[list[Candidate]]
     ) -> list[list[Candidate]]:
@@ -215,14 +235,14 @@ class Memory:
             for fact, near in zip(facts, candidates)
         ]  # fmt: skip
 
-    def _context(self, scope: dict[str, str]) -> ExtractionContext:
+    def _context(self, scope: dict[str, str], said_at: datetime | None) -> ExtractionContext:
         settings = self.project.get()
         return ExtractionContext(
             subject=_display_name(scope.get("user_id")),
             agent=scope.get("agent_id") if "user_id" not in scope else None,
             custom_instructions=settings["custom_instructions"],
             categories=_settings_categories(settings),
-            today=self._clock().date(),
+            today=(said_at or self._clock()).date(),  # "yesterday" is relative to when said
         )
 
     def _candidates(self, scope: dict[str, str], vector: np.ndarray) -> list[Candidate]:
@@ -246,7 +266,7 @@ class Memory:
         tags = self._tags(facts, categories or {})
         existing = {r.id: r for r in self._engine.store.get(
             self.project_id, [d.target_id for d in decisions if d.target_id])}  # fmt: skip
-        batch, results, now = WriteBatch(), [], self._now()
+        batch, results, now = WriteBatch(), [], new.said_at or self._now()
         for d in decisions:
             target = existing.get(d.target_id or "")
             if d.event != Event.ADD and target is None:
@@ -281,27 +301,29 @@ class Memory:
             target.categories = tags or target.categories
             target.metadata = {**target.metadata, **new.metadata}
             batch.upserts.append((target, vector))
-            batch.history.append(self._history(target, Event.UPDATE, old, d.text, "extraction"))
+            batch.history.append(
+                self._history(target, Event.UPDATE, old, d.text, "extraction", now))
             return [{"id": target.id, "memory": d.text, "event": "UPDATE", "previous_memory": old}]
         record = new.record(self.project_id, d.text, tags, now)
         batch.upserts.append((record, vector))
-        batch.history.append(self._history(record, Event.ADD, None, d.text, "extraction"))
+        batch.history.append(self._history(record, Event.ADD, None, d.text, "extraction", now))
         added = {"id": record.id, "memory": d.text, "event": "ADD"}
         if d.event != Event.DELETE or target is None:
             return [added]
         target.state, target.replaced_by, target.updated_at = State.SUPERSEDED, record.id, now
         batch.upserts.append((target, None))
         batch.history.append(
-            self._history(target, Event.DELETE, target.memory, d.text, "contradiction")
+            self._history(target, Event.DELETE, target.memory, d.text, "contradiction", now)
         )
         return [{"id": target.id, "memory": target.memory, "event": "DELETE",
                  "replaced_by": record.id}, added]  # fmt: skip
 
     def _history(
-        self, r: MemoryRecord, event: Event, old: str | None, new: str | None, actor: str
+        self, r: MemoryRecord, event: Event, old: str | None, new: str | None, actor: str,
+        at: str | None = None,
     ) -> HistoryEntry:
         return HistoryEntry(
-            str(uuid.uuid4()), r.id, event, old, new, self._now(), actor, self.project_id,
+            str(uuid.uuid4()), r.id, event, old, new, at or self._now(), actor, self.project_id,
             r.user_id, r.agent_id, r.run_id,
         )  # fmt: skip
 
@@ -319,21 +341,50 @@ class Memory:
         limit: int = 10,
         top_k: int | None = None,
         threshold: float | None = None,
+        keyword_search: bool | None = None,
+        rerank: bool | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
+        """Hybrid search: the nearest memories by vector and those sharing the query's words
+        (full-text index), same scope and filters, each scored in [0, 1] (engram.ranking).
+
+        keyword_search=False: vector candidates only. rerank=False: the two lists' own orders
+        fused by reciprocal rank instead of ordering by score. `threshold` (default: the
+        project's, else ranking.DEFAULT_THRESHOLD) drops memories scoring below it.
+        """
         req = parse_request(SearchRequest, query=query, user_id=user_id, agent_id=agent_id,
                             run_id=run_id, app_id=app_id, filters=filters, limit=limit,
-                            top_k=top_k, threshold=threshold)  # fmt: skip
-        limit, where, threshold = req.size(), req.where, self._threshold(req.threshold)
-        vector = self._engine.embedder.embed([query.strip()])[0]
+                            top_k=top_k, threshold=threshold, keyword_search=keyword_search,
+                            rerank=rerank)  # fmt: skip
+        limit, threshold = req.size(), self._threshold(req.threshold)
+        ranked = self._ranked(query.strip(), req.where, limit, req.keyword_search is not False,
+                              req.rerank is not False)  # fmt: skip
+        return {"results": [_result(s) for s in ranked if s.score >= threshold][:limit]}
+    def _ranked(
+        self, query: str, where: F.Node | None, limit: int, keywords: bool, rerank: bool
+    ) -> list[Scored]:
+        vector = self._engine.embedder.embed([query])[0]
         pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
-        rows = self._engine.store.query(Query(self.project_id, where, self._now(), vector, pool))
-        ranked = rerank(query, rows, self.config.lexical_weight, limit)
-        return {"results": [r.to_dict(round(s, 6)) for r, s in ranked
-                            if threshold is None or s >= threshold]}  # fmt: skip
+        now, store = self._now(), self._engine.store
+        dense = store.query(Query(self.project_id, where, now, vector, limit=pool))
+        semantic = {r.id: float(s or 0.0) for r, s in dense}
+        records = {r.id: r for r, _ in dense}
+        orders = [[r.id for r, _ in dense]]
+        words = tuple(dict.fromkeys(terms(query)))
+        if keywords and words:
+            matched = store.query(Query(self.project_id, where, now, keywords=words, limit=pool))
+            orders.append([r.id for r, _ in matched])
+            records.update((r.id, r) for r, _ in matched if r.id not in records)
+            fresh = [r.id for r, _ in matched if r.id not in semantic]
+            for memory_id, v in store.vectors(self.project_id, fresh).items():
+                semantic[memory_id] = float(np.dot(v, vector))
+        return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders)
 
-    def _threshold(self, threshold: float | None) -> float | None:
-        return self.project.get().get("threshold") if threshold is None else threshold
+    def _threshold(self, threshold: float | None) -> float:
+        """The request's, else the project's, else the default (all validated to [0, 1])."""
+        if threshold is None:
+            threshold = self.project.get().get("threshold")
+        return DEFAULT_THRESHOLD if threshold is None else float(threshold)
 
     def get_all(
         self,
@@ -547,6 +598,7 @@ class _NewMemoryFields:
     scope: dict[str, str]
     metadata: dict[str, Any]
     expiration_date: str | None
+    said_at: str | None = None  # `timestamp`: when the messages were said (ISO), else now
 
     def record(self, project: str, text: str, categories: list[str], now: str) -> MemoryRecord:
         return MemoryRecord(
@@ -594,6 +646,11 @@ def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
         for c in near:
             aliases.setdefault(c.id, f"m{len(aliases)}")
     return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
+
+
+def _result(scored: Scored) -> dict[str, Any]:
+    return {**scored.record.to_dict(round(scored.score, 6)),
+            "score_breakdown": scored.breakdown}  # fmt: skip
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:

@@ -1,59 +1,117 @@
-"""Search ranking above the store: vector similarity, nudged by shared rare words.
+"""Search ranking above the store: one relevance score in [0, 1] from meaning and words.
 
-Embeddings of short facts blur names and rare words ("Caroline", "LGBTQ", "pottery"); a
-small bonus for the query's content words present in a memory brings those facts up.
-The store returns a wider pool by vector, and this module reorders it, so every backend
-ranks the same way.
+Candidates come from two lists the store returns with the same scope and filters: the
+nearest memories by vector, and the memories sharing any of the query's terms (full-text
+index). Every candidate then gets the same score, computed here so both backends rank alike:
+
+    score = SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * keyword
+    semantic  cosine similarity of query and memory, clipped to [0, 1]
+    keyword   how well the memory covers the query's words, in [0, 1]: the mean of
+              `coverage` (the share of the query's words it contains, each weighted by
+              its rarity among the candidates) and `bm25` (Okapi BM25 over the candidates,
+              saturated as bm25 / (bm25 + BM25_HALF) so one match of a rare word counts
+              and repeats add little)
+
+A memory restating the query scores near 1; one sharing neither meaning nor words scores
+near 0. `DEFAULT_THRESHOLD` was chosen on LoCoMo's development half (bench/locomo.py).
+Embeddings of short facts blur names and rare words ("Caroline", "LGBTQ", "pottery"); the
+keyword half brings those facts up, and finds those the vector list never reached.
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections import Counter
+from dataclasses import dataclass, field
 
+from engram.lexical import terms
 from engram.models import MemoryRecord
 
-_WORD = re.compile(r"[a-z0-9]+")
-STOPWORDS = frozenset(
+SEMANTIC_WEIGHT = 0.6
+BM25_HALF = 2.0  # the BM25 value that counts as half a keyword match
+BM25_K1, BM25_B = 1.2, 0.75
+RRF_K = 60  # reciprocal-rank fusion constant, for the rerank=False order
+PREFIX = 5  # query words share a 5-letter prefix with their inflections ("painting" ~ "painted")
+# The default `threshold` of a search: below it a memory is not relevant enough to return.
+DEFAULT_THRESHOLD = 0.1
+
+
+@dataclass
+class Scored:
+    record: MemoryRecord
+    score: float
+    breakdown: dict[str, float] = field(default_factory=dict)
+
+
+def rank(
+    query: str,
+    semantic: dict[str, float],
+    records: list[MemoryRecord],
+    *,
+    rerank: bool = True,
+    orders: list[list[str]] | None = None,
+) -> list[Scored]:
+    """Score every candidate (`semantic`: id -> cosine); best first.
+
+    rerank=True orders by the score; rerank=False keeps the candidate lists' own orders,
+    fused by reciprocal rank (`orders`: ids best first, per list). Scores are the same.
     """
-a an the and or but if of to in on at by for with from about as into over after before
-is am are was were be been being do does did have has had having will would shall should
-can could may might must i me my mine we us our you your he him his she her it its they
-them their what which who whom whose when where why how that this these those there here
-not no yes so than then too very just also any some all each more most other such own
-same again ever
-""".split()
-)
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in STOPWORDS}
-
-
-def _matches(query_word: str, words: set[str]) -> bool:
-    """Exact, or a shared 5-letter prefix for inflections ("painting" ~ "painted")."""
-    if query_word in words:
-        return True
-    return len(query_word) >= 5 and any(w.startswith(query_word[:5]) for w in words)
-
-
-def rerank(
-    query: str, rows: list[tuple[MemoryRecord, float | None]], weight: float, limit: int
-) -> list[tuple[MemoryRecord, float]]:
-    """Order by cosine + weight * (share of the query's words found, weighted by rarity).
-
-    Rarity is measured in the pool itself: a word in most candidates (the user's own name)
-    says little, a word in few ("LGBTQ", "pottery") says a lot. The reported score stays
-    the cosine similarity, so thresholds keep their meaning.
-    """
-    query_words = content_words(query)
-    docs = [content_words(r.memory) for r, _ in rows]
-    idf = {q: math.log(1 + len(docs) / (1 + sum(_matches(q, d) for d in docs)))
-           for q in query_words}  # fmt: skip
-    total = sum(idf.values()) or 1.0
+    keyword = keyword_scores(query, records)
     scored = []
-    for (record, cosine), words in zip(rows, docs):
-        lexical = sum(w for q, w in idf.items() if _matches(q, words)) / total
-        scored.append((record, cosine or 0.0, (cosine or 0.0) + weight * lexical))
-    scored.sort(key=lambda t: -t[2])
-    return [(r, s) for r, s, _ in scored[:limit]]
+    for record in records:
+        sem = min(1.0, max(0.0, semantic.get(record.id, 0.0)))
+        kw = keyword[record.id]
+        score = SEMANTIC_WEIGHT * sem + (1 - SEMANTIC_WEIGHT) * kw
+        scored.append(Scored(record, _clip(score), {"semantic": round(sem, 6),
+                                                     "keyword": round(kw, 6)}))  # fmt: skip
+    if rerank or not orders:
+        scored.sort(key=lambda s: (-s.score, s.record.id))
+        return scored
+    fused = rrf(orders)
+    scored.sort(key=lambda s: (-fused.get(s.record.id, 0.0), s.record.id))
+    return scored
+
+
+def rrf(orders: list[list[str]], k: int = RRF_K) -> dict[str, float]:
+    fused: Counter[str] = Counter()
+    for order in orders:
+        for position, key in enumerate(order):
+            fused[key] += 1.0 / (k + position + 1)
+    return dict(fused)
+
+
+def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
+    """id -> keyword score in [0, 1] (see the module docstring)."""
+    wanted = list(dict.fromkeys(terms(query)))
+    docs = [terms(r.memory) for r in records]
+    if not wanted or not docs:
+        return {r.id: 0.0 for r in records}
+    matches = [[_matches(w, doc) for doc in docs] for w in wanted]
+    n = len(docs)
+    df = [sum(1 for m in row if m) for row in matches]
+    rarity = [math.log(1 + n / (1 + d)) for d in df]
+    idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
+    average = sum(map(len, docs)) / n or 1.0
+    total_rarity = sum(rarity) or 1.0
+    out = {}
+    for j, (record, doc) in enumerate(zip(records, docs)):
+        coverage = sum(r for r, row in zip(rarity, matches) if row[j]) / total_rarity
+        bm25 = 0.0
+        for i, row in enumerate(matches):
+            if row[j]:
+                tf = row[j]
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * len(doc) / average)
+                bm25 += idf[i] * tf * (BM25_K1 + 1) / (tf + norm)
+        out[record.id] = _clip(0.5 * coverage + 0.5 * bm25 / (bm25 + BM25_HALF))
+    return out
+
+
+def _matches(word: str, doc: list[str]) -> int:
+    """How often `word` occurs in doc: exactly, or as an inflection sharing its prefix."""
+    if len(word) < PREFIX or not word.isascii():
+        return doc.count(word)
+    return sum(1 for w in doc if w == word or w.startswith(word[:PREFIX]))
+
+
+def _clip(x: float) -> float:
+    return min(1.0, max(0.0, x))

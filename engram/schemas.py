@@ -12,6 +12,7 @@ add a field to the request model; to add a result field, add it to the result mo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
@@ -21,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     StrictFloat,
     StrictInt,
     ValidationError,
@@ -125,7 +127,28 @@ def _turn(message: Any, index: int) -> dict[str, str]:
         raise InvalidInputError(f"{path}.role must be one of {sorted(ROLES)}", field=f"{path}.role")
     if not isinstance(content, str):
         raise InvalidInputError(f"{path}.content must be a string", field=f"{path}.content")
-    return {"role": role, "content": content}
+    turn = {"role": role, "content": content}
+    message_id = message.get("message_id")
+    if message_id is not None:  # the client's own id for the message, kept in provenance
+        if isinstance(message_id, bool) or not isinstance(message_id, str | int):
+            raise InvalidInputError(f"{path}.message_id must be a string",
+                                    field=f"{path}.message_id")  # fmt: skip
+        turn["message_id"] = check_id(str(message_id), f"{path}.message_id")
+    return turn
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """When the messages were said: unix seconds or an ISO date/datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidInputError("timestamp must be unix seconds or an ISO date", field="timestamp")
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidInputError("timestamp is out of range", field="timestamp") from None
+    return F.parse_datetime(value, field="timestamp")
 
 
 def _query(value: Any) -> str:
@@ -146,6 +169,11 @@ Expiry = Annotated[
     str | None,
     BeforeValidator(_expiry),
     Field(description="YYYY-MM-DD or ISO 8601; the memory is invisible from then on"),
+]
+Timestamp = Annotated[
+    datetime | None,
+    BeforeValidator(_timestamp),
+    Field(description="When the messages were said: unix seconds or ISO 8601 (default: now)"),
 ]
 PageSize = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_SIZE)]
 PageNumber = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE)]
@@ -192,6 +220,7 @@ class Scoped(Request):
 class ChatMessage(BaseModel):
     role: Literal["user", "assistant", "system"] = "user"
     content: str
+    message_id: str | None = None  # the client's id for the message, kept in `sources`
 
 
 class AddRequest(Scoped):
@@ -202,6 +231,7 @@ class AddRequest(Scoped):
     metadata: Metadata = None
     infer: bool = True
     expiration_date: Expiry = None
+    timestamp: Timestamp = None
     # 1.x clients default to True (Mem0 queues the add); Engram's own client sends False.
     async_mode: bool = False
 
@@ -234,7 +264,12 @@ class SearchRequest(Scoped):
     query: Annotated[str, BeforeValidator(_query)]
     limit: PageSize | None = None
     top_k: PageSize | None = None  # the 2.x clients' name for limit
-    threshold: StrictFloat | None = Field(default=None, description="Minimum score")
+    threshold: StrictFloat | None = Field(default=None, ge=0, le=1,
+                                          description="Minimum score, 0 to 1")  # fmt: skip
+    keyword_search: StrictBool | None = Field(
+        default=None, description="Also take candidates from the full-text index (default true)")
+    rerank: StrictBool | None = Field(
+        default=None, description="Order by relevance score; false: fused candidate ranks")
 
     def size(self, default: int = 10) -> int:
         return self.top_k or self.limit or default
@@ -303,6 +338,7 @@ class MemoryItem(Result):
     id: str
     memory: str
     score: float | None = None  # search only
+    score_breakdown: dict[str, float] | None = None  # search only: semantic, keyword
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None

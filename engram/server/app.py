@@ -168,6 +168,7 @@ def _do_add(memory: Any, body: s.AddRequest) -> dict[str, Any]:
         metadata=body.metadata,
         infer=body.infer,
         expiration_date=body.expiration_date,
+        timestamp=body.timestamp,
     )
 
 
@@ -304,7 +305,8 @@ def list_events(
 def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     out = ctx.memory.search(body.query, **body.scope(), filters=body.filters,
-                            limit=body.size(), threshold=body.threshold)  # fmt: skip
+                            limit=body.size(), threshold=body.threshold,
+                            keyword_search=body.keyword_search, rerank=body.rerank)  # fmt: skip
     return {"results": out["results"]}
 
 
