@@ -13,13 +13,14 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from engram import filters as F
+from engram import provenance
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
 from engram.embeddings.cache import CachedEmbedder
@@ -178,15 +179,19 @@ class Memory:
         scope, turns = req.scope(), [m.model_dump(exclude_none=True) for m in req.messages]
         said_at = req.timestamp
         new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at))
+        messages_said = provenance.message_sources(turns, new.said_at or self._now())
         ctx = self._context(scope, said_at)
         if not infer:  # store each message as given, still tagged with categories
-            facts = [Fact(t["content"].strip()) for t in turns if t["content"].strip()]
+            kept = [s for s, t in zip(messages_said, turns) if t["content"].strip()]
+            facts = [Fact(s["text"].strip()) for s in kept]
+            new.sources = [[s] for s in kept]
             adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
             vectors = self._with_neighbours(self._engine.embedder.embed([f.text for f in facts]))
             return self._apply(facts, adds, vectors, new, ctx.categories)
         facts = _dedupe(self._engine.extractor.extract(turns, ctx))
         if not facts:
             return {"results": []}
+        new.sources = [provenance.attribute(f.text, messages_said) for f in facts]
         pure = self._engine.embedder.embed([f.text for f in facts])
         stored = self._with_context(pure, turns)
         near = _reconcile_scope(scope)
@@ -300,11 +305,14 @@ class Memory:
             target.memory, target.hash, target.updated_at = d.text, _hash(d.text), now
             target.categories = tags or target.categories
             target.metadata = {**target.metadata, **new.metadata}
+            target.sources = provenance.merge(getattr(target, "sources", None) or [],
+                                              new.sources_of(d.fact_index))  # fmt: skip
             batch.upserts.append((target, vector))
             batch.history.append(
                 self._history(target, Event.UPDATE, old, d.text, "extraction", now))
             return [{"id": target.id, "memory": d.text, "event": "UPDATE", "previous_memory": old}]
         record = new.record(self.project_id, d.text, tags, now)
+        record.sources = new.sources_of(d.fact_index)
         batch.upserts.append((record, vector))
         batch.history.append(self._history(record, Event.ADD, None, d.text, "extraction", now))
         added = {"id": record.id, "memory": d.text, "event": "ADD"}
@@ -343,6 +351,7 @@ class Memory:
         threshold: float | None = None,
         keyword_search: bool | None = None,
         rerank: bool | None = None,
+        include_sources: bool = False,
         **_ignored: Any,
     ) -> dict[str, Any]:
         """Hybrid search: the nearest memories by vector and those sharing the query's words
@@ -355,11 +364,12 @@ class Memory:
         req = parse_request(SearchRequest, query=query, user_id=user_id, agent_id=agent_id,
                             run_id=run_id, app_id=app_id, filters=filters, limit=limit,
                             top_k=top_k, threshold=threshold, keyword_search=keyword_search,
-                            rerank=rerank)  # fmt: skip
+                            rerank=rerank, include_sources=include_sources)  # fmt: skip
         limit, threshold = req.size(), self._threshold(req.threshold)
         ranked = self._ranked(query.strip(), req.where, limit, req.keyword_search is not False,
                               req.rerank is not False)  # fmt: skip
-        return {"results": [_result(s) for s in ranked if s.score >= threshold][:limit]}
+        return {"results": [_result(s, req.include_sources) for s in ranked
+                            if s.score >= threshold][:limit]}  # fmt: skip
     def _ranked(
         self, query: str, where: F.Node | None, limit: int, keywords: bool, rerank: bool
     ) -> list[Scored]:
@@ -397,18 +407,22 @@ class Memory:
         page: int = 1,
         page_size: int = 100,
         limit: int | None = None,
+        include_sources: bool = False,
         **_ignored: Any,
     ) -> dict[str, Any]:
         req = parse_request(ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id,
                             app_id=app_id, filters=filters, page=page, page_size=page_size,
-                            limit=limit)  # fmt: skip
+                            limit=limit, include_sources=include_sources)  # fmt: skip
         page, size = req.page or 1, req.limit or req.page_size or 100
         q = Query(self.project_id, req.where, self._now(), limit=size, offset=(page - 1) * size)
         rows = self._engine.store.query(q)
-        return {"results": [r.to_dict() for r, _ in rows], "count": self._engine.store.count(q)}
+        return {"results": [_shown(r, r.to_dict(), req.include_sources) for r, _ in rows],
+                "count": self._engine.store.count(q)}  # fmt: skip
 
     def get(self, memory_id: str) -> dict[str, Any]:
-        return self._active(memory_id).to_dict()
+        """One memory, with the messages it came from (`sources`)."""
+        record = self._active(memory_id)
+        return _shown(record, record.to_dict(), True)
 
     def _active(self, memory_id: str) -> MemoryRecord:
         check_id(memory_id, "memory_id")
@@ -599,6 +613,10 @@ class _NewMemoryFields:
     metadata: dict[str, Any]
     expiration_date: str | None
     said_at: str | None = None  # `timestamp`: when the messages were said (ISO), else now
+    sources: list[list[dict[str, Any]]] = field(default_factory=list)  # per fact: provenance
+
+    def sources_of(self, fact_index: int) -> list[dict[str, Any]]:
+        return list(self.sources[fact_index]) if fact_index < len(self.sources) else []
 
     def record(self, project: str, text: str, categories: list[str], now: str) -> MemoryRecord:
         return MemoryRecord(
@@ -648,9 +666,17 @@ def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
     return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
 
 
-def _result(scored: Scored) -> dict[str, Any]:
-    return {**scored.record.to_dict(round(scored.score, 6)),
-            "score_breakdown": scored.breakdown}  # fmt: skip
+def _result(scored: Scored, include_sources: bool) -> dict[str, Any]:
+    shown = scored.record.to_dict(round(scored.score, 6))
+    return {**_shown(scored.record, shown, include_sources), "score_breakdown": scored.breakdown}
+
+
+def _shown(record: MemoryRecord, shown: dict[str, Any], include_sources: bool) -> dict[str, Any]:
+    """Mem0's result shape, plus the memory's provenance when asked for."""
+    shown.pop("sources", None)
+    if include_sources:
+        shown["sources"] = list(getattr(record, "sources", None) or [])
+    return shown
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:

@@ -270,6 +270,8 @@ class SearchRequest(Scoped):
         default=None, description="Also take candidates from the full-text index (default true)")
     rerank: StrictBool | None = Field(
         default=None, description="Order by relevance score; false: fused candidate ranks")
+    include_sources: StrictBool = Field(
+        default=False, description="Each result carries `sources`, the messages it came from")
 
     def size(self, default: int = 10) -> int:
         return self.top_k or self.limit or default
@@ -280,6 +282,7 @@ class ListRequest(Scoped):
     page: PageNumber | None = None
     page_size: PageSize | None = None
     limit: PageSize | None = None  # Mem0's name for page_size in the library call
+    include_sources: StrictBool = False  # each result carries `sources`
 
 
 class DeleteAllRequest(Scoped):
@@ -339,6 +342,7 @@ class MemoryItem(Result):
     memory: str
     score: float | None = None  # search only
     score_breakdown: dict[str, float] | None = None  # search only: semantic, keyword
+    sources: list[dict[str, Any]] | None = None  # get, or include_sources: provenance
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None

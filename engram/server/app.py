@@ -186,7 +186,8 @@ def _list(
 ) -> dict[str, Any]:
     page = page or body.page or 1
     size = page_size or body.page_size or 100
-    out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size)
+    out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size,
+                             include_sources=body.include_sources)  # fmt: skip
     count = out.get("count", len(out["results"]))
     nxt, prev = _page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
@@ -306,7 +307,8 @@ def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     out = ctx.memory.search(body.query, **body.scope(), filters=body.filters,
                             limit=body.size(), threshold=body.threshold,
-                            keyword_search=body.keyword_search, rerank=body.rerank)  # fmt: skip
+                            keyword_search=body.keyword_search, rerank=body.rerank,
+                            include_sources=body.include_sources)  # fmt: skip
     return {"results": out["results"]}
 
 

@@ -1,0 +1,56 @@
+"""Provenance: which messages a memory came from.
+
+Every memory keeps `sources`, one entry per message: its position in the add call
+(`index`), `role`, the client's `message_id` when given, `text` and its md5 `hash`, and
+`said_at` (the add's `timestamp`, else the time of the add). A message stored as given
+(infer=False) is its memory's one source; an extracted fact's sources are the call's
+messages it shares the most words with (all of the call's user messages when it shares
+none), and an UPDATE appends the new fact's sources to the old ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from engram.lexical import terms
+
+# Messages the extractor reads facts from (assistant turns give none).
+FACT_ROLES = frozenset({"user", "system"})
+
+
+def message_sources(turns: list[dict[str, str]], said_at: str) -> list[dict[str, Any]]:
+    """One source per message of an add call, in order."""
+    return [_source(i, t, said_at) for i, t in enumerate(turns)]
+
+
+def _source(index: int, turn: dict[str, str], said_at: str) -> dict[str, Any]:
+    text = turn["content"]
+    source: dict[str, Any] = {"index": index, "role": turn["role"]}
+    if turn.get("message_id") is not None:
+        source["message_id"] = turn["message_id"]
+    source.update(text=text, hash=hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+                  said_at=said_at)  # fmt: skip
+    return source
+
+
+def attribute(fact: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages an extracted fact most likely came from: those sharing the most of its
+    words (a fact is a rewrite of one clause, so its rarer words come from that message)."""
+    readable = [s for s in sources if s["role"] in FACT_ROLES] or sources
+    wanted = set(terms(fact))
+    overlap = [len(wanted & set(terms(s["text"]))) for s in readable]
+    best = max(overlap, default=0)
+    if best == 0:
+        return readable
+    return [s for s, n in zip(readable, overlap) if n == best]
+
+
+def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Old sources then new ones, each message once."""
+    seen = {_key(s) for s in old}
+    return [*old, *(s for s in new if _key(s) not in seen)]
+
+
+def _key(source: dict[str, Any]) -> tuple[Any, ...]:
+    return source.get("message_id"), source.get("hash"), source.get("said_at")
