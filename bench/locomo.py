@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import engram.memory
 from engram.embeddings import make_embedder
 from engram.memory import Memory
 from engram.stores.base import Query
@@ -55,6 +56,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vector + score": {"keyword_search": False, "rerank": True, "threshold": 0.0},
     "hybrid, RRF order": {"keyword_search": True, "rerank": False, "threshold": 0.0},
     "hybrid + score": {"keyword_search": True, "rerank": True, "threshold": 0.0},
+    "hybrid + score, one keyword query": {"threshold": 0.0, "_keyword_list_per_term": False},
     "default (threshold)": {},
 }
 
@@ -143,9 +145,20 @@ def today_search(memory: Memory, query: str, run_id: str, limit: int) -> list[di
 def searcher(memory: Memory, variant: str) -> Callable[[str, str, int], list[dict]]:
     if variant == "today":
         return lambda query, run_id, k: today_search(memory, query, run_id, k)
-    options = VARIANTS[variant]
-    return lambda query, run_id, k: memory.search(query, run_id=run_id, limit=k,
-                                                  **options)["results"]  # fmt: skip
+    options = {k: v for k, v in VARIANTS[variant].items() if not k.startswith("_")}
+    tweaks = {k[1:].upper(): v for k, v in VARIANTS[variant].items() if k.startswith("_")}
+
+    def search(query: str, run_id: str, k: int) -> list[dict]:
+        saved = {name: getattr(engram.memory, name) for name in tweaks}
+        for name, value in tweaks.items():  # a module setting tried as a variant
+            setattr(engram.memory, name, value)
+        try:
+            return memory.search(query, run_id=run_id, limit=k, **options)["results"]
+        finally:
+            for name, value in saved.items():
+                setattr(engram.memory, name, value)
+
+    return search
 
 
 # ---------------------------------------------------------------------------- scoring

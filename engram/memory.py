@@ -68,6 +68,11 @@ from engram.stores.base import Query, Store, WriteBatch
 # search fetches a wider pool by vector, then reranks it (engram.ranking)
 SEARCH_POOL_FACTOR = 10
 SEARCH_POOL_MIN = 100
+# full-text candidates: one list per query word (at most MAX_QUERY_TERMS words), each of
+# pool / words memories but at least KEYWORD_LIST_MIN
+KEYWORD_LIST_PER_TERM = True
+MAX_QUERY_TERMS = 12
+KEYWORD_LIST_MIN = 20
 NEIGHBOUR_WINDOW = 2  # messages either side blended into a raw message's vector
 
 
@@ -305,8 +310,7 @@ class Memory:
             target.memory, target.hash, target.updated_at = d.text, _hash(d.text), now
             target.categories = tags or target.categories
             target.metadata = {**target.metadata, **new.metadata}
-            target.sources = provenance.merge(getattr(target, "sources", None) or [],
-                                              new.sources_of(d.fact_index))  # fmt: skip
+            target.sources = provenance.merge(target.sources, new.sources_of(d.fact_index))
             batch.upserts.append((target, vector))
             batch.history.append(
                 self._history(target, Event.UPDATE, old, d.text, "extraction", now))
@@ -380,15 +384,29 @@ class Memory:
         semantic = {r.id: float(s or 0.0) for r, s in dense}
         records = {r.id: r for r, _ in dense}
         orders = [[r.id for r, _ in dense]]
-        words = tuple(dict.fromkeys(terms(query)))
+        words = tuple(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if keywords and words:
-            matched = store.query(Query(self.project_id, where, now, keywords=words, limit=pool))
-            orders.append([r.id for r, _ in matched])
-            records.update((r.id, r) for r, _ in matched if r.id not in records)
-            fresh = [r.id for r, _ in matched if r.id not in semantic]
+            for matched in self._keyword_lists(words, where, now, pool):
+                orders.append([r.id for r, _ in matched])
+                records.update((r.id, r) for r, _ in matched if r.id not in records)
+            fresh = [i for i in records if i not in semantic]
             for memory_id, v in store.vectors(self.project_id, fresh).items():
                 semantic[memory_id] = float(np.dot(v, vector))
         return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders)
+
+    def _keyword_lists(
+        self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int
+    ) -> list[list[tuple[MemoryRecord, float | None]]]:
+        """The memories matching each query word, one list per word: a rare word's few
+        matches all come in, however many memories share the common words. (One query for
+        all the words would leave that to the backend's rank, and PostgreSQL's ts_rank has
+        no notion of rarity.)"""
+        store = self._engine.store
+        if not KEYWORD_LIST_PER_TERM:
+            return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool))]
+        each = max(KEYWORD_LIST_MIN, pool // len(words))
+        return [store.query(Query(self.project_id, where, now, keywords=(w,), limit=each))
+                for w in words]  # fmt: skip
 
     def _threshold(self, threshold: float | None) -> float:
         """The request's, else the project's, else the default (all validated to [0, 1])."""
@@ -675,7 +693,7 @@ def _shown(record: MemoryRecord, shown: dict[str, Any], include_sources: bool) -
     """Mem0's result shape, plus the memory's provenance when asked for."""
     shown.pop("sources", None)
     if include_sources:
-        shown["sources"] = list(getattr(record, "sources", None) or [])
+        shown["sources"] = list(record.sources)
     return shown
 
 

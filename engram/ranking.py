@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from engram.lexical import terms
 from engram.models import MemoryRecord
@@ -83,34 +84,45 @@ def rrf(orders: list[list[str]], k: int = RRF_K) -> dict[str, float]:
 def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
     """id -> keyword score in [0, 1] (see the module docstring)."""
     wanted = list(dict.fromkeys(terms(query)))
-    docs = [terms(r.memory) for r in records]
+    docs = [_doc(r.memory) for r in records]
     if not wanted or not docs:
         return {r.id: 0.0 for r in records}
-    matches = [[_matches(w, doc) for doc in docs] for w in wanted]
+    matches = [[_count(w, doc) for doc in docs] for w in wanted]
     n = len(docs)
     df = [sum(1 for m in row if m) for row in matches]
     rarity = [math.log(1 + n / (1 + d)) for d in df]
     idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
-    average = sum(map(len, docs)) / n or 1.0
+    average = sum(length for _, length in docs) / n or 1.0
     total_rarity = sum(rarity) or 1.0
     out = {}
-    for j, (record, doc) in enumerate(zip(records, docs)):
+    for j, (record, (_, length)) in enumerate(zip(records, docs)):
         coverage = sum(r for r, row in zip(rarity, matches) if row[j]) / total_rarity
-        bm25 = 0.0
-        for i, row in enumerate(matches):
-            if row[j]:
-                tf = row[j]
-                norm = BM25_K1 * (1 - BM25_B + BM25_B * len(doc) / average)
-                bm25 += idf[i] * tf * (BM25_K1 + 1) / (tf + norm)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average)
+        bm25 = sum(idf[i] * row[j] * (BM25_K1 + 1) / (row[j] + norm)
+                   for i, row in enumerate(matches) if row[j])  # fmt: skip
         out[record.id] = _clip(0.5 * coverage + 0.5 * bm25 / (bm25 + BM25_HALF))
     return out
 
 
-def _matches(word: str, doc: list[str]) -> int:
-    """How often `word` occurs in doc: exactly, or as an inflection sharing its prefix."""
+Doc = tuple[Counter[str], int]  # counts of each term and of each PREFIX-letter stem; length
+
+
+@lru_cache(maxsize=20_000)
+def _doc(text: str) -> Doc:
+    """A memory's terms, counted once per text (searches meet the same memories again)."""
+    words = terms(text)
+    counts = Counter(words)
+    counts.update("\0" + w[:PREFIX] for w in words if len(w) >= PREFIX and w.isascii())
+    return counts, len(words)
+
+
+def _count(word: str, doc: Doc) -> int:
+    """How often `word` occurs in doc: exactly, or as an inflection sharing its first
+    PREFIX letters ("painting" ~ "painted")."""
+    counts = doc[0]
     if len(word) < PREFIX or not word.isascii():
-        return doc.count(word)
-    return sum(1 for w in doc if w == word or w.startswith(word[:PREFIX]))
+        return counts.get(word, 0)
+    return counts.get("\0" + word[:PREFIX], 0)
 
 
 def _clip(x: float) -> float:
