@@ -139,7 +139,7 @@ def today_search(memory: Memory, query: str, run_id: str, limit: int) -> list[di
     total = sum(idf.values()) or 1.0
     scored = sorted(((s or 0.0) + 0.3 * sum(v for w, v in idf.items() if match(w, d)) / total,
                      r) for (r, s), d in zip(rows, docs))  # fmt: skip
-    return [r.to_dict(c) for c, r in reversed(scored)][:limit]
+    return [{**r.to_dict(c), "sources": r.sources} for c, r in reversed(scored)][:limit]
 
 
 def searcher(memory: Memory, variant: str) -> Callable[[str, str, int], list[dict]]:
@@ -153,7 +153,8 @@ def searcher(memory: Memory, variant: str) -> Callable[[str, str, int], list[dic
         for name, value in tweaks.items():  # a module setting tried as a variant
             setattr(engram.memory, name, value)
         try:
-            return memory.search(query, run_id=run_id, limit=k, **options)["results"]
+            return memory.search(query, run_id=run_id, limit=k, include_sources=True,
+                                 **options)["results"]  # fmt: skip
         finally:
             for name, value in saved.items():
                 setattr(engram.memory, name, value)

@@ -1,7 +1,8 @@
 """Export a project's memories to JSON Lines, and import them into another store.
 
 One line per memory: its id, text, scope ids, metadata, categories, dates, state,
-replaced_by, its full history, and (optionally) its embedding with the embedding model id.
+replaced_by, its sources (the messages it came from), its full history, and (optionally)
+its embedding with the embedding model id.
 Superseded and expired memories are exported too, so an import is an exact copy.
 
 Import is idempotent: memories are written by id, each with its history in one
@@ -30,7 +31,8 @@ from engram.stores.base import Query, WriteBatch
 FORMAT_VERSION = 1
 CHUNK = 200
 _RECORD_FIELDS = ("user_id", "agent_id", "run_id", "app_id", "metadata", "categories",
-                  "created_at", "updated_at", "expiration_date", "replaced_by", "hash")  # fmt: skip
+                  "created_at", "updated_at", "expiration_date", "replaced_by", "hash",
+                  "sources")  # fmt: skip
 _HISTORY_FIELDS = ("id", "event", "old_memory", "new_memory", "created_at", "actor",
                    "user_id", "agent_id", "run_id")  # fmt: skip
 
@@ -172,6 +174,7 @@ def from_line(line: dict[str, Any], project: str) -> MemoryRecord:
     fields["created_at"] = fields["created_at"] or ""
     fields["updated_at"] = fields["updated_at"] or ""
     fields["hash"] = fields["hash"] or ""
+    fields["sources"] = fields["sources"] or []  # exports before provenance have none
     return MemoryRecord(id=line["id"], memory=line["memory"], project=project,
                         state=State(line.get("state") or State.ACTIVE), **fields)  # fmt: skip
 

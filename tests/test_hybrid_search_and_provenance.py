@@ -109,3 +109,15 @@ def test_bad_timestamp_is_rejected(mem: Memory, bad: object) -> None:
     with pytest.raises(InvalidInputError) as err:
         mem.add("hello there, I like tea", user_id="max", timestamp=bad)
     assert err.value.field == "timestamp"
+
+
+def test_export_carries_the_sources(mem: Memory, tmp_path) -> None:
+    from engram.transfer import export_memories, import_memories
+
+    mem.add([{"role": "user", "content": "My knee hurts", "message_id": "m-1"}],
+            user_id="max", infer=False)  # fmt: skip
+    export_memories(mem, tmp_path / "out.jsonl")
+    other = mem.for_project("copy")
+    import_memories(other, tmp_path / "out.jsonl")
+    copied = other.get_all(user_id="max", include_sources=True)["results"][0]
+    assert [s["message_id"] for s in copied["sources"]] == ["m-1"]
