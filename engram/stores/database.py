@@ -31,6 +31,9 @@ from engram.stores.locks import Lock
 
 Row = tuple[Any, ...]
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+POSTGRES_EXTRA = (
+    "PostgreSQL needs psycopg, psycopg-pool and pgvector: pip install 'engram[postgres]'"
+)
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -64,6 +67,16 @@ class Database:
     def transaction(self, lock: Lock | None = None) -> Iterator[Tx]:
         raise NotImplementedError
         yield  # pragma: no cover
+
+    engine: str  # how messages name it
+    _errors: tuple[type[BaseException], ...] = ()  # the driver's "unreachable or busy" errors
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except self._errors as exc:
+            raise BackendError(f"{self.engine} {self.label}: {exc}") from exc
 
     def close(self) -> None:
         """Release this user's share; the connection closes with its last user."""
@@ -100,6 +113,7 @@ class SQLiteDatabase(Database):
 
     postgres = False
     mark = "?"
+    engine = "SQLite database"
 
     def __init__(self, path: str) -> None:
         import apsw
@@ -110,10 +124,8 @@ class SQLiteDatabase(Database):
         self._errors = (apsw.BusyError, apsw.CantOpenError, apsw.IOError, apsw.FullError)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with self._translated():
             self._conn = apsw.Connection(path)
-        except self._errors as exc:
-            raise BackendError(f"cannot open the SQLite database {path}: {exc}") from exc
         self._conn.set_busy_timeout(10_000)  # other processes share the file
         self._conn.enable_load_extension(True)
         self._conn.load_extension(sqlite_vec.loadable_path())
@@ -141,13 +153,6 @@ class SQLiteDatabase(Database):
                 if not self._conn.getautocommit():
                     self._conn.execute("ROLLBACK")
                 raise
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except self._errors as exc:
-            raise BackendError(f"SQLite database {self.label}: {exc}") from exc
 
     def _close(self) -> None:
         with self._lock:
@@ -177,6 +182,7 @@ class PostgresDatabase(Database):
 
     postgres = True
     mark = "%s"
+    engine = "PostgreSQL"
 
     def __init__(self, url: str, *, max_size: int = 8) -> None:
         try:
@@ -184,10 +190,7 @@ class PostgresDatabase(Database):
             from pgvector.psycopg import register_vector
             from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            raise ImportError(
-                "PostgreSQL needs psycopg, psycopg-pool and pgvector: "
-                "pip install 'engram[postgres]'"
-            ) from exc
+            raise ImportError(POSTGRES_EXTRA) from exc
         super().__init__()
         self.location, self.label = url, _without_password(url)
         self._errors = (psycopg.OperationalError, PoolTimeout)
@@ -220,13 +223,6 @@ class PostgresDatabase(Database):
             if lock is not None:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (int(lock),))
             yield _PostgresTx(conn)
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        try:
-            yield
-        except self._errors as exc:
-            raise BackendError(f"PostgreSQL {self.label}: {exc}") from exc
 
     def _close(self) -> None:
         self._pool.close()

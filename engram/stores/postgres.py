@@ -24,17 +24,14 @@ from typing import Any
 import numpy as np
 
 from engram.filters import And, Node, Not, Or
-from engram.stores.database import Tx, connect
+from engram.stores.database import POSTGRES_EXTRA, Tx, connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
 from engram.stores.sql import SQLStore
 
 try:
     from psycopg.types.json import Jsonb
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError(
-        "the PostgreSQL backend needs psycopg, psycopg-pool and pgvector: "
-        "pip install 'engram[postgres]'"
-    ) from exc
+    raise ImportError(POSTGRES_EXTRA) from exc
 
 _V1 = """
 CREATE EXTENSION IF NOT EXISTS vector;

@@ -18,9 +18,8 @@ from engram.stores.database import connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
 from engram.stores.sql import SQLStore
 
-_V1 = """
-CREATE TABLE IF NOT EXISTS memories (
-    id TEXT NOT NULL,
+# The first release's memory columns; version 2 keeps them all and adds two.
+_V1_MEMORY_COLUMNS = """id TEXT NOT NULL,
     project TEXT NOT NULL,
     user_id TEXT, agent_id TEXT, run_id TEXT, app_id TEXT,
     memory TEXT NOT NULL,
@@ -32,7 +31,10 @@ CREATE TABLE IF NOT EXISTS memories (
     expiration_date TEXT,
     state TEXT NOT NULL DEFAULT 'active',
     replaced_by TEXT,
-    embedding BLOB,
+    embedding BLOB"""
+_V1 = f"""
+CREATE TABLE IF NOT EXISTS memories (
+    {_V1_MEMORY_COLUMNS},
     -- ids are unique within a project, so an export imports into any other project
     PRIMARY KEY (project, id)
 );
@@ -69,19 +71,7 @@ _V1_COLUMNS = (
 _V2 = f"""
 CREATE TABLE memories_v2 (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    project TEXT NOT NULL,
-    user_id TEXT, agent_id TEXT, run_id TEXT, app_id TEXT,
-    memory TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    metadata TEXT NOT NULL DEFAULT '{{}}',
-    categories TEXT NOT NULL DEFAULT '[]',
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    expiration_date TEXT,
-    state TEXT NOT NULL DEFAULT 'active',
-    replaced_by TEXT,
-    embedding BLOB,
+    {_V1_MEMORY_COLUMNS},
     sources TEXT NOT NULL DEFAULT '[]',
     index_text TEXT NOT NULL DEFAULT '',
     UNIQUE (project, id)
