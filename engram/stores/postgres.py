@@ -82,13 +82,15 @@ CREATE TABLE IF NOT EXISTS engram_schema (version integer NOT NULL);
 # The full-text vector is generated from `index_text` (terms already normalized by
 # engram.lexical), so the 'simple' configuration only splits on spaces: no stemming, no
 # stopwords, like SQLite's FTS5 table. Generated in the row itself: every write, delete or
-# purge of a memory changes it in the same statement.
+# purge of a memory changes it in the same statement. fastupdate is off: with it, fresh rows
+# wait in a pending list that every search scans (10,000 memories: keyword query p50 27 ms
+# with it, 4.4 ms without; writes 0.16 -> 0.20 ms a memory).
 _V2 = """
 ALTER TABLE engram_memories
     ADD COLUMN sources jsonb NOT NULL DEFAULT '[]',
     ADD COLUMN index_text text NOT NULL DEFAULT '',
     ADD COLUMN fts tsvector GENERATED ALWAYS AS (to_tsvector('simple', index_text)) STORED;
-CREATE INDEX engram_memories_fts ON engram_memories USING gin (fts);
+CREATE INDEX engram_memories_fts ON engram_memories USING gin (fts) WITH (fastupdate = off);
 DROP INDEX IF EXISTS engram_memories_expiry;
 CREATE INDEX engram_memories_expiry ON engram_memories (project, expiration_date)
     WHERE expiration_date IS NOT NULL;
