@@ -319,6 +319,19 @@ class _Base:
     def get_event(self, event_id: str) -> Any:
         return self._send(_Calls.event(event_id))
 
+    def delete_users(
+        self,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        app_id: str | None = None,
+        run_id: str | None = None,
+    ) -> Any:
+        """Delete the named entities' memories; with no names, every entity's."""
+        return self._delete_entities(_entity_targets(user_id, agent_id, app_id, run_id))
+
+    def _delete_entities(self, targets: list[tuple[str, str]]) -> Any:
+        raise NotImplementedError
+
 
 def _deleted(counts: list[dict[str, Any]]) -> dict[str, Any]:
     return {"message": "Entities deleted successfully.",
@@ -373,16 +386,8 @@ class MemoryClient(_Base):
         if not (self.org_id and self.project_id):
             self.ping()
 
-    def delete_users(
-        self,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
-            (e["type"], e["id"]) for e in self.users()["results"]
-        ]
+    def _delete_entities(self, targets: list[tuple[str, str]]) -> dict[str, Any]:
+        targets = targets or [(e["type"], e["id"]) for e in self.users()["results"]]
         return _deleted([self._send(_Calls.delete_entity(k, i)) for k, i in targets])
 
 
@@ -459,16 +464,8 @@ class AsyncMemoryClient(_Base):
         if not (self.org_id and self.project_id):
             await self.ping()
 
-    async def delete_users(
-        self,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        app_id: str | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        targets = _entity_targets(user_id, agent_id, app_id, run_id) or [
-            (e["type"], e["id"]) for e in (await self.users())["results"]
-        ]
+    async def _delete_entities(self, targets: list[tuple[str, str]]) -> dict[str, Any]:
+        targets = targets or [(e["type"], e["id"]) for e in (await self.users())["results"]]
         return _deleted([await self._send(_Calls.delete_entity(k, i)) for k, i in targets])
 
 

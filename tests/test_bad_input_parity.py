@@ -151,3 +151,13 @@ def test_async_client_raises_the_same(server: ServerProcess) -> None:
                 await c.add("hi")
 
     asyncio.run(scenario())
+
+
+def test_client_entities_have_the_library_shape(memory: Memory, client: MemoryClient) -> None:
+    for backend in (memory, client):
+        backend.add("Zoe swims on Mondays", user_id="zoe", infer=False)
+        assert backend.entities()["results"][0]["id"] == "zoe"
+    assert client.delete_users(user_id="zoe") == {
+        "message": "Entities deleted successfully.", "deleted": 1
+    }
+    assert client.delete_users()["deleted"] == 0 and client.entities()["count"] == 0
