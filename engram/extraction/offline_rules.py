@@ -353,3 +353,42 @@ REACTION_ADJECTIVES = frozenset(
     ["cool", "nice", "great", "awesome", "amazing", "lovely", "beautiful", "sweet",
      "fantastic", "wonderful", "perfect", "gorgeous", "stunning", "incredible"]
 )  # fmt: skip
+
+# Nouns about the conversation itself, not the speaker: a fragment or an it/this clause made
+# only of these says nothing durable ("Big news!", "Quick question", "This is a test").
+CONVERSATION_NOUNS = frozenset(
+    ["news", "question", "questions", "test", "tests", "testing", "sec", "second", "moment",
+     "minute", "reply", "replies", "response", "message", "messages", "chat", "text", "update",
+     "thing", "things", "time", "stuff", "idea", "plan", "point", "topic", "story", "joke",
+     "mistake", "typo", "wrong", "one", "lot", "deal"]
+)  # fmt: skip
+
+# Words that address the listener ("Good morning coach", "Thanks mate").
+VOCATIVES = frozenset(
+    ["coach", "buddy", "mate", "man", "dude", "bro", "guys", "everyone", "team", "sir",
+     "ma'am", "friend", "pal", "boss", "ray", "bot"]
+)  # fmt: skip
+
+# "I'm back", "I was busy": the speaker's state during the chat, gone by the next one.
+TRANSIENT_STATES = frozenset(
+    ["back", "busy", "here", "there", "ready", "around", "online", "offline", "away", "free",
+     "available", "late", "done", "home", "in", "out", "up", "awake", "sorry", "confused",
+     "lost"]
+)  # fmt: skip
+
+# Verbs whose dropped subject is "it", not "I": "Sounds like a plan", "Looks good".
+IT_VERBS = frozenset(["sounds", "looks", "seems", "means", "makes", "works", "helps"])
+
+# Keyboard tests and mashing: "test123", "testing, testing 1 2 3", "asdf".
+TEST_TEXT = re.compile(
+    r"^(?:(?:test(?:ing)?|check|mic)\W*)+[\d\s\W]*$|^test\w*\d+$|^(?:asdf\w*|qwerty\w*)$",
+    re.IGNORECASE,
+)
+
+# Verbs that open a persona instruction ("Skip motivational language", "Always give paces").
+IMPERATIVE_VERBS = frozenset(
+    ["skip", "avoid", "use", "keep", "be", "focus", "stop", "start", "always", "never", "don't",
+     "do", "give", "ask", "answer", "reply", "respond", "speak", "talk", "call", "address",
+     "prefer", "mention", "include", "omit", "limit", "praise", "push", "encourage", "report",
+     "cite", "explain", "stay", "sound", "write", "format", "round", "convert"]
+)  # fmt: skip

@@ -61,6 +61,22 @@ FACTS = [
     ("I hate hills lol", ["hills"]),
 ]
 
+# Written after the first tuning round, before running them, to check the rules generalise.
+JUNK += [
+    "hello?", "Are you there?", "Ugh, Mondays", "lmao", "ok cool, talk tomorrow", "My bad",
+    "Never mind, figured it out", "Whoops, typo", "Haha you're funny", "That makes sense",
+    "Hi again", "Nothing much", "Not sure yet", "Let me get back to you on that", "Interesting",
+]  # fmt: skip
+FACTS += [
+    ("Ugh, my calves are so tight after yesterday's hills", ["calves"]),
+    ("Haha I finally bought a heart rate strap", ["heart rate strap"]),
+    ("Not sure yet but I think I'll race Chicago in October", ["Chicago"]),
+    ("My bad, I meant 12 miles, not 10", ["12 miles"]),
+    ("Nothing planned this weekend except a long run", ["long run"]),
+    ("Back from the physio: it's plantar fasciitis", ["plantar fasciitis"]),
+    ("Test race went well, 5k in 22:10", ["22:10"]),
+]
+
 # (system message, the memories it must become)
 PERSONA = [
     ("Direct, data-driven feedback. No fluff.", ["Direct, data-driven feedback. No fluff"]),
