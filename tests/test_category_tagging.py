@@ -59,6 +59,7 @@ def test_no_categories_means_no_tags(tagger: CategoryTagger) -> None:
     assert tagger.tag(["Max likes tea"], {}) == [[]]
 
 
-def test_intent_hint_is_added_only_for_known_intents() -> None:
+def test_intent_hint_is_added_only_for_known_intents_and_attributes() -> None:
     assert with_intent_hint("Max wants a sub-4 marathon").endswith("(goal, target, objective)")
-    assert with_intent_hint("Max lives in Lyon") == "Max lives in Lyon"
+    assert with_intent_hint("Max saw a rainbow") == "Max saw a rainbow"
+    assert with_intent_hint("Max lives in Lyon").endswith("(where they live, home, location)")

@@ -44,7 +44,7 @@ NEGATIONS = frozenset(
     "anymore without barely hardly"
     .split()
 )  # fmt: skip
-_STOP = frozenset(
+STOPWORDS = frozenset(
     "a an the to of in on at and or for with from by as is are was were be been being am has "
     "have had do does did it its this that these those their they them his her my me i "
     "very really just also still only so about some any all every each per than then there "
@@ -340,7 +340,7 @@ def read(text: str, subject: str | None = None) -> Reading:
     for detector in _DETECTORS:
         for attribute in detector(text, lowered, words, negated):
             attrs.setdefault(attribute.slot, attribute)
-    stems = frozenset(_HYPERNYM.get(stem(w), stem(w)) for w in words if w not in _STOP)
+    stems = frozenset(_HYPERNYM.get(stem(w), stem(w)) for w in words if w not in STOPWORDS)
     return Reading(
         holder=holder,
         attributes=attrs,
@@ -389,7 +389,7 @@ def _ended(words: list[str]) -> frozenset[str]:
                 if nxt in {"in", "on", "at", "and", "but", "since", "last", "because", "for",
                            "after", "before", "with", "to", "from"} and out:  # fmt: skip
                     break
-                if nxt in _STOP or nxt in NEGATIONS or nxt.endswith("ly") or nxt in {"up", "on"}:
+                if nxt in STOPWORDS | NEGATIONS or nxt.endswith("ly") or nxt in {"up", "on"}:
                     continue
                 out.append(_HYPERNYM.get(stem(nxt), stem(nxt)))
             if out:
@@ -442,7 +442,7 @@ def _place_values(text: str, low: str, pattern: re.Pattern[str]) -> frozenset[st
     tail = text[match.end():] if match else text
     tail = re.sub(r"^\s*with\b", "", tail)  # "lives with their parents": who is the place
     tail = re.split(r"\b(since|last|in \d{4}|because|but|with|for)\b|[,(]", tail)[0]
-    return frozenset(stem(w) for w in _WORD.findall(tail.lower()) if w not in _STOP)
+    return frozenset(stem(w) for w in _WORD.findall(tail.lower()) if w not in STOPWORDS)
 
 
 def _job(text: str, low: str, words: list[str], negated: bool) -> list[Attribute]:
@@ -573,7 +573,7 @@ def _preference(text: str, low: str, words: list[str], negated: bool) -> list[At
     start = min(like + dislike) if (like or dislike) else 0
     if cant:
         start = len(_WORD.findall(low[: cant.end()]))
-    objects = [stem(w) for w in words[start + 1 :] if w not in _STOP and w not in LIKE_WORDS
+    objects = [stem(w) for w in words[start + 1 :] if w not in STOPWORDS and w not in LIKE_WORDS
                and w not in NEGATIONS]  # fmt: skip
     aspects = {_ASPECT[w] for w in words[start:] if w in _ASPECT}
     comparative = "prefer" in low or "over" in words or "than" in words
@@ -651,7 +651,7 @@ def _allergy(text: str, low: str, words: list[str], negated: bool) -> list[Attri
     out = []
     for match in _ALLERGY.finditer(low):
         thing = next(g for g in match.groups() if g and g not in {"allergy", "intolerance"})
-        head = [stem(w) for w in thing.split() if w not in _STOP][:1]
+        head = [stem(w) for w in thing.split() if w not in STOPWORDS][:1]
         if head:
             out.append(Attribute(f"allergy:{head[0]}", frozenset(head),
                                  -1 if negated else 1, single=False))  # fmt: skip

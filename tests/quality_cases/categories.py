@@ -107,6 +107,33 @@ NUTRITION_CASES = [
     ("I work as a nurse", set()),
 ]
 
+# Written after the first tuning round, before running them, to check the tagger generalises.
+DEFAULT += [
+    ("My daughter just started school", {"family"}),
+    ("I'm a data scientist", {"professional_details"}),
+    ("I switched my watch to a Coros", {"technology", "sports"}),
+    ("I ran a 1:45 half marathon, my best ever", {"milestones", "sports"}),
+    ("I love spicy Thai curries", {"food", "preferences"}),
+    ("I'm flying to Lisbon next week", {"travel"}),
+    ("I have type 1 diabetes", {"health"}),
+    ("I want to learn to swim this year", {"goals", "sports"}),
+]
+TUTORIAL_CASES += [
+    ("I want to break 20 minutes in the 5k", {"goals"}),
+    ("My plantar fasciitis is acting up", {"constraints"}),
+    ("I like to do my long runs on Sunday mornings", {"preferences"}),
+    ("I can only run three days a week because of work", {"constraints"}),
+    ("I prefer running on grass", {"preferences"}),
+    ("I'm recovering from a calf strain", {"constraints"}),
+]
+NUTRITION_CASES += [
+    ("I hate mushrooms", {"diet"}),
+    ("My kids won't eat vegetables", {"household", "diet"}),
+    ("I'm gluten intolerant", {"allergies"}),
+    ("I just got a new blender", {"kitchen"}),
+    ("I play tennis on weekends", set()),
+]
+
 SETS = [
     ("default", None, DEFAULT),
     ("tutorial", TUTORIAL, TUTORIAL_CASES),
