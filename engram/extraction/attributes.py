@@ -351,6 +351,12 @@ def read(text: str, subject: str | None = None) -> Reading:
     )
 
 
+def states_attribute(text: str, subject: str | None = None) -> bool:
+    """Does the fact state an attribute of the user themself (diet, gear, an injury...)?"""
+    reading = read(text, subject)
+    return reading.holder == "self" and bool(reading.attributes)
+
+
 def _holder(text: str, words: list[str], subject: str | None) -> str:
     """ "self" unless the fact's subject is someone else: "Max's sister lives in Berlin"."""
     name = (subject or "the user").lower()
@@ -418,10 +424,24 @@ def _diet(text: str, low: str, words: list[str], negated: bool) -> list[Attribut
             avoid = any(b in NEGATIONS or b in END_WORDS or b in {"avoid", "avoids", "cut"}
                         for b in before)  # fmt: skip
             stance[group] = -1 if avoid else 1
-    if not stance:
-        return []
+    if not stance or (not labels and _ONE_MEAL.search(low) and not _HABITUAL.search(low)):
+        return []  # "had pasta for lunch" is a meal, not a diet
     values = frozenset(f"{g}{'+' if s > 0 else '-'}" for g, s in stance.items())
     return [Attribute("diet", values | frozenset(f"label:{x}" for x in labels))]
+
+
+_ONE_MEAL = re.compile(r"\b(for (breakfast|lunch|dinner|brunch|supper)|today|yesterday|tonight|"
+                       r"last night|this (morning|evening))\b")
+_HABITUAL = re.compile(r"\b(every|always|usually|daily|again|anymore|since|now|no longer|"
+                       r"never|often)\b")
+
+
+def _work_hours(text: str, low: str, words: list[str], negated: bool) -> list[Attribute]:
+    match = re.search(r"\bworks? (?:(\w+(?:-\w+)?) )?(?:(\w+) )?shifts?\b|"
+                      r"\bworks? (\d+)[- ]hour", low)
+    if not match:
+        return []
+    return [Attribute("work_hours", frozenset(g for g in match.groups() if g))]
 
 
 def _residence(text: str, low: str, words: list[str], negated: bool) -> list[Attribute]:
@@ -664,5 +684,6 @@ def _language(text: str, low: str, words: list[str], negated: bool) -> list[Attr
             for m in _LANGUAGE.finditer(text)]  # fmt: skip
 
 
-_DETECTORS = (_diet, _residence, _job, _workplace, _commute, _gear, _when, _frequency, _body,
-              _preference, _relationship, _measures, _goal, _allergy, _language)  # fmt: skip
+_DETECTORS = (_diet, _residence, _job, _work_hours, _workplace, _commute, _gear, _when,
+              _frequency, _body, _preference, _relationship, _measures, _goal, _allergy,
+              _language)  # fmt: skip

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from engram.embeddings import Embedder
 from engram.extraction import chinese
+from engram.extraction.attributes import states_attribute
 from engram.extraction.base import ExtractionContext, Fact
 from engram.extraction.categories import CategoryTagger
 from engram.extraction.dates import anchor_dates
@@ -54,8 +55,10 @@ class LocalExtractor:
         )
         if said and ctx.custom_instructions:
             judged = self._embedder.embed([_judged_text(s) for s in said])
-            said = [s for s, keep in zip(said, self._filter.keep(judged, ctx.custom_instructions))
-                    if keep]  # fmt: skip
+            profile = [s.language == ENGLISH and states_attribute(s.text, ctx.subject)
+                       for s in said]  # fmt: skip
+            verdicts = self._filter.keep(judged, ctx.custom_instructions, profile)
+            said = [s for s, keep in zip(said, verdicts) if keep]
         return [Fact(s.text, self._categories(s, ctx)) for s in said]
 
     def _english_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:

@@ -293,6 +293,8 @@ def _is_question(tokens: list[Token], asked: bool) -> bool:
     )
     if first.lower_ in rules.WH_WORDS and wh_inverted:
         return True
+    if nxt is not None and first.lower_ in {"what", "suppose", "imagine"} and nxt.lower_ == "if":
+        return True  # "What if I won the lottery?": a hypothetical, not a fact
     if (
         nxt is not None
         and first.lower_ in rules.QUESTION_AUX

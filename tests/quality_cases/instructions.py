@@ -74,6 +74,26 @@ MEALS_DROP = [
     "haha good one",
 ]
 
+# Written after the first tuning round, before running them, to check the judgement generalises.
+RUNNING_KEEP += [
+    "I'm a nurse and work 12-hour shifts",
+    "My sister is running Boston with me",
+    "I've been feeling really fatigued lately",
+    "I can't run on Thursdays",
+    "I bought new trail shoes",
+    "I did 8x800m at 3:40 pace today",
+    "I'm cutting sugar to lose weight",
+]
+RUNNING_DROP += [
+    "My favourite TV show is back next week",
+    "I'm so bored at work today lol",
+    "My cat knocked over a plant",
+    "Traffic was terrible this morning",
+    "Did you hear about the election?",
+]
+MEALS_KEEP += ["My husband doesn't eat pork", "I have an Instant Pot", "I love Indian food"]
+MEALS_DROP += ["The game last night was crazy", "Traffic was awful today"]
+
 SETS = [
     ("tutorial_long", TUTORIAL_LONG, RUNNING_KEEP, RUNNING_DROP),
     ("tutorial_short", TUTORIAL_SHORT, RUNNING_KEEP, RUNNING_DROP),
