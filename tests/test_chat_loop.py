@@ -55,7 +55,7 @@ def test_agent_persona_goes_into_the_system_prompt_and_user_facts_are_shared() -
         turn = chat_turn("How'd my run look today?", memory=memory, user_id="max",
                          agent_id="ray")  # fmt: skip
     prompt = turn.messages[0]["content"]
-    assert "Your style:\n" in prompt and "- Direct, data-driven feedback\n" in prompt
+    assert "Your style:\n" in prompt and "- Direct, data-driven feedback. No fluff\n" in prompt
     assert "knee flares up" in prompt  # learned while talking to Jordan, used by Ray
     assert all(m["agent_id"] == "ray" and not m["user_id"] for m in turn.persona)
 

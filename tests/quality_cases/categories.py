@@ -7,16 +7,13 @@ Written for issue 8 before tuning.
 
 from __future__ import annotations
 
+from engram.demo import CUSTOM_CATEGORIES
 from tests.quality_cases.support import MakeMemory, Result, user_turn
 
 SET_NAME = "categories"
 
 # The seed tutorial's categories, in its first form ...
-TUTORIAL = [
-    {"goals": "Race targets and training objectives"},
-    {"constraints": "Injuries, limitations, recovery needs"},
-    {"preferences": "Training style, surfaces, schedules"},
-]
+TUTORIAL = CUSTOM_CATEGORIES
 # ... and in its second form, with shorter descriptions.
 TUTORIAL_SHORT = [
     {"name": "goals", "description": "Training targets"},

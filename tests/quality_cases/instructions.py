@@ -9,21 +9,13 @@ issue 8 before tuning.
 
 from __future__ import annotations
 
+from engram.demo import CUSTOM_INSTRUCTIONS
 from tests.quality_cases.support import MakeMemory, Result, user_turn
 
 SET_NAME = "instructions"
 
-TUTORIAL_LONG = """
-Extract from running coach conversations:
-- Training goals and race targets
-- Physical constraints or injuries
-- Training preferences (time of day, surfaces, weather)
-- Progress milestones
-Exclude:
-- Greetings and filler
-- Casual chatter
-- Hypotheticals unless planning related
-"""
+# The seed tutorial's instructions, as the demo uses them.
+TUTORIAL_LONG = CUSTOM_INSTRUCTIONS
 TUTORIAL_SHORT = """
 Extract: goals, constraints, preferences, progress
 Exclude: greetings, filler, casual chat
