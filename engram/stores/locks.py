@@ -9,11 +9,12 @@ whole file's write lock.
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 _BASE = 0x656E6772616D  # "engram" in ASCII
 
 
+@unique  # a repeated value fails at import instead of sharing a lock by accident
 class Lock(IntEnum):
     MEMORY_SCHEMA = _BASE  # creating or migrating the memory tables
     SERVER_SCHEMA = _BASE + 1  # creating the server's tables (keys, projects, events)
