@@ -429,6 +429,14 @@ def test_keywords_match_any_term_best_first(store: Store) -> None:
     assert store.query(Query("default", None, NOW, keywords=())) == []
 
 
+def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
+    write(store, record("rare", "My knee hurts after long hilly trail sessions", user_id="u"),
+          *[record(f"c{i}", f"easy run {i}", user_id="u") for i in range(8)])  # fmt: skip
+    found = by_words(store, "run knee")
+    assert found[0] == ("rare", 1.0)  # longer, but it has the word few memories have
+    assert len(found) == 9 and all(score < 1 for _, score in found[1:])
+
+
 def test_keywords_respect_project_filters_and_visibility(store: Store) -> None:
     write(store,
           record("live", "knee pain", user_id="u", metadata={"kind": "injury"}),

@@ -26,7 +26,7 @@ import numpy as np
 from engram.filters import And, Node, Not, Or
 from engram.stores.database import POSTGRES_EXTRA, Tx, connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
-from engram.stores.sql import SQLStore
+from engram.stores.sql import FullText, SQLStore
 
 try:
     from psycopg.types.json import Jsonb
@@ -216,13 +216,32 @@ class PostgresStore(SQLStore):
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"
 
-    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
+    def _fulltext(self, terms: Sequence[str]) -> FullText:
         # The query is built from the terms as they are (quoted lexemes), not parsed again.
-        # ts_rank's normalization 1 divides by 1 + log(length): long memories do not win
-        # by length alone, as with BM25 on SQLite.
-        query = " | ".join("'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms)
-        join = "JOIN (SELECT CAST(%s AS tsquery) AS q) fq ON m.fts @@ fq.q"
-        return join, [query], "ts_rank(m.fts, fq.q, 1)"
+        # ts_rank knows nothing of rarity, so each matched term's ts_rank (its frequency in
+        # the memory over 1 + log(length)) is weighted by the term's BM25 idf,
+        # ln(1 + (N - df + 0.5) / (df + 0.5)), counted over the whole table as FTS5 does: a
+        # memory sharing the query's rare word outranks one sharing only a common word, as
+        # on SQLite. The weights are computed once per query (a materialized CTE). N is the
+        # planner's row estimate once the table has been analyzed (counting every row on
+        # every search cost more than the search: 10,000 memories, scoped p50 0.9 -> 5.6 ms),
+        # the exact count before.
+        lexemes = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms]
+        prelude = (
+            "WITH fq AS MATERIALIZED (SELECT CAST(%s AS tsquery) AS q, array_agg(w.q) AS qs, "
+            "array_agg(ln(1 + (n.total - w.df + 0.5) / (w.df + 0.5))) AS idfs "
+            "FROM (SELECT CAST(x AS tsquery) AS q, (SELECT count(*) FROM engram_memories e "
+            "WHERE e.fts @@ CAST(x AS tsquery)) AS df FROM unnest(CAST(%s AS text[])) AS x) w, "
+            "(SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples "
+            "ELSE (SELECT count(*) FROM engram_memories) END AS total FROM pg_class c "
+            "WHERE c.oid = CAST('engram_memories' AS regclass)) n)"
+        )
+        rank = (
+            "(SELECT sum(t.idf * ts_rank(m.fts, t.q, 1)) "
+            "FROM unnest(fq.qs, fq.idfs) AS t(q, idf) WHERE m.fts @@ t.q)"
+        )
+        join = "JOIN fq ON m.fts @@ fq.q"
+        return FullText(join, rank, [" | ".join(lexemes), lexemes], prelude)
 
     def _bind_vector(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, dtype=np.float32)

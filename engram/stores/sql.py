@@ -8,6 +8,7 @@ expression, the full-text match, and how JSON and vectors are bound and read bac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +34,16 @@ _UPDATED = (
     "replaced_by", "sources", "index_text",
 )  # fmt: skip
 
+@dataclass(frozen=True)
+class FullText:
+    """A backend's full-text search, as pieces of one SELECT over memories `m`."""
+
+    join: str  # a JOIN clause keeping the memories that match any term
+    rank: str  # SQL of a match's rank: higher is better, always above 0
+    params: list[Any]  # the parameters of prelude and join, in that order
+    prelude: str = ""  # a WITH clause the join and rank use, if any
+
+
 class SQLStore:
     """`engram.stores.base.Store` over any SQL engine; backends fill in the hooks."""
 
@@ -49,9 +60,8 @@ class SQLStore:
         """SQL for the cosine similarity between m.embedding and the bound vector."""
         raise NotImplementedError
 
-    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
-        """A JOIN clause keeping the memories (m) that match any of `terms`, its parameters,
-        and the SQL of their full-text rank (higher is better, always above 0)."""
+    def _fulltext(self, terms: Sequence[str]) -> FullText:
+        """How to find and rank the memories (m) matching any of `terms`."""
         raise NotImplementedError
 
     def _bind_vector(self, vector: np.ndarray) -> Any:
@@ -188,16 +198,16 @@ class SQLStore:
         if q.keywords is not None:
             if not q.keywords:
                 return []
-            join, join_params, rank = self._fulltext(q.keywords)
+            ft = self._fulltext(q.keywords)
             # Scores are the backend's rank over the best match's rank among all the rows
             # that match (the window spans them all, before the page is cut): the best is
             # 1.0, the others proportionally less; comparable within one query only.
             sql = (
-                f"SELECT {M_COLUMNS}, {rank} / max({rank}) OVER () AS score "
-                f"FROM {self.MEMORIES} m {join} WHERE {where} "
+                f"{ft.prelude} SELECT {M_COLUMNS}, {ft.rank} / max({ft.rank}) OVER () AS score "
+                f"FROM {self.MEMORIES} m {ft.join} WHERE {where} "
                 f"ORDER BY score DESC, m.id {page}"
             )
-            rows = self._rows(sql, (*join_params, *params, q.limit, q.offset))
+            rows = self._rows(sql, (*ft.params, *params, q.limit, q.offset))
         elif q.vector is None:
             sql = (
                 f"SELECT {M_COLUMNS}, NULL FROM {self.MEMORIES} m WHERE {where} "
@@ -215,13 +225,13 @@ class SQLStore:
 
     def count(self, q: Query) -> int:
         where, params = self._where(q)
-        join, join_params = "", []
+        ft = FullText("", "", [])
         if q.keywords is not None:
             if not q.keywords:
                 return 0
-            join, join_params, _ = self._fulltext(q.keywords)
-        sql = f"SELECT count(*) FROM {self.MEMORIES} m {join} WHERE {where}"
-        return self._rows(sql, (*join_params, *params))[0][0]
+            ft = self._fulltext(q.keywords)
+        sql = f"{ft.prelude} SELECT count(*) FROM {self.MEMORIES} m {ft.join} WHERE {where}"
+        return self._rows(sql, (*ft.params, *params))[0][0]
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()

@@ -16,7 +16,7 @@ import numpy as np
 
 from engram.stores.database import connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
-from engram.stores.sql import SQLStore
+from engram.stores.sql import FullText, SQLStore
 
 # The first release's memory columns; version 2 keeps them all and adds two.
 _V1_MEMORY_COLUMNS = """id TEXT NOT NULL,
@@ -150,7 +150,7 @@ class SQLiteStore(SQLStore):
     def _similarity(self, mark: str) -> str:
         return f"1.0 - vec_distance_cosine(m.embedding, {mark})"
 
-    def _fulltext(self, terms: Sequence[str]) -> tuple[str, list[Any], str]:
+    def _fulltext(self, terms: Sequence[str]) -> FullText:
         # bm25() is lower for better matches, and below 0 for every match (FTS5 floors
         # each term's idf above 0), so its negation is a positive rank.
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
@@ -158,7 +158,7 @@ class SQLiteStore(SQLStore):
             "JOIN (SELECT rowid AS seq, -bm25(memories_fts) AS rank FROM memories_fts "
             "WHERE memories_fts MATCH ?) f ON f.seq = m.seq"
         )
-        return join, [match], "f.rank"
+        return FullText(join, "f.rank", [match])
 
     def _bind_vector(self, vector: np.ndarray) -> bytes:
         return np.asarray(vector, dtype=np.float32).tobytes()
