@@ -40,9 +40,9 @@ class Query:
     include_inactive: bool = False  # superseded memories, for audits and export
     # Full-text search when given (terms from engram.lexical.terms): the memories matching
     # ANY term, best first by the backend's full-text rank (SQLite FTS5 bm25; PostgreSQL
-    # ts_rank), scored rank / best rank among all matches, so in (0, 1] with 1.0 for the
-    # best; comparable within one query only. An empty tuple matches nothing. Not together
-    # with `vector`.
+    # ts_rank weighted by BM25 idf: both favour rare terms), scored rank / best rank among
+    # all matches, so in (0, 1] with 1.0 for the best; comparable within one query only.
+    # An empty tuple matches nothing. Not together with `vector`.
     keywords: tuple[str, ...] | None = None
 
 

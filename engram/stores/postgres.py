@@ -225,11 +225,11 @@ class PostgresStore(SQLStore):
         # on SQLite. The weights are computed once per query (a materialized CTE). N is the
         # planner's row estimate once the table has been analyzed (counting every row on
         # every search cost more than the search: 10,000 memories, scoped p50 0.9 -> 5.6 ms),
-        # the exact count before.
+        # the exact count before; never below df, so a stale estimate cannot turn idf negative.
         lexemes = ["'" + t.replace("\\", "\\\\").replace("'", "''") + "'" for t in terms]
         prelude = (
             "WITH fq AS MATERIALIZED (SELECT CAST(%s AS tsquery) AS q, array_agg(w.q) AS qs, "
-            "array_agg(ln(1 + (n.total - w.df + 0.5) / (w.df + 0.5))) AS idfs "
+            "array_agg(ln(1 + (greatest(n.total, w.df) - w.df + 0.5) / (w.df + 0.5))) AS idfs "
             "FROM (SELECT CAST(x AS tsquery) AS q, (SELECT count(*) FROM engram_memories e "
             "WHERE e.fts @@ CAST(x AS tsquery)) AS df FROM unnest(CAST(%s AS text[])) AS x) w, "
             "(SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples "
