@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic_core import to_jsonable_python
 
 from engram.errors import (
     AuthenticationError,
@@ -100,15 +101,17 @@ class Call:
 
 
 def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+    """The given options as JSON: dates and datetimes (expiration_date, timestamp, filters)
+    travel as ISO text, so the client takes every value `Memory` takes."""
+    return to_jsonable_python({k: v for k, v in values.items() if v is not None})
 
 
-def _messages(messages: Any) -> list[dict[str, Any]]:
+def _messages(messages: Any) -> Any:
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     if isinstance(messages, dict):
         return [messages]
-    return list(messages)
+    return messages  # anything else is checked by the server, as Memory checks it
 
 
 def _scope_params(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,8 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], str, type[Exception]]] =
     ("add", ([{"role": "user", "content": 5}],), {"user_id": "max"}, "messages[0].content",
      InvalidInputError),
     ("add", ("hi",), {}, "user_id", MissingScopeError),
+    ("add", (42,), {"user_id": "max"}, "messages", InvalidInputError),
+    ("add", (["hi"],), {"user_id": "max"}, "messages[0]", InvalidInputError),
     ("add", ("hi",), {"user_id": "x" * 300}, "user_id", InvalidInputError),
     ("add", ("hi",), {"user_id": "max", "metadata": ["a"]}, "metadata", InvalidInputError),
     ("add", ("hi",), {"user_id": "max", "expiration_date": "soon"}, "expiration_date",
@@ -161,3 +163,17 @@ def test_client_entities_have_the_library_shape(memory: Memory, client: MemoryCl
         "message": "Entities deleted successfully.", "deleted": 1
     }
     assert client.delete_users()["deleted"] == 0 and client.entities()["count"] == 0
+
+
+def test_dates_are_taken_alike(memory: Memory, client: MemoryClient) -> None:
+    from datetime import UTC, datetime
+
+    when = datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
+    for backend in (memory, client):
+        added = backend.add("Ann races in May", user_id="ann", infer=False,
+                            expiration_date=when)["results"][0]  # fmt: skip
+        got = backend.get(added["id"])
+        assert got["expiration_date"].startswith("2031-05-01T12:00:00")
+        hits = backend.get_all(filters={"user_id": "ann", "expiration_date": {"gt": when.date()}})
+        assert [r["id"] for r in hits["results"]] == [added["id"]]
+        backend.delete_all(user_id="ann")
