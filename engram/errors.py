@@ -3,7 +3,8 @@
 EngramError
 ├── InvalidInputError (also ValueError)   bad argument: `field` names it        400
 │   ├── MissingScopeError                  no user_id/agent_id/run_id/app_id
-│   └── FilterError                        an unknown field or operator in a filter
+│   ├── FilterError                        an unknown field or operator in a filter
+│   └── EmbedderMismatchError              the project's vectors come from another model
 ├── NotFoundError (also KeyError)         unknown id (an event, ...)             404
 │   └── MemoryNotFoundError                unknown memory id
 ├── AuthenticationError                   missing, wrong or revoked API key     401
@@ -52,6 +53,13 @@ class MissingScopeError(InvalidInputError):
 
 class FilterError(InvalidInputError):
     pass
+
+
+class EmbedderMismatchError(InvalidInputError):
+    """A project's vectors all come from one embedding model: comparing them with another
+    model's is meaningless, so a Memory configured with a different one is refused."""
+
+    field = "embedder"
 
 
 class NotFoundError(EngramError, KeyError):

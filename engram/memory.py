@@ -24,6 +24,7 @@ from engram import provenance
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
 from engram.embeddings.cache import CachedEmbedder
+from engram.embeddings.guard import check_model
 from engram.errors import InvalidInputError, MemoryNotFoundError
 from engram.extraction.base import (
     Candidate,
@@ -185,6 +186,7 @@ class Memory:
         said_at = req.timestamp
         new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at))
         messages_said = provenance.message_sources(turns, new.said_at or self._now())
+        self._check_embedder(claim=True)
         ctx = self._context(scope, said_at)
         if not infer:  # store each message as given, still tagged with categories
             kept = [s for s, t in zip(messages_said, turns) if t["content"].strip()]
@@ -204,6 +206,10 @@ class Memory:
         candidates = _alias(self._rescore(pure, candidates))
         decisions = self._engine.reconciler.decide(facts, candidates, ctx)
         return self._apply(facts, decisions, stored, new, ctx.categories)
+
+    def _check_embedder(self, *, claim: bool) -> None:
+        check_model(self._engine.store, self.project_id, self._engine.embedder.model_id,
+                    claim=claim)  # fmt: skip
 
     def _with_context(self, vectors: np.ndarray, turns: list[dict[str, str]]) -> np.ndarray:
         """Blend each fact's vector with its conversation's, so a search finds a fact by what
@@ -377,6 +383,7 @@ class Memory:
     def _ranked(
         self, query: str, where: F.Node | None, limit: int, keywords: bool, rerank: bool
     ) -> list[Scored]:
+        self._check_embedder(claim=False)
         vector = self._engine.embedder.embed([query])[0]
         pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
         now, store = self._now(), self._engine.store
@@ -467,6 +474,8 @@ class Memory:
     ) -> dict[str, Any]:
         req = parse_request(UpdateRequest, text=text, metadata=metadata)
         record = self._active(memory_id)
+        if req.text:
+            self._check_embedder(claim=True)
         vector = self._engine.embedder.embed([req.text.strip()])[0] if req.text else None
         batch = WriteBatch()
         self._stage_update(record, req, vector, batch)

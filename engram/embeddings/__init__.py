@@ -3,6 +3,7 @@
 >>> emb = make_embedder()               # all-MiniLM-L6-v2, int8 ONNX, 384 dims, offline
 >>> emb.embed(["hello"]).shape
 (1, 384)
+>>> make_embedder(model="multilingual-e5-small")  # ~100 languages (Chinese), 384 dims, offline
 
 Heavy imports (onnxruntime, tokenizers, openai) happen on first use.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import os
 
 from engram.embeddings.base import Embedder, EmbeddingError
+from engram.embeddings.e5_multilingual import MODEL_ID as MULTILINGUAL_MODEL_ID
+from engram.embeddings.e5_multilingual import MultilingualEmbedder
 from engram.embeddings.onnx_minilm import DIMS as LOCAL_DIMS
 from engram.embeddings.onnx_minilm import MODEL_ID as LOCAL_MODEL_ID
 from engram.embeddings.onnx_minilm import LocalEmbedder
@@ -22,15 +25,22 @@ __all__ = [
     "Embedder",
     "EmbeddingError",
     "LocalEmbedder",
+    "MultilingualEmbedder",
     "OpenAIEmbedder",
     "make_embedder",
 ]
 
-# Names under which the local model may be asked for.
+# Names under which each local model may be asked for.
 _LOCAL_MODEL_NAMES = {
     LOCAL_MODEL_ID,
     "all-MiniLM-L6-v2",
     "sentence-transformers/all-MiniLM-L6-v2",
+}
+_MULTILINGUAL_MODEL_NAMES = {
+    MULTILINGUAL_MODEL_ID,
+    "multilingual",
+    "multilingual-e5-small",
+    "intfloat/multilingual-e5-small",
 }
 
 
@@ -53,7 +63,8 @@ def make_embedder(
     """Build an embedder; arguments left out fall back to ENGRAM_EMBEDDING_* env vars.
 
     provider: "local" (default; ENGRAM_EMBEDDER when not passed) or "openai".
-    model: ENGRAM_EMBEDDING_MODEL; local accepts only all-MiniLM-L6-v2,
+    model: ENGRAM_EMBEDDING_MODEL; local runs all-MiniLM-L6-v2 (default, English) or
+        multilingual-e5-small (Chinese and ~100 other languages; see docs/embeddings.md),
         openai defaults to text-embedding-3-small.
     base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
     dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
@@ -76,14 +87,19 @@ def make_embedder(
     raise ValueError(f"unknown embedding provider {provider!r}: use 'local' or 'openai'")
 
 
-def _make_local(model: str | None, dims: int | None, batch_size: int) -> LocalEmbedder:
-    if model is not None and model not in _LOCAL_MODEL_NAMES:
-        raise ValueError(
-            f"the local embedder only runs {LOCAL_MODEL_ID}, not {model!r}; use provider='openai'"
-        )
+def _make_local(
+    model: str | None, dims: int | None, batch_size: int
+) -> LocalEmbedder | MultilingualEmbedder:
     if dims is not None and dims != LOCAL_DIMS:
-        raise ValueError(f"the local embedder produces {LOCAL_DIMS} dims, not {dims}")
-    return LocalEmbedder(batch_size=batch_size)
+        raise ValueError(f"the local embedders produce {LOCAL_DIMS} dims, not {dims}")
+    if model is None or model in _LOCAL_MODEL_NAMES:
+        return LocalEmbedder(batch_size=batch_size)
+    if model in _MULTILINGUAL_MODEL_NAMES:
+        return MultilingualEmbedder()
+    raise ValueError(
+        f"the local embedder runs {LOCAL_MODEL_ID} or multilingual-e5-small, not {model!r}; "
+        "use provider='openai' for other models"
+    )
 
 
 def _env_int(name: str) -> int | None:

@@ -172,6 +172,13 @@ SEARCH_FACTS = [
     "我每周跑四次",
     "我周末会去西湖边骑车",
     "我以前踢过足球",
+    "我老婆是小学老师",
+    "我每天早上喝两杯咖啡",
+    "我的半马最好成绩是1小时45分",
+    "我左脚踝去年扭伤过",
+    "我不喜欢在跑步机上跑",
+    "我计划明年去日本旅行",
+    "我晚上经常失眠",
 ]
 
 # (query, a word the best result must contain)
@@ -188,6 +195,19 @@ SEARCH_CASES = [
     ("他的孩子在学什么", "女儿"),
     ("他一周跑几次", "每周跑四次"),
     ("饮食上有什么限制", "花生"),
+    ("他妻子做什么工作", "老师"),
+    ("他喝咖啡吗", "咖啡"),
+    ("他的半马成绩怎么样", "1小时45分"),
+    ("他的脚踝受过伤吗", "脚踝"),
+    ("他不喜欢在哪里跑步", "跑步机"),
+    ("他有什么旅行计划", "日本"),
+    ("他睡得好吗", "失眠"),
+    ("他会踢球吗", "足球"),
+]
+# English queries over Chinese memories (an app may search in English)
+CROSS_LINGUAL_CASES = [
+    ("knee pain", "膝盖"),
+    ("food allergy", "花生"),
 ]
 
 
@@ -221,11 +241,13 @@ def _search_results(make_memory: Callable[[], Any]) -> list[tuple[str, bool, str
     for text in SEARCH_FACTS:
         memory.add(text, user_id="max", run_id="search")
     out = []
-    for query, expected in SEARCH_CASES:
+    cases = [("search", *c) for c in SEARCH_CASES]
+    cases += [("search_cross_lingual", *c) for c in CROSS_LINGUAL_CASES]
+    for kind, query, expected in cases:
         hits = memory.search(query, filters={"AND": [{"user_id": "max"}, {"run_id": "search"}]},
                              limit=3)["results"]
         top = hits[0]["memory"] if hits else ""
-        out.append(("search", expected in top, f"{query} -> {[h['memory'] for h in hits]}"))
+        out.append((kind, expected in top, f"{query} -> {[h['memory'] for h in hits]}"))
     return out
 
 
