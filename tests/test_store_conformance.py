@@ -18,6 +18,7 @@ from engram.filters import parse
 from engram.lexical import terms
 from engram.models import Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import EntityCount, Query, Store, WriteBatch
+from engram.stores.sql import COMMON_TERM_MIN_MEMORIES
 from tests.conftest import BACKENDS
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
@@ -435,6 +436,20 @@ def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
     found = by_words(store, "run knee")
     assert found[0] == ("rare", 1.0)  # longer, but it has the word few memories have
     assert len(found) == 9 and all(score < 1 for _, score in found[1:])
+
+
+def test_a_term_in_most_of_a_large_store_is_skipped(store: Store) -> None:
+    """Like a user's name in every memory: it tells no memory apart, and ranking its matches
+    would mean ranking them all (sql.COMMON_TERM_MIN_MEMORIES)."""
+    many = COMMON_TERM_MIN_MEMORIES + 1
+    write(store, record("knee", "max knee pain", user_id="u"),
+          *[record(f"c{i}", f"max easy run {i}", user_id="u") for i in range(many)])  # fmt: skip
+    assert by_words(store, "max knee") == [("knee", 1.0)]
+    assert by_words(store, "max") == []
+    assert store.count(Query("default", None, NOW, keywords=("max",))) == 0
+    store.write(WriteBatch(upserts=[(record(f"o{i}", f"other {i}"), None)
+                                    for i in range(many + 100)]))  # fmt: skip
+    assert len(by_words(store, "max", limit=2000)) == many + 1  # no longer in most of them
 
 
 def test_keywords_respect_project_filters_and_visibility(store: Store) -> None:

@@ -33,6 +33,11 @@ _UPDATED = (
     "memory", "hash", "metadata", "categories", "updated_at", "expiration_date", "state",
     "replaced_by", "sources", "index_text",
 )  # fmt: skip
+# A keyword query skips a term found in more memories than this and in over half of all
+# memories: BM25 gives such a term almost no weight (FTS5 floors its idf), yet ranking its
+# matches means ranking nearly every memory (see bench/keyword_latency.py).
+COMMON_TERM_MIN_MEMORIES = 1000
+
 
 @dataclass(frozen=True)
 class FullText:
@@ -62,6 +67,11 @@ class SQLStore:
 
     def _fulltext(self, terms: Sequence[str]) -> FullText:
         """How to find and rank the memories (m) matching any of `terms`."""
+        raise NotImplementedError
+
+    def _term_count(self, mark: str) -> tuple[str, Any]:
+        """SQL counting the memories (any project) holding the term bound at `mark`, and a
+        function binding a term for it."""
         raise NotImplementedError
 
     def _bind_vector(self, vector: np.ndarray) -> Any:
@@ -196,9 +206,10 @@ class SQLStore:
         if q.vector is not None and q.keywords is not None:
             raise ValueError("a Query ranks by vector or by keywords, not both")
         if q.keywords is not None:
-            if not q.keywords:
+            words = self._telling(q.keywords)
+            if not words:
                 return []
-            ft = self._fulltext(q.keywords)
+            ft = self._fulltext(words)
             # Scores are the backend's rank over the best match's rank among all the rows
             # that match (the window spans them all, before the page is cut): the best is
             # 1.0, the others proportionally less; comparable within one query only.
@@ -227,11 +238,28 @@ class SQLStore:
         where, params = self._where(q)
         ft = FullText("", "", [])
         if q.keywords is not None:
-            if not q.keywords:
+            words = self._telling(q.keywords)
+            if not words:
                 return 0
-            ft = self._fulltext(q.keywords)
+            ft = self._fulltext(words)
         sql = f"{ft.prelude} SELECT count(*) FROM {self.MEMORIES} m {ft.join} WHERE {where}"
         return self._rows(sql, (*ft.params, *params))[0][0]
+
+    def _telling(self, terms: Sequence[str]) -> tuple[str, ...]:
+        """`terms` less those too common to tell memories apart (COMMON_TERM_MIN_MEMORIES)."""
+        terms = tuple(dict.fromkeys(terms))
+        if not terms:
+            return ()
+        count_sql, bind = self._term_count(self.dialect.param())
+        subqueries = ", ".join(count_sql for _ in terms)
+        *counts, total = self._rows(
+            f"SELECT {subqueries}, (SELECT count(*) FROM {self.MEMORIES})",
+            [bind(t) for t in terms],
+        )[0]
+        return tuple(
+            t for t, n in zip(terms, counts, strict=True)
+            if n <= COMMON_TERM_MIN_MEMORIES or 2 * n <= total
+        )
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()

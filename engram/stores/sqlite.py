@@ -153,12 +153,16 @@ class SQLiteStore(SQLStore):
     def _fulltext(self, terms: Sequence[str]) -> FullText:
         # bm25() is lower for better matches, and below 0 for every match (FTS5 floors
         # each term's idf above 0), so its negation is a positive rank.
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        match = " OR ".join(_phrase(t) for t in terms)
         join = (
             "JOIN (SELECT rowid AS seq, -bm25(memories_fts) AS rank FROM memories_fts "
             "WHERE memories_fts MATCH ?) f ON f.seq = m.seq"
         )
         return FullText(join, "f.rank", [match])
+
+    def _term_count(self, mark: str) -> tuple[str, Any]:
+        sql = f"(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH {mark})"
+        return sql, _phrase
 
     def _bind_vector(self, vector: np.ndarray) -> bytes:
         return np.asarray(vector, dtype=np.float32).tobytes()
@@ -171,6 +175,11 @@ class SQLiteStore(SQLStore):
 
     def _read_json(self, value: str) -> Any:
         return json.loads(value)
+
+
+def _phrase(term: str) -> str:
+    """A term as an FTS5 string: matched as written, whatever characters it holds."""
+    return '"' + term.replace('"', '""') + '"'
 
 
 def _json_path(key: str) -> str:
