@@ -13,6 +13,8 @@ import os
 import threading
 from typing import Any
 
+from engram import schemas as s
+
 _backend: Any = None
 _lock = threading.Lock()
 
@@ -55,13 +57,13 @@ def add_memory(
     run_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     infer: bool = True,
-) -> dict[str, Any]:
+) -> s.AddResult:
     """Remember what the user said: facts are extracted and reconciled with stored ones.
 
     Returns the events (ADD, UPDATE, DELETE, NONE) for each fact.
     """
-    return backend().add(text, **scope(user_id, agent_id, run_id), metadata=metadata,
-                         infer=infer)  # fmt: skip
+    return s.AddResult.model_validate(backend().add(
+        text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer))  # fmt: skip
 
 
 def search_memories(
@@ -71,10 +73,10 @@ def search_memories(
     run_id: str | None = None,
     filters: dict[str, Any] | None = None,
     limit: int = 5,
-) -> dict[str, Any]:
+) -> s.SearchResult:
     """Find the stored memories most relevant to `query`, best first."""
-    return backend().search(query, **scope(user_id, agent_id, run_id), filters=filters,
-                            limit=limit)  # fmt: skip
+    return s.SearchResult.model_validate(backend().search(
+        query, **scope(user_id, agent_id, run_id), filters=filters, limit=limit))  # fmt: skip
 
 
 def list_memories(
@@ -84,22 +86,23 @@ def list_memories(
     filters: dict[str, Any] | None = None,
     page: int = 1,
     page_size: int = 50,
-) -> dict[str, Any]:
+) -> s.Page:
     """List stored memories in a scope, newest first."""
-    return backend().get_all(**scope(user_id, agent_id, run_id), filters=filters, page=page,
-                             page_size=page_size)  # fmt: skip
+    return s.Page.model_validate(backend().get_all(
+        **scope(user_id, agent_id, run_id), filters=filters, page=page,
+        page_size=page_size))  # fmt: skip
 
 
 def update_memory(
     memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-) -> dict[str, Any]:
+) -> s.Updated:
     """Change a memory's text and/or metadata; the change is kept in its history."""
-    return backend().update(memory_id, text=text, metadata=metadata)
+    return s.Updated.model_validate(backend().update(memory_id, text=text, metadata=metadata))
 
 
-def delete_memory(memory_id: str) -> dict[str, Any]:
+def delete_memory(memory_id: str) -> s.Confirmation:
     """Forget one memory by id."""
-    return backend().delete(memory_id)
+    return s.Confirmation.model_validate(backend().delete(memory_id))
 
 
 TOOLS = (add_memory, search_memories, list_memories, update_memory, delete_memory)

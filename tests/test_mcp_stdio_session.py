@@ -33,7 +33,12 @@ async def _session(home: Path) -> tuple[set[str], dict, dict, dict]:
                                    env=env)  # fmt: skip
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
-        tools = {t.name for t in (await session.list_tools()).tools}
+        listed_tools = (await session.list_tools()).tools
+        tools = {t.name for t in listed_tools}
+        # each tool declares its result as the contract's model (engram.schemas)
+        schemas = {t.name: getattr(t, "output_schema", None) or getattr(t, "outputSchema", None)
+                   for t in listed_tools}  # fmt: skip
+        assert {"results", "count"} <= set(schemas["list_memories"]["properties"]), schemas
         added = _payload(
             await session.call_tool(
                 "add_memory", {"text": "My right knee flares up on downhills", "user_id": "max"}
