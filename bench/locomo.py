@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import engram.memory
+import engram.ranking
 from engram.embeddings import make_embedder
 from engram.memory import Memory
 from engram.stores.base import Query
@@ -57,6 +58,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid, RRF order": {"keyword_search": True, "rerank": False, "threshold": 0.0},
     "hybrid + score": {"keyword_search": True, "rerank": True, "threshold": 0.0},
     "hybrid + score, one keyword query": {"threshold": 0.0, "_keyword_list_per_term": False},
+    "hybrid + score, no context words": {"threshold": 0.0, "_ranking.keyword_sources": "none"},
+    "hybrid + score, context words only": {"threshold": 0.0,
+                                           "_ranking.keyword_sources": "context"},
+    "hybrid + score, no time": {"threshold": 0.0, "_time_candidates": False,
+                                "_ranking.time_weight": 0.0},
+    "hybrid + score, time candidates, no time weight": {"threshold": 0.0,
+                                                        "_ranking.time_weight": 0.0},
+    "hybrid + score, time weight 0.4": {"threshold": 0.0, "_ranking.time_weight": 0.4},
     "default (threshold)": {},
 }
 
@@ -142,22 +151,28 @@ def today_search(memory: Memory, query: str, run_id: str, limit: int) -> list[di
     return [{**r.to_dict(c), "sources": r.sources} for c, r in reversed(scored)][:limit]
 
 
-def searcher(memory: Memory, variant: str) -> Callable[[str, str, int], list[dict]]:
-    if variant == "today":
-        return lambda query, run_id, k: today_search(memory, query, run_id, k)
-    options = {k: v for k, v in VARIANTS[variant].items() if not k.startswith("_")}
-    tweaks = {k[1:].upper(): v for k, v in VARIANTS[variant].items() if k.startswith("_")}
+def _setting(key: str) -> tuple[Any, str]:
+    module, _, name = key[1:].rpartition(".")
+    return {"": engram.memory, "ranking": engram.ranking}[module], name.upper()
 
-    def search(query: str, run_id: str, k: int) -> list[dict]:
-        saved = {name: getattr(engram.memory, name) for name in tweaks}
-        for name, value in tweaks.items():  # a module setting tried as a variant
-            setattr(engram.memory, name, value)
+
+def searcher(memory: Memory, variant: str) -> Callable[[str, str, int, datetime], list[dict]]:
+    if variant == "today":
+        return lambda query, run_id, k, _: today_search(memory, query, run_id, k)
+    options = {k: v for k, v in VARIANTS[variant].items() if not k.startswith("_")}
+    # "_module.setting" keys: a module constant tried as a variant (default module: memory)
+    tweaks = {_setting(k): v for k, v in VARIANTS[variant].items() if k.startswith("_")}
+
+    def search(query: str, run_id: str, k: int, reference: datetime) -> list[dict]:
+        saved = {(m, name): getattr(m, name) for m, name in tweaks}
+        for (module, name), value in tweaks.items():
+            setattr(module, name, value)
         try:
             return memory.search(query, run_id=run_id, limit=k, include_sources=True,
-                                 **options)["results"]  # fmt: skip
+                                 reference_date=reference, **options)["results"]  # fmt: skip
         finally:
-            for name, value in saved.items():
-                setattr(engram.memory, name, value)
+            for (module, name), value in saved.items():
+                setattr(module, name, value)
 
     return search
 
@@ -204,15 +219,19 @@ class Run:
 
 def sources_of(result: dict, by_text: dict[str, str]) -> set[str]:
     """The dia_ids a result came from: its provenance, else (older stores) its exact text."""
-    found = {s.get("message_id") for s in result.get("sources") or []} - {None}
+    found = {s.get("message_id") for s in result.get("sources") or []
+             if not s.get("context")} - {None}  # context messages are not where it came from
     return found or ({by_text[result["memory"]]} if result["memory"] in by_text else set())
 
 
 def score_question(
-    search: Callable[[str, str, int], list[dict]], qa: dict, run_id: str, by_text: dict[str, str]
+    search: Callable[[str, str, int, datetime], list[dict]], qa: dict, sample: dict,
+    by_text: dict[str, str],
 ) -> dict[str, Any]:
+    """One question, asked as of the conversation's last session (its `reference_date`)."""
+    reference = sessions(sample["conversation"])[-1][0]
     started = time.perf_counter()
-    found = search(qa["question"], run_id, max(KS))
+    found = search(qa["question"], sample["sample_id"], max(KS), reference)
     row: dict[str, Any] = {"category": qa["category"], "latency": time.perf_counter() - started}
     evidence, answer = set(qa["evidence"]), words(qa["answer"])
     for k in KS:
@@ -249,7 +268,7 @@ def run_mode(mode: str, samples: list[dict], variants: list[str], embedder: Any,
         run = Run(mode, variant, len(turns), stored, ms_per_add, conversation_tokens)
         search = searcher(memory, variant)
         for sample in samples:
-            run.rows.extend(score_question(search, qa, sample["sample_id"], by_text)
+            run.rows.extend(score_question(search, qa, sample, by_text)
                             for qa in sample["qa"] if qa["category"] in CATEGORIES)  # fmt: skip
         runs.append(run)
     memory.close()

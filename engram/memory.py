@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engram import filters as F
-from engram import provenance
+from engram import provenance, timeframe
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
 from engram.embeddings.cache import CachedEmbedder
@@ -74,7 +74,9 @@ SEARCH_POOL_MIN = 100
 KEYWORD_LIST_PER_TERM = True
 MAX_QUERY_TERMS = 12
 KEYWORD_LIST_MIN = 20
-NEIGHBOUR_WINDOW = 2  # messages either side blended into a raw message's vector
+NEIGHBOUR_WINDOW = 2
+# a query naming a time ("in May 2023") also takes the nearest memories said then
+TIME_CANDIDATES = True  # messages either side blended into a raw message's vector
 
 
 @dataclass
@@ -191,14 +193,15 @@ class Memory:
         if not infer:  # store each message as given, still tagged with categories
             kept = [s for s, t in zip(messages_said, turns) if t["content"].strip()]
             facts = [Fact(s["text"].strip()) for s in kept]
-            new.sources = [[s] for s in kept]
+            new.sources = [provenance.with_context([s], messages_said) for s in kept]
             adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
             vectors = self._with_neighbours(self._engine.embedder.embed([f.text for f in facts]))
             return self._apply(facts, adds, vectors, new, ctx.categories)
         facts = _dedupe(self._engine.extractor.extract(turns, ctx))
         if not facts:
             return {"results": []}
-        new.sources = [provenance.attribute(f.text, messages_said) for f in facts]
+        new.sources = [provenance.with_context(provenance.attribute(f.text, messages_said),
+                                               messages_said) for f in facts]  # fmt: skip
         pure = self._engine.embedder.embed([f.text for f in facts])
         stored = self._with_context(pure, turns)
         near = _reconcile_scope(scope)
@@ -362,6 +365,7 @@ class Memory:
         keyword_search: bool | None = None,
         rerank: bool | None = None,
         include_sources: bool = False,
+        reference_date: str | datetime | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
         """Hybrid search: the nearest memories by vector and those sharing the query's words
@@ -374,14 +378,22 @@ class Memory:
         req = parse_request(SearchRequest, query=query, user_id=user_id, agent_id=agent_id,
                             run_id=run_id, app_id=app_id, filters=filters, limit=limit,
                             top_k=top_k, threshold=threshold, keyword_search=keyword_search,
-                            rerank=rerank, include_sources=include_sources)  # fmt: skip
+                            rerank=rerank, include_sources=include_sources,
+                            reference_date=reference_date)  # fmt: skip
         limit, threshold = req.size(), self._threshold(req.threshold)
+        today = (req.reference_date or self._clock()).date()
         ranked = self._ranked(query.strip(), req.where, limit, req.keyword_search is not False,
-                              req.rerank is not False)  # fmt: skip
+                              req.rerank is not False, timeframe.window(query, today))  # fmt: skip
         return {"results": [_result(s, req.include_sources) for s in ranked
                             if s.score >= threshold][:limit]}  # fmt: skip
     def _ranked(
-        self, query: str, where: F.Node | None, limit: int, keywords: bool, rerank: bool
+        self,
+        query: str,
+        where: F.Node | None,
+        limit: int,
+        keywords: bool,
+        rerank: bool,
+        window: timeframe.Window | None = None,
     ) -> list[Scored]:
         self._check_embedder(claim=False)
         vector = self._engine.embedder.embed([query])[0]
@@ -399,7 +411,18 @@ class Memory:
             fresh = [i for i in records if i not in semantic]
             for memory_id, v in store.vectors(self.project_id, fresh).items():
                 semantic[memory_id] = float(np.dot(v, vector))
-        return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders)
+        span = None
+        if window is not None and TIME_CANDIDATES:  # the nearest among memories said then
+            span = (iso(window[0]) or "", iso(window[1]) or "")
+            said_then = F.conjoin(where, F.Condition("created_at", "gte", span[0]),
+                                  F.Condition("created_at", "lt", span[1]))  # fmt: skip
+            dated = store.query(Query(self.project_id, said_then, now, vector, limit=pool))
+            orders.append([r.id for r, _ in dated])
+            for r, s in dated:
+                records.setdefault(r.id, r)
+                semantic.setdefault(r.id, float(s or 0.0))
+        return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders,
+                    window=span if window is not None else None)  # fmt: skip
 
     def _keyword_lists(
         self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int

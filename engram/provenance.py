@@ -6,6 +6,10 @@ Every memory keeps `sources`, one entry per message: its position in the add cal
 (infer=False) is its memory's one source; an extracted fact's sources are the call's
 messages it shares the most words with (all of the call's user messages when it shares
 none), and an UPDATE appends the new fact's sources to the old ones.
+
+A source may also be marked `"context": true`: the message just before one the memory came
+from, i.e. what it answered ("A sunrise, last year" answers "What did you paint?"). Search
+reads context words as the memory's own (engram.ranking); they are not where it came from.
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ def _source(index: int, turn: dict[str, str], said_at: str) -> dict[str, Any]:
     source.update(text=text, hash=hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
                   said_at=said_at)  # fmt: skip
     return source
+
+
+def with_context(sources: list[dict[str, Any]], said: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`sources` plus, for each, the message before it in the call (`said`), as context."""
+    own = {s["index"] for s in sources}
+    before = [said[s["index"] - 1] for s in sources
+              if s["index"] > 0 and s["index"] - 1 not in own]  # fmt: skip
+    context = [{**s, "context": True} for s in {id(s): s for s in before}.values()]
+    return [*sources, *context]
+
+
+def context_text(sources: list[dict[str, Any]], everything: bool = False) -> str:
+    """The words of a memory's context messages (or of all its sources)."""
+    return " ".join(s.get("text", "") for s in sources if everything or s.get("context"))
 
 
 def attribute(fact: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,12 +27,18 @@ from functools import lru_cache
 
 from engram.lexical import terms
 from engram.models import MemoryRecord
+from engram.provenance import context_text
 
 SEMANTIC_WEIGHT = 0.6
 BM25_HALF = 2.0  # the BM25 value that counts as half a keyword match
 BM25_K1, BM25_B = 1.2, 0.75
 RRF_K = 60  # reciprocal-rank fusion constant, for the rerank=False order
 PREFIX = 5  # query words share a 5-letter prefix with their inflections ("painting" ~ "painted")
+# keyword matching also reads a memory's sources: "all" (the messages it came from and the
+# "context" one before), "context" (only that one), "none" (the memory's text alone)
+KEYWORD_SOURCES = "all"
+# weight of "said in the time the query names" when it names one ("in May 2023")
+TIME_WEIGHT = 0.2
 # The default `threshold` of a search: below it a memory is not relevant enough to return.
 DEFAULT_THRESHOLD = 0.1
 
@@ -51,11 +57,14 @@ def rank(
     *,
     rerank: bool = True,
     orders: list[list[str]] | None = None,
+    window: tuple[str, str] | None = None,
 ) -> list[Scored]:
     """Score every candidate (`semantic`: id -> cosine); best first.
 
     rerank=True orders by the score; rerank=False keeps the candidate lists' own orders,
     fused by reciprocal rank (`orders`: ids best first, per list). Scores are the same.
+    `window`: [start, end) ISO times the query asks about (engram.timeframe); memories said
+    then get `time` 1, others 0, weighing TIME_WEIGHT in the score.
     """
     keyword = keyword_scores(query, records)
     scored = []
@@ -63,8 +72,12 @@ def rank(
         sem = min(1.0, max(0.0, semantic.get(record.id, 0.0)))
         kw = keyword[record.id]
         score = SEMANTIC_WEIGHT * sem + (1 - SEMANTIC_WEIGHT) * kw
-        scored.append(Scored(record, _clip(score), {"semantic": round(sem, 6),
-                                                     "keyword": round(kw, 6)}))  # fmt: skip
+        breakdown = {"semantic": round(sem, 6), "keyword": round(kw, 6)}
+        if window is not None:
+            said_then = float(window[0] <= record.created_at < window[1])
+            score = (1 - TIME_WEIGHT) * score + TIME_WEIGHT * said_then
+            breakdown["time"] = said_then
+        scored.append(Scored(record, _clip(score), breakdown))
     if rerank or not orders:
         scored.sort(key=lambda s: (-s.score, s.record.id))
         return scored
@@ -84,7 +97,7 @@ def rrf(orders: list[list[str]], k: int = RRF_K) -> dict[str, float]:
 def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
     """id -> keyword score in [0, 1] (see the module docstring)."""
     wanted = list(dict.fromkeys(terms(query)))
-    docs = [_doc(r.memory) for r in records]
+    docs = [_doc(_keyword_text(r)) for r in records]
     if not wanted or not docs:
         return {r.id: 0.0 for r in records}
     matches = [[_count(w, doc) for doc in docs] for w in wanted]
@@ -102,6 +115,16 @@ def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
                    for i, row in enumerate(matches) if row[j])  # fmt: skip
         out[record.id] = _clip(0.5 * coverage + 0.5 * bm25 / (bm25 + BM25_HALF))
     return out
+
+
+def _keyword_text(record: MemoryRecord) -> str:
+    """A memory's words for keyword matching: its text, the messages it came from (an
+    extracted fact drops words its message had) and the message before (what it answered)."""
+    if KEYWORD_SOURCES == "none":
+        return record.memory
+    sources = [s for s in record.sources if s.get("text", "").strip() != record.memory]
+    context = context_text(sources, everything=KEYWORD_SOURCES == "all")
+    return f"{record.memory} {context}" if context else record.memory
 
 
 Doc = tuple[Counter[str], int]  # counts of each term and of each PREFIX-letter stem; length

@@ -175,6 +175,12 @@ Timestamp = Annotated[
     BeforeValidator(_timestamp),
     Field(description="When the messages were said: unix seconds or ISO 8601 (default: now)"),
 ]
+ReferenceDate = Annotated[
+    datetime | None,
+    BeforeValidator(lambda v: None if v in (None, "") else
+                    F.parse_datetime(v, field="reference_date")),
+    Field(description="'Now' for the query's relative times ('last year'); default: today"),
+]  # fmt: skip
 PageSize = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_SIZE)]
 PageNumber = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE)]
 
@@ -272,6 +278,7 @@ class SearchRequest(Scoped):
         default=None, description="Order by relevance score; false: fused candidate ranks")
     include_sources: StrictBool = Field(
         default=False, description="Each result carries `sources`, the messages it came from")
+    reference_date: ReferenceDate = None
 
     def size(self, default: int = 10) -> int:
         return self.top_k or self.limit or default

@@ -10,7 +10,12 @@ import pytest
 
 from engram.errors import InvalidInputError
 from engram.memory import Memory
+from engram.stores.base import Query
 from tests.conftest import Clock
+
+
+def came_from(result: dict) -> list[str]:
+    return [s["message_id"] for s in result["sources"] if not s.get("context")]
 
 
 @pytest.fixture
@@ -47,10 +52,15 @@ def test_deleted_and_updated_memories_leave_the_word_index(mem: Memory) -> None:
     changed = mem.add("Max owns a Quibble drum", user_id="max", infer=False)["results"][0]["id"]
     mem.delete(gone)
     mem.update(changed, text="Max owns a snare drum")
-    found = mem.search("zorblax kite quibble", user_id="max", threshold=0.0)["results"]
+
+    def matching(word: str) -> list[str]:
+        q = Query(mem.project_id, None, mem._now(), keywords=(word,))
+        return [r.memory for r, _ in mem.store.query(q)]
+
+    assert matching("zorblax") == [] and matching("quibble") == []
+    assert matching("snare") == ["Max owns a snare drum"]
+    found = mem.search("zorblax kite", user_id="max", threshold=0.0)["results"]
     assert [r["memory"] for r in found] == ["Max owns a snare drum"]
-    assert found[0]["score_breakdown"]["keyword"] == 0
-    assert mem.search("snare", user_id="max")["results"][0]["score_breakdown"]["keyword"] > 0
 
 
 def test_a_raw_message_is_its_own_source(mem: Memory) -> None:
@@ -61,7 +71,18 @@ def test_a_raw_message_is_its_own_source(mem: Memory) -> None:
     assert first["sources"] == [{"index": 0, "role": "user", "message_id": "m-1",
                                  "text": "My knee hurts", "hash": first["sources"][0]["hash"],
                                  "said_at": "2023-05-08T00:00:00.000000+00:00"}]  # fmt: skip
-    assert mem.get(out["results"][1]["id"])["sources"][0]["message_id"] == "7"
+    second = mem.get(out["results"][1]["id"])
+    assert came_from(second) == ["7"]
+    assert second["sources"][1]["context"] and second["sources"][1]["message_id"] == "m-1"
+
+
+def test_context_words_count_for_keywords(mem: Memory) -> None:
+    mem.add([{"role": "user", "content": "Caroline: What did you paint last week?"},
+             {"role": "user", "content": "Melanie: A lake sunrise"}], run_id="c",
+            infer=False)  # fmt: skip
+    found = mem.search("What did Melanie paint?", run_id="c")["results"]
+    sunrise = next(r for r in found if r["memory"] == "Melanie: A lake sunrise")
+    assert sunrise["score_breakdown"]["keyword"] > 0.5
 
 
 def test_an_extracted_fact_points_at_the_message_it_came_from(mem: Memory) -> None:
@@ -72,9 +93,11 @@ def test_an_extracted_fact_points_at_the_message_it_came_from(mem: Memory) -> No
               "message_id": "c"}], user_id="max")  # fmt: skip
     got = {r["memory"]: r for r in mem.get_all(user_id="max", include_sources=True)["results"]}
     knee = got["Max's right knee flares up on downhills"]
-    assert [s["message_id"] for s in knee["sources"]] == ["c"]
+    assert came_from(knee) == ["c"]
+    # the message before it, what it answered, is kept as context
+    assert [s["message_id"] for s in knee["sources"] if s.get("context")] == ["b"]
     goal = got["Max wants to run a marathon in under 4 hours"]
-    assert [s["message_id"] for s in goal["sources"]] == ["a"]
+    assert came_from(goal) == ["a"]
 
 
 def test_an_update_appends_the_new_sources(mem: Memory) -> None:
@@ -83,7 +106,7 @@ def test_an_update_appends_the_new_sources(mem: Memory) -> None:
     changed = mem.add([{"role": "user", "content": "Actually I now want to run a marathon "
                         "in under 3:45", "message_id": "z"}], user_id="max")["results"]  # fmt: skip
     assert [(r["event"], r["id"]) for r in changed] == [("UPDATE", first["id"])]
-    assert [s["message_id"] for s in mem.get(first["id"])["sources"]] == ["a", "z"]
+    assert came_from(mem.get(first["id"])) == ["a", "z"]
 
 
 def test_sources_only_on_request_in_lists_and_search(mem: Memory) -> None:
@@ -120,4 +143,4 @@ def test_export_carries_the_sources(mem: Memory, tmp_path) -> None:
     other = mem.for_project("copy")
     import_memories(other, tmp_path / "out.jsonl")
     copied = other.get_all(user_id="max", include_sources=True)["results"][0]
-    assert [s["message_id"] for s in copied["sources"]] == ["m-1"]
+    assert came_from(copied) == ["m-1"]

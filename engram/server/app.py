@@ -187,7 +187,8 @@ def _list(
     page = page or body.page or 1
     size = page_size or body.page_size or 100
     out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size,
-                             include_sources=body.include_sources)  # fmt: skip
+                             include_sources=body.include_sources,
+                            reference_date=body.reference_date)  # fmt: skip
     count = out.get("count", len(out["results"]))
     nxt, prev = _page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
