@@ -146,9 +146,10 @@ def today_search(memory: Memory, query: str, run_id: str, limit: int) -> list[di
     docs = [set(terms(r.memory)) for r, _ in rows]
     idf = {w: math.log(1 + len(docs) / (1 + sum(match(w, d) for d in docs))) for w in wanted}
     total = sum(idf.values()) or 1.0
-    scored = sorted(((s or 0.0) + 0.3 * sum(v for w, v in idf.items() if match(w, d)) / total,
-                     r) for (r, s), d in zip(rows, docs))  # fmt: skip
-    return [{**r.to_dict(c), "sources": r.sources} for c, r in reversed(scored)][:limit]
+    scored = [((s or 0.0) + 0.3 * sum(v for w, v in idf.items() if match(w, d)) / total, r)
+              for (r, s), d in zip(rows, docs)]  # fmt: skip
+    scored.sort(key=lambda pair: -pair[0])
+    return [{**r.to_dict(c), "sources": r.sources} for c, r in scored][:limit]
 
 
 def _setting(key: str) -> tuple[Any, str]:

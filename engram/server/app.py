@@ -187,8 +187,7 @@ def _list(
     page = page or body.page or 1
     size = page_size or body.page_size or 100
     out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size,
-                             include_sources=body.include_sources,
-                            reference_date=body.reference_date)  # fmt: skip
+                             include_sources=body.include_sources)  # fmt: skip
     count = out.get("count", len(out["results"]))
     nxt, prev = _page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
@@ -309,7 +308,8 @@ def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     out = ctx.memory.search(body.query, **body.scope(), filters=body.filters,
                             limit=body.size(), threshold=body.threshold,
                             keyword_search=body.keyword_search, rerank=body.rerank,
-                            include_sources=body.include_sources)  # fmt: skip
+                            include_sources=body.include_sources,
+                            reference_date=body.reference_date)  # fmt: skip
     return {"results": out["results"]}
 
 
