@@ -36,7 +36,7 @@ CHANGE_WORDS = frozenset(
 END_WORDS = frozenset(
     "quit quits stopped stop stops gave give dropped drop ditched cancelled canceled left sold "
     "withdrew withdrawn retired divorced healed recovered gone over cured cleared fired "
-    "ended laid"
+    "ended laid lost broke"
     .split()
 )  # fmt: skip
 NEGATIONS = frozenset(
@@ -181,15 +181,16 @@ _GEAR_PATTERNS = {
 }
 
 ACTIVITIES = (
-    "long run|long runs|tempo run|easy run|track session|intervals|run|jog|swim|cycle|bike|"
-    "ride|gym|lift|weight|yoga|pilates|climb|boulder|hike|row|walk|train|workout|crossfit|"
+    "long run|long runs|tempo run|easy run|track session|intervals|strength|run|jog|swim|"
+    "cycle|bike|ride|gym|lift|weight|yoga|pilates|climb|boulder|hike|row|walk|train|workout|crossfit|"
     "tennis|football|soccer|basketball|golf|ski|surf|dance|box|stretch|meditate|smoke|"
     "drink|coffee|tea|alcohol|wine|beer|cigarette|vape|nap|sleep|spin|study|learn|practice|"
-    "play|cook|commute"
+    "play|cook|commute|bed|wake"
 )
 _ACTIVITY_STEMS = [a for a in ACTIVITIES.split("|")]
 _HYPERNYM = {"wine": "alcohol", "beer": "alcohol", "whisky": "alcohol", "vodka": "alcohol",
-             "cocktail": "alcohol", "booze": "alcohol", "cigarette": "smoke", "jog": "run",
+             "cocktail": "alcohol", "booze": "alcohol", "cigarette": "smoke", "jog": "train",
+             "run": "train",
              "lift": "weight", "weights": "weight", "bike": "cycle", "ride": "cycle",
              "spin": "cycle", "workout": "train", "exercise": "train",
              "trail": "trail", "trails": "trail", "office": "work", "job": "work"}  # fmt: skip
@@ -200,6 +201,18 @@ TIMES_OF_DAY = {
     "noon": "midday", "midday": "midday", "afternoon": "afternoon", "afternoons": "afternoon",
     "evening": "evening", "evenings": "evening", "night": "night", "nights": "night",
     "sunset": "evening", "dinner": "evening", "pm": "evening",
+}  # fmt: skip
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})? ?(?:am|pm)\b")
+_PLACES = {
+    "treadmill": "indoors", "treadmills": "indoors", "indoors": "indoors", "inside": "indoors",
+    "gym": "indoors", "outside": "outdoors", "outdoors": "outdoors", "trail": "trail",
+    "trails": "trail", "road": "road", "roads": "road", "track": "track", "grass": "grass",
+}  # fmt: skip
+_COMPANY = {
+    "alone": "alone", "solo": "alone", "myself": "alone", "themselves": "alone",
+    "club": "group", "group": "group", "groups": "group", "crew": "group", "team": "group",
+    "friends": "friends", "friend": "friends", "partner": "partner", "wife": "partner",
+    "husband": "partner", "girlfriend": "partner", "boyfriend": "partner", "dog": "dog",
 }  # fmt: skip
 _BEFORE_AFTER = re.compile(r"\b(before|after) (work|school|the kids wake up|breakfast|dinner)\b")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
@@ -222,14 +235,14 @@ PAIN_WORDS = frozenset(
 )  # fmt: skip
 HEALED_WORDS = frozenset(
     "healed heals recovered better fine ok okay gone cleared cured resolved pain-free "
-    "painless fixed strong"
+    "painless fixed strong great good healthy normal"
     .split()
 )  # fmt: skip
 
 LIKE_WORDS = frozenset("like likes liked love loves loved enjoy enjoys enjoyed prefer "
                        "prefers preferred favourite favorite fan adore adores".split())  # fmt: skip
 DISLIKE_WORDS = frozenset("hate hates hated dislike dislikes disliked detest detests avoid "
-                          "avoids loathe loathes".split())  # fmt: skip
+                          "avoids loathe loathes dread dreads dreading".split())  # fmt: skip
 _CANT_STAND = re.compile(r"\b(can't|cannot|can not|couldn't) (stand|bear)\b|\bsick of\b|"
                          r"\btired of\b|\bnot a fan\b")  # fmt: skip
 ASPECTS = {
@@ -268,7 +281,7 @@ _RESIDENCE = re.compile(r"\b(lives?|living|lived|resides?|based|settled|moved|mo
 _ORIGIN = re.compile(r"\b(grew up|born|raised|is from|comes from|originally from)\b")
 _JOB = re.compile(r"\b(works? (as|at|for|in)|worked (as|at|for)|job|jobs|employer|career|"
                   r"employed|unemployed|hired|promoted|laid off|resigned|graduated|"
-                  r"joined)\b")  # fmt: skip
+                  r"joined|retired)\b")  # fmt: skip
 _COMMUTE = re.compile(r"\b(drives?|drove|cycles?|cycled|bikes?|biked|walks?|walked|takes? the "
                       r"(bus|train|tube|subway|metro|tram)|commutes?|rides?|runs?|carpools?)\b"
                       r".{0,30}?\b(to|into) (work|the office|office|school|campus|uni|"
@@ -329,10 +342,20 @@ class Reading:
 # ----------------------------------------------------------------------------- reading
 
 
+# Single words that say a habit ended, spelled out so one rule reads them all.
+_REWORDINGS = (
+    (re.compile(r"\b(\w+)-free\b"), r"no longer \1"),  # "smoke-free", "pain-free", "meat-free"
+    (re.compile(r"\b(sober|teetotal|teetotaler|teetotaller)\b"), "no longer drinking alcohol"),
+    (re.compile(r"\bnon-?smoker\b"), "no longer smoking"),
+)
+
+
 def read(text: str, subject: str | None = None) -> Reading:
     """The holder and attributes of a third-person fact ("Max quit smoking")."""
     lowered = text.lower().replace("\u2019", "'")
     lowered = lowered.replace("can't", "cannot").replace("won't", "will not").replace("n't", " n't")
+    for pattern, replacement in _REWORDINGS:
+        lowered = pattern.sub(replacement, lowered)
     words = _WORD.findall(lowered)
     holder = _holder(text, words, subject)
     negated = any(w in NEGATIONS for w in words)
@@ -451,7 +474,7 @@ def _residence(text: str, low: str, words: list[str], negated: bool) -> list[Att
     if not match:
         return []
     after = low[match.end():]
-    if not re.match(r"\s*(in|to|into|at|near|out|away|back|from|abroad|downtown|here|with)\b",
+    if not re.match(r"\s*(in|to|into|at|near|out|away|back|from|abroad|downtown|here|with|alone)\b",
                     after):  # fmt: skip
         return []
     return [Attribute("residence", _place_values(text, low, _RESIDENCE))]
@@ -460,7 +483,7 @@ def _residence(text: str, low: str, words: list[str], negated: bool) -> list[Att
 def _place_values(text: str, low: str, pattern: re.Pattern[str]) -> frozenset[str]:
     match = pattern.search(low)
     tail = text[match.end():] if match else text
-    tail = re.sub(r"^\s*with\b", "", tail)  # "lives with their parents": who is the place
+    tail = re.sub(r"^(\s*(with|in|into|to|at)\b)+", "", tail)  # "moved in with their partner"
     tail = re.split(r"\b(since|last|in \d{4}|because|but|with|for)\b|[,(]", tail)[0]
     return frozenset(stem(w) for w in _WORD.findall(tail.lower()) if w not in STOPWORDS)
 
@@ -540,8 +563,15 @@ def _when(text: str, low: str, words: list[str], negated: bool) -> list[Attribut
     out = []
     times = {TIMES_OF_DAY[w] for w in words if w in TIMES_OF_DAY}
     times |= {f"{a}-{b}" for a, b in _BEFORE_AFTER.findall(low)}
+    times |= {re.sub(r"\s", "", m) for m in _CLOCK.findall(low)}
     if times and not re.search(r"\b(every|each|a|per) (morning|evening|night)\b", low):
         out.append(Attribute(f"when:{activity}", frozenset(times), -1 if negated else 1))
+    places = {_PLACES[w] for w in words if w in _PLACES}
+    if places:  # "runs on the treadmill" -> "does all their runs outside now"
+        out.append(Attribute(f"where:{activity}", frozenset(places), single=False))
+    company = {_COMPANY[w] for w in words if w in _COMPANY}
+    if company and re.search(r"\b(with|alone|solo|by (them|him|her)self)\b", low):
+        out.append(Attribute(f"company:{activity}", frozenset(company), single=False))
     days = {d for d in DAYS for w in words if stem(w) == d}
     if days:
         out.append(Attribute(f"day:{activity}", frozenset(days), -1 if negated else 1))

@@ -164,7 +164,9 @@ def _compare(new: Attribute, old: Attribute, announced: bool) -> str:
     if new.polarity != old.polarity:
         return "change"
     if not new.values or not old.values:
-        return "same" if new.values == old.values else "different"
+        if new.values == old.values:
+            return "same"
+        return "change" if announced and new.single else "different"  # "quit the job"
     if new.values <= old.values and not (announced and new.values != old.values):
         return "same"
     if new.single or announced:

@@ -178,6 +178,45 @@ SAME += [
     ("My favourite food is pizza", "I love pizza more than anything", "preference"),
 ]
 
+# A third batch, written after the second round and checked before its fixes (as third-person
+# facts straight through the reconciler: change 9/20, keep 12/12).
+CHANGE += [
+    ("I work as a barista", "I quit the café job and now teach yoga", "job"),
+    ("I'm a smoker", "I've been smoke-free for a year", "habit"),
+    ("I run on the treadmill", "I do all my runs outside now", "place"),
+    ("I use Nike Run Club", "I switched to Strava", "app"),
+    ("I wear Brooks Ghost", "I now run in Saucony Endorphin", "gear"),
+    ("I run 4 days a week", "I cut back to 2 runs a week", "frequency"),
+    ("My left Achilles is sore", "My Achilles feels great now", "body"),
+    ("I love hill repeats", "I've started to dread hill repeats", "preference"),
+    ("I'm dating Alex", "Alex and I split up", "relationship"),
+    ("I drink two beers every night", "I'm sober now", "habit"),
+    ("I wake up at 6am", "I now wake up at 5am", "time of day"),
+    ("I go to bed at 11pm", "I go to bed at 10pm these days", "time of day"),
+    ("My marathon PB is 3:55", "I ran 3:41 at Berlin, a new marathon PB", "number"),
+    ("I eat a lot of red meat", "I went vegetarian", "diet"),
+    ("I train with a club", "I left the running club and train alone", "company"),
+    ("My coach is Dave", "My new coach is Priya", "relationship"),
+    ("I live alone", "I moved in with my girlfriend", "residence"),
+    ("I'm a teacher", "I retired last year", "job"),
+    ("I drink coffee every morning", "I switched to green tea in the mornings", "habit"),
+    ("I use a Garmin watch", "I lost my Garmin and use my phone to track runs now", "gear"),
+]
+KEEP += [
+    ("I wake up at 6am", "I go to bed at 11pm", "two times"),
+    ("My left Achilles is sore", "My right knee is sore", "two body parts"),
+    ("I use Strava", "I use Spotify", "two apps of two kinds"),
+    ("I run 4 days a week", "I swim 2 days a week", "two activities"),
+    ("I love hill repeats", "I hate tempo runs", "two workouts"),
+    ("I'm dating Alex", "My sister is dating Sam", "someone else's relationship"),
+    ("My marathon PB is 3:55", "My half marathon PB is 1:45", "two distances"),
+    ("I live in Leeds", "I work in Manchester", "home and work"),
+    ("I'm a teacher", "I teach yoga on weekends", "job and hobby"),
+    ("I drink coffee every morning", "I drink water during runs", "two drinks"),
+    ("I have a Garmin watch", "I have a road bike", "two pieces of gear"),
+    ("My wife is vegan", "I eat meat", "someone else's diet"),
+]
+
 
 def run(make_memory: MakeMemory) -> list[Result]:
     results: list[Result] = []
