@@ -34,11 +34,15 @@ CHANGE_WORDS = frozenset(
 )  # fmt: skip
 # Words that end what an older fact stated.
 END_WORDS = frozenset(
-    "quit quits stopped stop stops gave give dropped drop ditched cancelled canceled left sold "
-    "withdrew withdrawn retired divorced healed recovered gone over cured cleared fired "
-    "ended laid lost broke"
+    "quit quits quitting stopped stop stops ditched cancelled canceled sold withdrew withdrawn "
+    "retired divorced healed recovered cured"
     .split()
 )  # fmt: skip
+# Two-word endings: "gave up", "dropped out", "laid off", ...
+_END_PHRASES = frozenset({("gave", "up"), ("give", "up"), ("giving", "up"), ("dropped", "out"),
+                          ("pulled", "out"), ("opted", "out"), ("cut", "out"), ("laid", "off"),
+                          ("broke", "up"), ("split", "up"), ("moved", "away"),
+                          ("lost", "their"), ("lost", "his"), ("lost", "her")})  # fmt: skip
 NEGATIONS = frozenset(
     "not no never n't don't doesn't didn't isn't aren't wasn't won't can't cannot longer "
     "anymore without barely hardly"
@@ -281,7 +285,8 @@ _RESIDENCE = re.compile(r"\b(lives?|living|lived|resides?|based|settled|moved|mo
 _ORIGIN = re.compile(r"\b(grew up|born|raised|is from|comes from|originally from)\b")
 _JOB = re.compile(r"\b(works? (as|at|for|in)|worked (as|at|for)|job|jobs|employer|career|"
                   r"employed|unemployed|hired|promoted|laid off|resigned|graduated|"
-                  r"joined|retired)\b")  # fmt: skip
+                  r"retired|(joined|left) (a |an |the )?(startup|company|firm|bank|agency))"
+                  r"\b")  # fmt: skip
 _COMMUTE = re.compile(r"\b(drives?|drove|cycles?|cycled|bikes?|biked|walks?|walked|takes? the "
                       r"(bus|train|tube|subway|metro|tram)|commutes?|rides?|runs?|carpools?)\b"
                       r".{0,30}?\b(to|into) (work|the office|office|school|campus|uni|"
@@ -363,6 +368,9 @@ def read(text: str, subject: str | None = None) -> Reading:
     for detector in _DETECTORS:
         for attribute in detector(text, lowered, words, negated):
             attrs.setdefault(attribute.slot, attribute)
+    habit = _habit(words, lowered, negated, attrs)
+    if habit is not None:
+        attrs.setdefault(habit.slot, habit)
     stems = frozenset(_HYPERNYM.get(stem(w), stem(w)) for w in words if w not in STOPWORDS)
     return Reading(
         holder=holder,
@@ -372,6 +380,23 @@ def read(text: str, subject: str | None = None) -> Reading:
         ends=_ended(words),
         stems=stems,
     )
+
+
+# Habits one has or has not: "doesn't drink coffee" -> "has started drinking coffee".
+HABITS = frozenset({"smoke", "vape", "drink", "coffee", "tea", "alcohol", "beer", "wine"})
+
+
+def _habit(words: list[str], low: str, negated: bool, attrs: dict[str, Attribute]
+           ) -> Attribute | None:
+    """Whether the user has a habit at all, when the fact says nothing more (no time, day or
+    frequency: "doesn't drink on weekdays" says less than that)."""
+    if any(slot.split(":")[0] in {"when", "day", "often"} for slot in attrs):
+        return None
+    found = [_HYPERNYM.get(stem(w), stem(w)) for w in words]
+    habit = next((h for h in reversed(found) if h in HABITS), None)
+    if habit is None:
+        return None
+    return Attribute(f"does:{habit}", frozenset({"yes"}), -1 if negated else 1)
 
 
 def states_attribute(text: str, subject: str | None = None) -> bool:
@@ -410,9 +435,9 @@ def _ended(words: list[str]) -> frozenset[str]:
         if w == "left" and (i + 1 == len(words) or words[i - 1] in _SIDE_BEFORE
                             or words[i + 1] in BODY_PARTS | {"side", "hand"}):
             continue  # "their left foot" is a side, not a leaving
-        pulled_out = w in {"pulled", "dropped", "opted"} and words[i + 1 : i + 2] == ["out"]
+        phrase = (w, words[i + 1]) in _END_PHRASES if i + 1 < len(words) else False
         no_more = w in NEGATIONS and ({"anymore", "longer"} & set(words[i + 1 :]))
-        if w in END_WORDS or pulled_out or no_more:
+        if w in END_WORDS or phrase or no_more:
             out = []
             for nxt in words[i + 1 : i + 5]:
                 if nxt in {"in", "on", "at", "and", "but", "since", "last", "because", "for",
@@ -434,7 +459,7 @@ def _diet(text: str, low: str, words: list[str], negated: bool) -> list[Attribut
     labels = [w for w in words if w in DIET_LABELS]
     if "plant-based" in low:
         labels.append("plant-based")
-    ended = bool(set(words) & END_WORDS)
+    ended = bool(set(words) & (END_WORDS | {"dropped", "gave", "left", "ditched"}))
     for label in labels:
         sign = -1 if (negated or ended) else 1
         for group, s in DIET_LABELS[label].items():
@@ -492,7 +517,8 @@ def _job(text: str, low: str, words: list[str], negated: bool) -> list[Attribute
     roles = {w for w in words if w in OCCUPATIONS}
     is_role = re.search(r"\b(is|as|became|be|am) (a|an|now a|now an)?\s*(\w+ )?(" +
                         "|".join(OCCUPATIONS) + r")\b", low)  # fmt: skip
-    if not (_JOB.search(low) or is_role) or "volunteer" in low:
+    joined = re.search(r"\b(joined|left) (?:a |an |the )?[A-Z]", text)
+    if not (_JOB.search(low) or is_role or joined) or "volunteer" in low:
         return []
     roles |= {w for w in words if w in SENIORITY}
     employers = set(re.findall(r"\b(?:at|for|joined|left) (?:a |an |the )?([A-Z][\w&]+|"
@@ -611,9 +637,20 @@ def _body(text: str, low: str, words: list[str], negated: bool) -> list[Attribut
     return out
 
 
+# Words before "like"/"love" that make it a preposition or a noun ("felt like", "loads of love").
+_NOT_A_LIKING = frozenset("feel felt feels feeling look looks looked seem seems seemed sound "
+                          "sounds something of with so much is was be been being the a their "
+                          "our your his her my more just".split())  # fmt: skip
+
+
+def _is_verb_slot(words: list[str], i: int) -> bool:
+    """A liking verb near the start of the fact ("Max really loves ..."), not "felt like"."""
+    return i <= 5 and (i == 0 or words[i - 1] not in _NOT_A_LIKING)
+
+
 def _preference(text: str, low: str, words: list[str], negated: bool) -> list[Attribute]:
-    like = [i for i, w in enumerate(words) if w in LIKE_WORDS]
-    dislike = [i for i, w in enumerate(words) if w in DISLIKE_WORDS]
+    like = [i for i, w in enumerate(words) if w in LIKE_WORDS and _is_verb_slot(words, i)]
+    dislike = [i for i, w in enumerate(words) if w in DISLIKE_WORDS and _is_verb_slot(words, i)]
     cant = _CANT_STAND.search(low)
     if not (like or dislike or cant):
         return []

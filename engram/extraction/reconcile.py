@@ -40,17 +40,21 @@ _NEGATIONS = frozenset(
 )  # fmt: skip
 _STOPWORDS = frozenset({"a", "an", "the", "to", "of", "in", "on", "at", "and", "or", "for"})
 # Predicates that hold one value at a time: a new object replaces the old one.
-_SINGLE_VALUED = frozenset(
-    {"lives", "live", "works", "work", "is", "weighs", "moved", "named", "called", "age",
-     "wants", "plans", "aims", "targets", "goal", "uses", "drives", "studies", "owns"}
-)  # fmt: skip
+# Predicates that hold one value at a time: a new object replaces the old one. (Most of what
+# these caught is now read as attribute slots; "is" and "wants" merged unrelated chat facts.)
+_SINGLE_VALUED = frozenset({"lives", "live", "works", "work", "weighs", "named", "called"})
 
 
 # Words that mark a change without being part of the fact ("Max now wants ...").
 _HEDGES = frozenset({"now", "actually", "still", "also", "really", "currently", "just", "instead"})
 
 
+# Date anchors the extractor appends ("(7 May 2023)"): when a thing happened, not its value.
+_DATE_ANCHOR = re.compile(r"\s*\([^)]*\d{4}\)")
+
+
 def tokens(text: str) -> list[str]:
+    text = _DATE_ANCHOR.sub("", text)
     words = _TOKEN.findall(text.lower().replace("\u2019", "'"))
     return [w for w in words if w not in _HEDGES]
 
@@ -91,13 +95,18 @@ def classify(fact: str, stored: str, score: float, subject: str | None = None) -
     by_attribute = _by_attribute(read(fact, subject), read(stored, subject), score, new, old)
     if by_attribute is not None:
         return by_attribute
+    # The subject's name is in nearly every fact: it is no evidence two facts share a topic.
+    name = set(tokens(subject or "the user")) | {"user", "the"}
+    new, old = [w for w in new if w not in name], [w for w in old if w not in name]
     if score >= DUPLICATE_SCORE:
         return Event.NONE
     new_content, old_content = _content(new), _content(old)
     if min(len(new_content), len(old_content)) < MIN_CONTENT_WORDS:
         return Event.ADD  # too little said to claim one fact changes another
     flipped = _negated(new) != _negated(old)
-    if flipped and score >= NEGATION_SCORE and _overlap(new_content, old_content) >= 0.5:
+    shared = len(new_content & old_content)  # at least two words besides the name
+    overlap = _overlap(new_content, old_content)
+    if flipped and score >= NEGATION_SCORE and shared >= 2 and overlap >= 0.6:
         return Event.DELETE
     if score >= VALUE_CHANGE_SCORE and _is_value_change(new, old):
         return Event.UPDATE
@@ -117,7 +126,7 @@ def _is_value_change(new: list[str], old: list[str]) -> bool:
         return False
     if _has_digit(added) and _has_digit(removed):
         return True
-    return prefix >= 3 and new[1] in _SINGLE_VALUED and len(added) <= 3 and len(removed) <= 3
+    return prefix >= 2 and new[0] in _SINGLE_VALUED and len(added) <= 3 and len(removed) <= 3
 
 
 def _by_attribute(
@@ -165,7 +174,7 @@ def _compare(new: Attribute, old: Attribute, announced: bool) -> str:
         return "change"
     if not new.values or not old.values:
         if new.values == old.values:
-            return "same"
+            return "different"  # nothing to compare: no evidence either way
         return "change" if announced and new.single else "different"  # "quit the job"
     if new.values <= old.values and not (announced and new.values != old.values):
         return "same"
