@@ -15,7 +15,8 @@ on the same store, side by side:
 plus memories stored, ms per add, search p50/p95, and the prompt tokens (characters / 4) the
 top k memories take against the whole conversation.
 
-    .venv/bin/python bench/locomo.py                     # dev half: 5 conversations, ~5 min
+    .venv/bin/python bench/locomo.py                     # dev half, 5 conversations: 35 min
+                                                         # on 2 busy vCPUs
     .venv/bin/python bench/locomo.py --conversations 2 --modes raw   # quick iteration
 """
 
