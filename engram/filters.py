@@ -10,6 +10,7 @@ nothing, and every backend receives the same tree (no per-store filter semantics
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -22,6 +23,15 @@ DATE_FIELDS = frozenset({"created_at", "updated_at", "expiration_date"})
 TEXT_FIELDS = frozenset({"id", "memory", "hash"}) | set(SCOPE_FIELDS)
 FIELD_ALIASES = {"memory_id": "id", "memory_ids": "id"}
 ANY = "*"
+# Bounds that keep every filter far inside what both databases (and Python's recursion)
+# accept: SQLite refuses an expression tree deeper than 1,000 and more than 32,766 bound
+# variables; without them a hostile filter answered 500.
+MAX_DEPTH = 8  # nested AND/OR/NOT
+MAX_WIDTH = 100  # children of one AND/OR, conditions in one object
+MAX_VALUES = 1000  # values in one `in`/`nin` list
+MAX_CONDITIONS = 500  # conditions in the whole tree
+# What a scope condition must be to restrict a read: `ne`, `nin` and NOT narrow nothing.
+POSITIVE_SCOPE_OPS = frozenset({"eq", "in", "exists"})
 
 
 @dataclass(frozen=True)
@@ -61,35 +71,51 @@ def parse(filters: dict[str, Any] | None) -> Node | None:
         return None
     if not isinstance(filters, dict):
         raise FilterError("filters must be a JSON object", field="filters")
-    return _parse_object(filters, "filters")
+    node = _parse_object(filters, "filters", 0)
+    if count_conditions(node) > MAX_CONDITIONS:
+        raise FilterError(f"filters hold more than {MAX_CONDITIONS} conditions", field="filters")
+    return node
 
 
-def _parse_object(obj: dict[str, Any], path: str) -> Node:
-    nodes = [_parse_entry(key, value, f"{path}.{key}") for key, value in obj.items()]
+def _parse_object(obj: dict[str, Any], path: str, depth: int) -> Node:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"{path} nests deeper than {MAX_DEPTH} levels", field=path)
+    _check_width(len(obj), path)
+    nodes = [_parse_entry(key, value, f"{path}.{key}", depth) for key, value in obj.items()]
     if not nodes:
         raise FilterError(f"{path} is an empty object", field=path)
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _parse_entry(key: str, value: Any, path: str) -> Node:
+def _check_width(width: int, path: str) -> None:
+    if width > MAX_WIDTH:
+        raise FilterError(f"{path} has more than {MAX_WIDTH} entries", field=path)
+
+
+def _parse_entry(key: str, value: Any, path: str, depth: int) -> Node:
+    if not isinstance(key, str):
+        raise FilterError(f"{path}: filter keys are strings", field=path)
+    check_text(key, path)
     logical = key.upper()
     if logical in ("AND", "OR", "NOT"):
-        children = _parse_list(value, path)
+        children = _parse_list(value, path, depth + 1)
         if logical == "AND":
             return And(children)
         if logical == "OR":
             return Or(children)
         return Not(children[0] if len(children) == 1 else And(children))
     if key == "metadata" and isinstance(value, dict):
-        return _parse_object({f"metadata.{k}": v for k, v in value.items()}, path)
+        _check_width(len(value), path)
+        return _parse_object({f"metadata.{k}": v for k, v in value.items()}, path, depth)
     return _parse_field(FIELD_ALIASES.get(key, key), value, path)
 
 
-def _parse_list(value: Any, path: str) -> tuple[Node, ...]:
+def _parse_list(value: Any, path: str, depth: int) -> tuple[Node, ...]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):
         raise FilterError(f"{path} must be a non-empty list of filter objects", field=path)
-    return tuple(_parse_object(item, f"{path}[{i}]") for i, item in enumerate(items))
+    _check_width(len(items), path)
+    return tuple(_parse_object(item, f"{path}[{i}]", depth) for i, item in enumerate(items))
 
 
 def _parse_field(name: str, value: Any, path: str) -> Node:
@@ -107,8 +133,7 @@ def _parse_field(name: str, value: Any, path: str) -> Node:
 
 def _check_field(name: str, path: str) -> None:
     if name.startswith("metadata."):
-        if not name.removeprefix("metadata."):
-            raise FilterError(f"{path}: empty metadata key", field=path)
+        check_metadata_key(name.removeprefix("metadata."), path, error=FilterError)
         return
     if name not in TEXT_FIELDS | DATE_FIELDS | {"categories"}:
         known = sorted(TEXT_FIELDS | DATE_FIELDS | {"categories", "metadata.<key>"})
@@ -123,6 +148,8 @@ def _condition(name: str, op: str, value: Any, path: str) -> Condition:
     if op in ("in", "nin"):
         if not isinstance(value, list) or not value:
             raise FilterError(f"{path} needs a non-empty list", field=path)
+        if len(value) > MAX_VALUES:
+            raise FilterError(f"{path} lists more than {MAX_VALUES} values", field=path)
         return Condition(name, op, tuple(_scalar(name, v, path) for v in value))
     if op in ("contains", "icontains") and not isinstance(value, str):
         raise FilterError(f"{path} needs a string", field=path)
@@ -132,6 +159,10 @@ def _condition(name: str, op: str, value: Any, path: str) -> Condition:
 def _scalar(name: str, value: Any, path: str) -> Any:
     if isinstance(value, (dict, list)):
         raise FilterError(f"{path} needs a plain value, not {type(value).__name__}", field=path)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FilterError(f"{path} must be a finite number", field=path)
+    if isinstance(value, str):
+        check_text(value, path)
     if name in DATE_FIELDS:
         return iso(parse_datetime(value, field=path))
     if name in TEXT_FIELDS and not isinstance(value, str):
@@ -141,6 +172,20 @@ def _scalar(name: str, value: Any, path: str) -> Any:
 
 def parse_datetime(value: Any, *, field: str) -> datetime:
     """Accept "YYYY-MM-DD", ISO datetimes (naive means UTC), date and datetime objects."""
+    parsed = _as_datetime(value)
+    if parsed is None:
+        raise InvalidInputError(
+            f"{field}: expected a date 'YYYY-MM-DD' or an ISO datetime, got {value!r}"[:300],
+            field=field,
+        )
+    try:  # stored in UTC: 9999-12-31T23:59:59-12:00 has no UTC form
+        parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise InvalidInputError(f"{field}: date out of range in UTC", field=field) from None
+    return parsed
+
+
+def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
@@ -149,12 +194,40 @@ def parse_datetime(value: Any, *, field: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            pass
-        else:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise InvalidInputError(
-        f"{field}: expected a date 'YYYY-MM-DD' or an ISO datetime, got {value!r}", field=field
-    )
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def check_text(value: str, field: str) -> str:
+    """Well-formed Unicode only: a lone UTF-16 surrogate cannot be encoded as UTF-8, so
+    once stored it would break every read that touches it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInputError(
+            f"{field} holds a lone UTF-16 surrogate (not valid Unicode text)", field=field
+        ) from None
+    return value
+
+
+MAX_METADATA_KEY = 255
+# A metadata key becomes a JSON path in SQL; these characters would break out of it.
+_BAD_KEY_CHARS = frozenset('"\\') | {chr(c) for c in range(32)} | {"\x7f"}
+
+
+def check_metadata_key(key: str, field: str, *, error: type[InvalidInputError]) -> str:
+    if not key or len(key) > MAX_METADATA_KEY:
+        raise error(f"{field}: a metadata key needs 1 to {MAX_METADATA_KEY} characters",
+                    field=field)  # fmt: skip
+    check_text(key, field)
+    if any(ch in _BAD_KEY_CHARS for ch in key):
+        raise error(f"{field}: a metadata key cannot hold quotes, backslashes or control "
+                    "characters", field=field)  # fmt: skip
+    return key
 
 
 # ---------------------------------------------------------------------------- inspection
@@ -170,9 +243,43 @@ def fields_in(node: Node | None) -> set[str]:
     return set().union(*(fields_in(child) for child in node.children))
 
 
+def count_conditions(node: Node | None) -> int:
+    if node is None:
+        return 0
+    if isinstance(node, Condition):
+        return 1
+    if isinstance(node, Not):
+        return count_conditions(node.child)
+    return sum(count_conditions(child) for child in node.children)
+
+
 def has_scope(node: Node | None) -> bool:
-    """True when the filter names at least one entity, so a read cannot scan everything."""
-    return bool(fields_in(node) & set(SCOPE_FIELDS))
+    """True when the filter is restricted by a positive condition on a scope id (equality,
+    `in` or the wildcard "*") at the top level of an AND, or when every branch of an OR
+    is, so a read can never widen to the whole project: `ne`, NOT, and an OR with an
+    unscoped branch do not count."""
+    if isinstance(node, Condition):
+        return node.field in SCOPE_FIELDS and node.op in POSITIVE_SCOPE_OPS
+    if isinstance(node, And):
+        return any(has_scope(child) for child in node.children)
+    if isinstance(node, Or):
+        return all(has_scope(child) for child in node.children)
+    return False  # None, or NOT
+
+
+def project_wide(node: Node | None) -> bool:
+    """Every scope id is the wildcard "*" at the top level: Mem0's explicit form for every
+    memory of the project (the official CLI's `delete --all --project` sends it)."""
+    top = node.children if isinstance(node, And) else (node,)
+    wild = {c.field for c in top if isinstance(c, Condition) and c.op == "exists"}
+    return wild >= set(SCOPE_FIELDS)
+
+
+def without_wildcards(node: Node | None) -> Node | None:
+    """The tree without its top-level scope wildcards (used once `project_wide` holds)."""
+    top = node.children if isinstance(node, And) else (node,)
+    return conjoin(*(c for c in top if not (isinstance(c, Condition) and c.op == "exists"
+                                            and c.field in SCOPE_FIELDS)))  # fmt: skip
 
 
 def conjoin(*nodes: Node | None) -> Node | None:
@@ -183,7 +290,9 @@ def conjoin(*nodes: Node | None) -> Node | None:
 
 
 def scope_filter(**ids: str | None) -> Node | None:
-    return conjoin(*(Condition(k, "eq", v) for k, v in ids.items() if v is not None))
+    """Scope ids given as arguments; "*" is the wildcard, as in a filter."""
+    return conjoin(*(Condition(k, "exists") if v == ANY else Condition(k, "eq", v)
+                     for k, v in ids.items() if v is not None))  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- compiling

@@ -493,9 +493,11 @@ class Memory:
     # ------------------------------------------------------------------ changes
 
     def update(
-        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        req = parse_request(UpdateRequest, text=text, metadata=metadata)
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+        expiration_date: str | datetime | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        req = parse_request(UpdateRequest, text=text, metadata=metadata,
+                            expiration_date=expiration_date)  # fmt: skip
         record = self._active(memory_id)
         if req.text:
             self._check_embedder(claim=True)
@@ -512,6 +514,8 @@ class Memory:
         old = record.memory
         if req.metadata is not None:
             record.metadata = req.metadata
+        if req.expiration_date is not None:
+            record.expiration_date = req.expiration_date
         if req.text is not None:
             record.memory, record.hash = req.text.strip(), _hash(req.text.strip())
         record.updated_at = self._now()

@@ -11,6 +11,8 @@ add a field to the request model; to add a result field, add it to the result mo
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -35,6 +37,10 @@ from engram.models import MAX_ID_LENGTH, MAX_PAGE, MAX_PAGE_SIZE, SCOPE_FIELDS, 
 
 M = TypeVar("M", bound=BaseModel)
 ROLES = ("user", "assistant", "system")
+# One message is at most this long: far above any chat turn, and far below spaCy's
+# 1,000,000-character limit, so a huge line is a 400 rather than an extractor failure.
+MAX_MESSAGE_CHARS = 100_000
+MAX_JSON_DEPTH = 64  # nesting of any request value (filters have their own, tighter bound)
 
 
 # ---------------------------------------------------------------------------- validation
@@ -81,7 +87,28 @@ def check_id(value: Any, field: str) -> str:
         raise InvalidInputError(f"{field} must be a non-empty string", field=field)
     if len(value) > MAX_ID_LENGTH:
         raise InvalidInputError(f"{field} is longer than {MAX_ID_LENGTH} characters", field=field)
-    return value
+    return F.check_text(value, field)
+
+
+def check_json(value: Any, field: str, depth: int = 0) -> None:
+    """Every value a caller sends, checked once: well-formed Unicode in every string and
+    key, finite numbers (JSON has no NaN; Python's parser accepts it and it was stored as
+    null), bounded nesting."""
+    if depth > MAX_JSON_DEPTH:
+        root = re.split(r"[.\[]", field, maxsplit=1)[0] or "body"  # not a 64-level path
+        raise InvalidInputError(f"{root} nests deeper than {MAX_JSON_DEPTH} levels", field=root)
+    if isinstance(value, str):
+        F.check_text(value, field)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(f"{field} must be a finite number", field=field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{field}.{key}" if field else str(key)
+            F.check_text(str(key), field or "body")
+            check_json(item, name, depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            check_json(item, f"{field}[{i}]", depth + 1)
 
 
 def _id_field(field: str) -> Any:
@@ -93,6 +120,9 @@ def _metadata(value: Any) -> dict[str, Any] | None:
         not isinstance(value, dict) or not all(isinstance(k, str) for k in value)
     ):
         raise InvalidInputError("metadata must be an object with string keys", field="metadata")
+    for key in value or ():  # top-level keys are what filters address as JSON paths
+        F.check_metadata_key(key, f"metadata.{key}"[:300], error=InvalidInputError)
+    check_json(value, "metadata")
     return value
 
 
@@ -127,6 +157,10 @@ def _turn(message: Any, index: int) -> dict[str, str]:
         raise InvalidInputError(f"{path}.role must be one of {sorted(ROLES)}", field=f"{path}.role")
     if not isinstance(content, str):
         raise InvalidInputError(f"{path}.content must be a string", field=f"{path}.content")
+    if len(content) > MAX_MESSAGE_CHARS:
+        raise InvalidInputError(f"{path}.content is longer than {MAX_MESSAGE_CHARS} characters",
+                                field=f"{path}.content")  # fmt: skip
+    F.check_text(content, f"{path}.content")
     turn = {"role": role, "content": content}
     message_id = message.get("message_id")
     if message_id is not None:  # the client's own id for the message, kept in provenance
@@ -154,7 +188,10 @@ def _timestamp(value: Any) -> datetime | None:
 def _query(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInputError("query must be a non-empty string", field="query")
-    return value
+    if len(value) > MAX_MESSAGE_CHARS:
+        raise InvalidInputError(f"query is longer than {MAX_MESSAGE_CHARS} characters",
+                                field="query")  # fmt: skip
+    return F.check_text(value, "query")
 
 
 def _categories(value: Any) -> Any:
@@ -188,8 +225,19 @@ PageNumber = Annotated[StrictInt, Field(ge=1, le=MAX_PAGE)]
 # ---------------------------------------------------------------------------- requests
 
 
-class Request(BaseModel):
+class Checked(BaseModel):
+    """A request body: every value checked by `check_json` before the fields are read."""
+
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _well_formed(cls, data: Any) -> Any:
+        check_json(data, "")
+        return data
+
+
+class Request(Checked):
     # The 1.x clients echo the org/project they learnt from /v1/ping/ in every body.
     org_id: str | None = None
     project_id: str | None = None
@@ -217,9 +265,11 @@ class Scoped(Request):
 
     @model_validator(mode="after")
     def _resolve_scope(self) -> Scoped:
-        self._where = F.conjoin(F.scope_filter(**self.scope()), F.parse(self.filters))
-        if not F.has_scope(self._where):
+        where = F.conjoin(F.scope_filter(**self.scope()), F.parse(self.filters))
+        if not F.has_scope(where):
             raise MissingScopeError(self.action)
+        # every scope id "*": the whole project, which `*` on one id alone never is
+        self._where = F.without_wildcards(where) if F.project_wide(where) else where
         return self
 
 
@@ -250,6 +300,10 @@ class AddRequest(Scoped):
                 setattr(self, name, check_id(value, name))
         if not self.scope():
             raise MissingScopeError(self.action)
+        for name, value in self.scope().items():
+            if value == F.ANY:  # a wildcard reads every id; a memory belongs to one
+                raise InvalidInputError(f"{name} '*' matches any id; add needs a real one",
+                                        field=name)  # fmt: skip
         return self
 
 
@@ -299,33 +353,32 @@ class DeleteAllRequest(Scoped):
 class UpdateRequest(Request):
     text: str | None = None
     metadata: Metadata = None
+    expiration_date: Expiry = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateRequest:
-        if self.text is None and self.metadata is None:
+        if self.text is None and self.metadata is None and self.expiration_date is None:
             raise InvalidInputError("update needs text or metadata", field="text")
         if self.text is not None and not self.text.strip():
             raise InvalidInputError("text must be a non-empty string", field="text")
         return self
 
 
-class BatchUpdateItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class BatchUpdateItem(Checked):
     memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
     text: str | None = None
     metadata: Metadata = None
 
 
-class BatchUpdateRequest(BaseModel):
+class BatchUpdateRequest(Checked):
     memories: list[BatchUpdateItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
 
 
-class BatchDeleteItem(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class BatchDeleteItem(Checked):
     memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
 
 
-class BatchDeleteRequest(BaseModel):
+class BatchDeleteRequest(Checked):
     memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
 
 

@@ -14,6 +14,7 @@ model is the importing store's model, and recomputed otherwise.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -202,7 +203,8 @@ def _open_out(file: str | Path) -> Iterator[TextIO]:
     # write next to the target and rename, so a crash never leaves half an export behind
     path = Path(file)
     tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", encoding="utf-8") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # memories: owner-only
+    with open(fd, "w", encoding="utf-8") as f:
         yield f
     tmp.replace(path)
 

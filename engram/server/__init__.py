@@ -26,6 +26,7 @@ def serve(
     from engram.server.auth import KeyStore
     from engram.server.state import state_location
 
+    os.umask(0o077)  # whatever the server or a library under it writes is owner-only
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if database:
         # workers are separate processes: they read the database from the environment

@@ -36,7 +36,7 @@ from engram.errors import (
 from engram.models import MAX_PAGE, MAX_PAGE_SIZE
 from engram.server.auth import KeyStore, Principal
 from engram.server.events import AddWorker, EventStore
-from engram.server.limits import BodyLimit
+from engram.server.limits import BodyLimit, redact_access_log
 from engram.server.state import state_location
 
 log = logging.getLogger("engram.server")
@@ -47,13 +47,26 @@ MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above any chat turn, far below a memory-e
 # ------------------------------------------------------------------------ error bodies
 
 
+class SafeJSONResponse(JSONResponse):
+    """Data stored before text was checked at the boundary may hold a lone UTF-16
+    surrogate, which UTF-8 cannot encode: such an answer goes out as ASCII JSON (the
+    surrogate as a \\u escape), so the data stays readable instead of every read failing."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                              separators=(",", ":")).encode("ascii")  # fmt: skip
+
+
 def _error(status: int, detail: str, field: str | None = None, **extra: Any) -> JSONResponse:
     body = s.ErrorBody(detail=detail, field=field, **extra).model_dump(exclude_none=True)
     body.setdefault("field", None)
     headers = {"WWW-Authenticate": "Token"} if status == 401 else {}
     if extra.get("retry_after") is not None:
         headers["Retry-After"] = str(int(extra["retry_after"]))
-    return JSONResponse(body, status_code=status, headers=headers)
+    return SafeJSONResponse(body, status_code=status, headers=headers)
 
 
 def _engram_error(exc: EngramError, **extra: Any) -> JSONResponse:
@@ -349,7 +362,8 @@ def get_memory(ctx: Auth, memory_id: str) -> dict[str, Any]:
 @route("PUT", "/v1/memories/{memory_id}/", model=s.Updated)
 def update_memory(ctx: Auth, memory_id: str, body: s.UpdateRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
-    return ctx.memory.update(memory_id, text=body.text, metadata=body.metadata)
+    return ctx.memory.update(memory_id, text=body.text, metadata=body.metadata,
+                             expiration_date=body.expiration_date)  # fmt: skip
 
 
 @route("DELETE", "/v1/memories/{memory_id}/", model=s.Confirmation)
@@ -453,7 +467,9 @@ def create_app(
         version="1",
         lifespan=lifespan,
         description="Mem0-compatible memory API over Engram.",
+        default_response_class=SafeJSONResponse,
     )
+    redact_access_log()
     _install_error_handlers(app)
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

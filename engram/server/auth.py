@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engram.config import MemoryConfig, engram_home
 from engram.models import iso, utcnow
+from engram.private import private_dir
 from engram.server.state import Run, open_state, state_location
 from engram.stores.locks import Lock
 
@@ -196,7 +197,7 @@ class KeyStore:
 
 
 def _write_secret(path: Path, secret: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")

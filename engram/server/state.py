@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engram.config import MemoryConfig, engram_home
+from engram.private import private_sqlite
 from engram.stores.database import Database, Row, connect
 from engram.stores.locks import Lock
 
@@ -55,6 +56,7 @@ class _Names(dict[str, str]):
 
 def open_state(location: Path | str, sqlite_ddl: str, postgres_ddl: str) -> StateDB:
     """Open a PostgreSQL URL or a SQLite path, and create the tables (idempotent)."""
+    private_sqlite(location)  # keys' hashes and queued messages: owner-only
     state = StateDB(connect(location))
     try:
         with state.transaction(Lock.SERVER_SCHEMA) as run:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from engram.private import private_sqlite
 from engram.stores.database import connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
 from engram.stores.sql import FullText, SQLStore
@@ -140,6 +141,7 @@ class SQLiteStore(SQLStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        private_sqlite(self.path)  # memories are personal: owner-only, -wal/-shm included
         self._db = connect(self.path)
         try:
             migrate(self._db, MIGRATIONS, VERSION)

@@ -37,11 +37,13 @@ class ServerProcess:
         port: int | None = None,
         env: dict[str, str] | None = None,
         workers: int = 1,
+        log_level: str = "warning",
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self.log_level = log_level  # "info" writes uvicorn's access log too
         self.extra_env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / f"server-{self.port}.log"
@@ -71,7 +73,7 @@ class ServerProcess:
             "--workers",
             str(self.workers),
             "--log-level",
-            "warning",
+            self.log_level,
         ]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
