@@ -159,8 +159,9 @@ class _Calls:
         return Call("GET", f"/v1/memories/{memory_id}/")
 
     @staticmethod
-    def update(memory_id: str, text: str | None, metadata: dict[str, Any] | None) -> Call:
-        body = _clean({"text": text, "metadata": metadata})
+    def update(memory_id: str, text: str | None, metadata: dict[str, Any] | None,
+               expiration_date: Any = None) -> Call:  # fmt: skip
+        body = _clean({"text": text, "metadata": metadata, "expiration_date": expiration_date})
         return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
 
     @staticmethod
@@ -295,9 +296,10 @@ class _Base:
         return self._send(_Calls.get(memory_id))
 
     def update(
-        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> Any:
-        return self._send(_Calls.update(memory_id, text, metadata))
+        self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+        expiration_date: Any = None,
+    ) -> Any:  # fmt: skip
+        return self._send(_Calls.update(memory_id, text, metadata, expiration_date))
 
     def delete(self, memory_id: str) -> Any:
         return self._send(_Calls.delete(memory_id))

@@ -191,6 +191,19 @@ def test_a_key_in_the_query_string_is_not_logged(server: ServerProcess) -> None:
     assert key not in log and "s3cret-value" not in log  # ...without the secrets
 
 
+def test_client_update_sends_expiration_date(server: ServerProcess, http: httpx.Client) -> None:
+    from datetime import date
+
+    from engram.client import MemoryClient
+
+    added = add(http, messages="Max stretches daily", user_id="client-put")
+    memory_id = added.json()["results"][0]["id"]
+    MemoryClient(api_key=server.api_key, host=server.url).update(
+        memory_id, expiration_date=date(2098, 5, 6)
+    )
+    assert http.get(f"/v1/memories/{memory_id}/").json()["expiration_date"].startswith("2098-05-06")
+
+
 def test_no_5xx_answer_in_this_module(server: ServerProcess) -> None:
     """Nothing above reached the server's own failure handler."""
     log = server.log()
