@@ -204,13 +204,16 @@ def _as_datetime(value: Any) -> datetime | None:
 
 def check_text(value: str, field: str) -> str:
     """Well-formed Unicode only: a lone UTF-16 surrogate cannot be encoded as UTF-8, so
-    once stored it would break every read that touches it."""
+    once stored it would break every read that touches it; PostgreSQL text cannot hold
+    NUL, so SQLite must not take it either (a behaviour never depends on the backend)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidInputError(
             f"{field} holds a lone UTF-16 surrogate (not valid Unicode text)", field=field
         ) from None
+    if "\x00" in value:
+        raise InvalidInputError(f"{field} holds a NUL character", field=field)
     return value
 
 
