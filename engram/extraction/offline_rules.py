@@ -35,6 +35,12 @@ FILLER_WORDS = frozenset(
         "heh",
         "hmm",
         "hm",
+        "ugh",
+        "meh",
+        "argh",
+        "phew",
+        "yay",
+        "woohoo",
         "um",
         "umm",
         "uh",
@@ -166,6 +172,11 @@ LEADING_FILLER = frozenset(
         "right",
         "basically",
         "honestly",
+        "ugh",
+        "meh",
+        "phew",
+        "yay",
+        "woohoo",
     ]
 )
 
