@@ -27,7 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 import bench.locomo as locomo_bench  # noqa: E402
 from bench.quality import set_modules  # noqa: E402
-from engram.embeddings import Embedder, LocalEmbedder, MultilingualEmbedder  # noqa: E402
+from engram.embeddings import (  # noqa: E402
+    Embedder,
+    LocalEmbedder,
+    MultilingualEmbedder,
+    UniversalSentenceEmbedder,
+)
 from tests.quality_cases.support import memory_factory  # noqa: E402
 
 LOCOMO = locomo_bench.DATA
@@ -35,6 +40,7 @@ VARIANTS = {
     "minilm": lambda: LocalEmbedder(),
     "e5-small-q4": lambda: MultilingualEmbedder(center=False),
     "e5-small-q4-centered": lambda: MultilingualEmbedder(),
+    "use-multilingual-v3": lambda: UniversalSentenceEmbedder(),
 }
 
 

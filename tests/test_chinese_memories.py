@@ -12,7 +12,7 @@ from tests.quality_cases.support import accuracy, memory_factory
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> list[tuple[str, bool, str]]:
-    embedder = make_embedder("local", model="multilingual-e5-small")
+    embedder = make_embedder("local", model="multilingual")
     make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp("chinese"))
     try:
         return chinese.run(make_memory)

@@ -6,27 +6,32 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engram.embeddings import MultilingualEmbedder, make_embedder
+from engram.embeddings import Embedder, make_embedder
 from engram.errors import EmbedderMismatchError, InvalidInputError
 from engram.memory import Memory
 
-MULTILINGUAL = {"embedder": {"model": "multilingual-e5-small"}}
+MULTILINGUAL = {"embedder": {"model": "multilingual"}}
 
 
 @pytest.fixture(scope="module")
-def multilingual() -> MultilingualEmbedder:
-    return make_embedder("local", model="multilingual-e5-small")  # type: ignore[return-value]
+def multilingual() -> Embedder:
+    return make_embedder("local", model="multilingual")
 
 
-def test_multilingual_vectors(multilingual: MultilingualEmbedder) -> None:
-    vectors = multilingual.embed(["Max右膝盖下坡时会疼", "Max下坡的时候膝盖疼",
-                                  "Max在杭州做会计"])  # fmt: skip
-    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+@pytest.mark.parametrize(("model", "dims"), [("multilingual", 512),
+                                             ("multilingual-e5-small", 384)])  # fmt: skip
+def test_multilingual_vectors(model: str, dims: int) -> None:
+    embedder = make_embedder("local", model=model)
+    assert embedder.dims == dims
+    vectors = embedder.embed(["Max右膝盖下坡时会疼", "Max下坡的时候膝盖疼", "Max在杭州做会计"])
+    assert vectors.shape == (3, dims) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     same_meaning, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
-    # centred: unrelated facts stay well below the reconciler's duplicate threshold
+    # unrelated facts stay well below the reconciler's duplicate threshold (e5: centred)
     assert same_meaning > 0.7 and unrelated < 0.7 and same_meaning - unrelated > 0.2
-    assert multilingual.embed([]).shape == (0, 384)
+    assert embedder.embed([]).shape == (0, dims)
+    with pytest.raises(ValueError, match="dims"):
+        make_embedder("local", model=model, dims=dims * 2)
 
 
 def test_a_project_refuses_another_model(tmp_path, multilingual) -> None:

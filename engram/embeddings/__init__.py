@@ -3,7 +3,7 @@
 >>> emb = make_embedder()               # all-MiniLM-L6-v2, int8 ONNX, 384 dims, offline
 >>> emb.embed(["hello"]).shape
 (1, 384)
->>> make_embedder(model="multilingual-e5-small")  # ~100 languages (Chinese), 384 dims, offline
+>>> make_embedder(model="multilingual")  # USE multilingual v3: Chinese and 15 more, 512 dims
 
 Heavy imports (onnxruntime, tokenizers, openai) happen on first use.
 """
@@ -15,11 +15,12 @@ import os
 from engram.embeddings.base import Embedder, EmbeddingError
 from engram.embeddings.e5_multilingual import MODEL_ID as MULTILINGUAL_MODEL_ID
 from engram.embeddings.e5_multilingual import MultilingualEmbedder
-from engram.embeddings.onnx_minilm import DIMS as LOCAL_DIMS
 from engram.embeddings.onnx_minilm import MODEL_ID as LOCAL_MODEL_ID
 from engram.embeddings.onnx_minilm import LocalEmbedder
 from engram.embeddings.openai_compat import DEFAULT_MODEL as OPENAI_DEFAULT_MODEL
 from engram.embeddings.openai_compat import OpenAIEmbedder
+from engram.embeddings.use_multilingual import MODEL_ID as USE_MODEL_ID
+from engram.embeddings.use_multilingual import UniversalSentenceEmbedder
 
 __all__ = [
     "Embedder",
@@ -27,6 +28,7 @@ __all__ = [
     "LocalEmbedder",
     "MultilingualEmbedder",
     "OpenAIEmbedder",
+    "UniversalSentenceEmbedder",
     "make_embedder",
 ]
 
@@ -36,9 +38,14 @@ _LOCAL_MODEL_NAMES = {
     "all-MiniLM-L6-v2",
     "sentence-transformers/all-MiniLM-L6-v2",
 }
-_MULTILINGUAL_MODEL_NAMES = {
-    MULTILINGUAL_MODEL_ID,
+_USE_MODEL_NAMES = {
+    USE_MODEL_ID,
     "multilingual",
+    "use-multilingual",
+    "universal-sentence-encoder-multilingual",
+}
+_E5_MODEL_NAMES = {
+    MULTILINGUAL_MODEL_ID,
     "multilingual-e5-small",
     "intfloat/multilingual-e5-small",
 }
@@ -63,8 +70,9 @@ def make_embedder(
     """Build an embedder; arguments left out fall back to ENGRAM_EMBEDDING_* env vars.
 
     provider: "local" (default; ENGRAM_EMBEDDER when not passed) or "openai".
-    model: ENGRAM_EMBEDDING_MODEL; local runs all-MiniLM-L6-v2 (default, English) or
-        multilingual-e5-small (Chinese and ~100 other languages; see docs/embeddings.md),
+    model: ENGRAM_EMBEDDING_MODEL; local runs all-MiniLM-L6-v2 (default, English),
+        "multilingual" (Universal Sentence Encoder Multilingual v3: Chinese and 15 more
+        languages, 512 dims) or "multilingual-e5-small" (see docs/embeddings.md);
         openai defaults to text-embedding-3-small.
     base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
     dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
@@ -87,19 +95,23 @@ def make_embedder(
     raise ValueError(f"unknown embedding provider {provider!r}: use 'local' or 'openai'")
 
 
-def _make_local(
-    model: str | None, dims: int | None, batch_size: int
-) -> LocalEmbedder | MultilingualEmbedder:
-    if dims is not None and dims != LOCAL_DIMS:
-        raise ValueError(f"the local embedders produce {LOCAL_DIMS} dims, not {dims}")
+def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedder:
+    embedder: Embedder
     if model is None or model in _LOCAL_MODEL_NAMES:
-        return LocalEmbedder(batch_size=batch_size)
-    if model in _MULTILINGUAL_MODEL_NAMES:
-        return MultilingualEmbedder()
-    raise ValueError(
-        f"the local embedder runs {LOCAL_MODEL_ID} or multilingual-e5-small, not {model!r}; "
-        "use provider='openai' for other models"
-    )
+        embedder = LocalEmbedder(batch_size=batch_size)
+    elif model in _USE_MODEL_NAMES:
+        embedder = UniversalSentenceEmbedder()
+    elif model in _E5_MODEL_NAMES:
+        embedder = MultilingualEmbedder()
+    else:
+        raise ValueError(
+            f"the local embedder runs {LOCAL_MODEL_ID}, 'multilingual' or "
+            f"'multilingual-e5-small', not {model!r}; use provider='openai' for other models"
+        )
+    if dims is not None and dims != embedder.dims:
+        raise ValueError(f"the local embedder {embedder.model_id} produces {embedder.dims} "
+                         f"dims, not {dims}")  # fmt: skip
+    return embedder
 
 
 def _env_int(name: str) -> int | None:
