@@ -13,25 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from engram.demo import CUSTOM_CATEGORIES, CUSTOM_INSTRUCTIONS
+
 SET_NAME = "chinese"
 
 # The tutorial's own settings ("Ray", a running coach).
-TUTORIAL_INSTRUCTIONS = """
-Extract from running coach conversations:
-- Training goals and race targets
-- Physical constraints or injuries
-- Training preferences (time of day, surfaces, weather)
-- Progress milestones
-Exclude:
-- Greetings and filler
-- Casual chatter
-- Hypotheticals unless planning related
-"""
-TUTORIAL_CATEGORIES = [
-    {"goals": "Race targets and training objectives"},
-    {"constraints": "Injuries, limitations, recovery needs"},
-    {"preferences": "Training style, surfaces, schedules"},
-]
+TUTORIAL_INSTRUCTIONS = CUSTOM_INSTRUCTIONS
+TUTORIAL_CATEGORIES = CUSTOM_CATEGORIES
 
 
 def _day(d: date) -> str:
