@@ -3,19 +3,13 @@ categories, the tutorial's custom ones (both forms) and another app's own catego
 
 from __future__ import annotations
 
-import pytest
-
 from tests.quality_cases import categories
-from tests.quality_cases.support import accuracy, memory_factory
+from tests.quality_cases.support import accuracy, results_fixture
 
 MIN_ACCURACY = 0.90
 
 
-@pytest.fixture(scope="module")
-def results(embedder, tmp_path_factory):
-    make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp("categories"))
-    yield categories.run(make_memory)
-    base.close()
+results = results_fixture(categories)
 
 
 def test_set_is_large_enough() -> None:

@@ -8,16 +8,12 @@ import pytest
 
 from engram.extraction.attributes import read
 from tests.quality_cases import reconcile_pairs
-from tests.quality_cases.support import accuracy, memory_factory
+from tests.quality_cases.support import accuracy, results_fixture
 
 MIN_ACCURACY = 0.90
 
 
-@pytest.fixture(scope="module")
-def results(embedder, tmp_path_factory):
-    make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp("pairs"))
-    yield reconcile_pairs.run(make_memory)
-    base.close()
+results = results_fixture(reconcile_pairs)
 
 
 def test_set_is_large_enough() -> None:

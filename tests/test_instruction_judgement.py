@@ -3,20 +3,14 @@ what the lists exclude is dropped, and facts of the app's domain are kept (errin
 
 from __future__ import annotations
 
-import pytest
-
 from engram.extraction.instructions import CHATTER_TOPICS, exclude_items, parse_instructions
 from tests.quality_cases import instructions
-from tests.quality_cases.support import memory_factory
+from tests.quality_cases.support import results_fixture
 
 MIN_DROPPED = 0.75
 
 
-@pytest.fixture(scope="module")
-def results(embedder, tmp_path_factory):
-    make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp("instructions"))
-    yield instructions.run(make_memory)
-    base.close()
+results = results_fixture(instructions)
 
 
 def test_no_domain_fact_is_dropped(results) -> None:

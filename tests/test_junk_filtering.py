@@ -3,19 +3,13 @@ messages in tests/quality_cases/junk.py through the offline pipeline."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.quality_cases import junk
-from tests.quality_cases.support import memory_factory
+from tests.quality_cases.support import results_fixture
 
 MIN_JUNK_DROPPED = 0.95
 
 
-@pytest.fixture(scope="module")
-def results(embedder, tmp_path_factory):
-    make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp("junk"))
-    yield junk.run(make_memory)
-    base.close()
+results = results_fixture(junk)
 
 
 def test_set_is_large_enough() -> None:

@@ -6,25 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from engram.demo import CUSTOM_CATEGORIES as CATEGORIES
+from engram.demo import CUSTOM_INSTRUCTIONS as INSTRUCTIONS
 from engram.memory import Memory
 from tests.conftest import Clock
 
-INSTRUCTIONS = """
-Extract from running coach conversations:
-- Training goals and race targets
-- Physical constraints or injuries
-- Training preferences (time of day, surfaces, weather)
-- Progress milestones
-Exclude:
-- Greetings and filler
-- Casual chatter
-- Hypotheticals unless planning related
-"""
-CATEGORIES = [
-    {"goals": "Race targets and training objectives"},
-    {"constraints": "Injuries, limitations, recovery needs"},
-    {"preferences": "Training style, surfaces, schedules"},
-]
 COACH_REPLY = "That's a solid goal. What's your current weekly mileage?"
 
 

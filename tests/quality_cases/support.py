@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engram.embeddings import Embedder
 from engram.memory import Memory
 
@@ -26,6 +28,18 @@ def memory_factory(embedder: Embedder, root: Path | None = None) -> tuple[MakeMe
         return base.for_project(f"case-{next(counter)}")
 
     return make_memory, base
+
+
+def results_fixture(quality_set: Any) -> Any:
+    """A module-scoped `results` fixture: the set's cases run once on fresh offline memories."""
+
+    @pytest.fixture(scope="module")
+    def results(embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> Any:
+        make_memory, base = memory_factory(embedder, tmp_path_factory.mktemp(quality_set.SET_NAME))
+        yield quality_set.run(make_memory)
+        base.close()
+
+    return results
 
 
 def user_turn(m: Memory, text: str, user_id: str = "max") -> list[dict[str, Any]]:
