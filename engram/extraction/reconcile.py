@@ -77,7 +77,7 @@ def _shared_prefix(a: list[str], b: list[str]) -> int:
 
 
 def _has_digit(words: set[str]) -> bool:
-    return any(any(ch.isdigit() for ch in w) for w in words)
+    return any(any(ch.isnumeric() for ch in w) for w in words)  # 3, ¾ and 三 alike
 
 
 def _overlap(a: set[str], b: set[str]) -> float:

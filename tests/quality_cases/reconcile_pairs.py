@@ -219,8 +219,15 @@ KEEP += [
 
 
 def run(make_memory: MakeMemory) -> list[Result]:
+    return judge_pairs(make_memory, (("change", CHANGE), ("keep", KEEP), ("same", SAME)))
+
+
+def judge_pairs(
+    make_memory: MakeMemory, groups: tuple[tuple[str, list[tuple[str, str, str]]], ...]
+) -> list[Result]:
+    """Each pair on a fresh memory: the first message, then the second, judged by its kind."""
     results: list[Result] = []
-    for kind, pairs in (("change", CHANGE), ("keep", KEEP), ("same", SAME)):
+    for kind, pairs in groups:
         for first, second, attribute in pairs:
             ok, detail = _judge(make_memory(), kind, first, second)
             results.append((kind, ok, f"{attribute}: {first!r} -> {second!r}: {detail}"))

@@ -1,0 +1,30 @@
+"""Reconciliation by meaning for Chinese facts (tests/quality_cases/chinese_pairs.py): a new
+frequency, home, diet, job, app, time of day or healed injury replaces the old memory;
+someone else's facts and other attributes stay side by side; restatements add nothing."""
+
+from __future__ import annotations
+
+from engram.extraction.attributes import read
+from tests.quality_cases import chinese_pairs
+from tests.quality_cases.support import accuracy, results_fixture
+
+MIN_ACCURACY = 0.90
+
+results = results_fixture(chinese_pairs)
+
+
+def test_at_least_90_percent_of_chinese_pairs_are_reconciled_right(results) -> None:
+    misses = [detail for _, ok, detail in results if not ok]
+    assert accuracy(results) >= MIN_ACCURACY, "\n".join(misses)
+
+
+def test_no_pair_of_different_chinese_facts_is_merged(results) -> None:
+    assert [detail for kind, ok, detail in results if kind == "keep" and not ok] == []
+
+
+def test_chinese_fact_reads_into_slots() -> None:
+    reading = read("Max现在每周跑五次", "Max")
+    assert reading.holder == "self" and reading.change
+    assert reading.attributes["often:run"].values == frozenset({"周五次"})
+    assert read("Max的姐姐住在北京", "Max").holder == "姐姐"
+    assert read("Max的膝盖已经好了", "Max").attributes["body:膝盖"].polarity == -1
