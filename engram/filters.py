@@ -30,6 +30,7 @@ MAX_DEPTH = 8  # nested AND/OR/NOT
 MAX_WIDTH = 100  # children of one AND/OR, conditions in one object
 MAX_VALUES = 1000  # values in one `in`/`nin` list
 MAX_CONDITIONS = 500  # conditions in the whole tree
+MAX_BOUND_VALUES = 10_000  # values in the whole tree (SQLite binds 32,766, PostgreSQL 65,535)
 # What a scope condition must be to restrict a read: `ne`, `nin` and NOT narrow nothing.
 POSITIVE_SCOPE_OPS = frozenset({"eq", "in", "exists"})
 
@@ -74,6 +75,8 @@ def parse(filters: dict[str, Any] | None) -> Node | None:
     node = _parse_object(filters, "filters", 0)
     if count_conditions(node) > MAX_CONDITIONS:
         raise FilterError(f"filters hold more than {MAX_CONDITIONS} conditions", field="filters")
+    if count_conditions(node, values=True) > MAX_BOUND_VALUES:
+        raise FilterError(f"filters hold more than {MAX_BOUND_VALUES} values", field="filters")
     return node
 
 
@@ -246,14 +249,15 @@ def fields_in(node: Node | None) -> set[str]:
     return set().union(*(fields_in(child) for child in node.children))
 
 
-def count_conditions(node: Node | None) -> int:
+def count_conditions(node: Node | None, *, values: bool = False) -> int:
+    """Conditions in the tree, or (values=True) the values they bind."""
     if node is None:
         return 0
     if isinstance(node, Condition):
-        return 1
+        return len(node.value) if values and node.op in ("in", "nin") else 1
     if isinstance(node, Not):
-        return count_conditions(node.child)
-    return sum(count_conditions(child) for child in node.children)
+        return count_conditions(node.child, values=values)
+    return sum(count_conditions(child, values=values) for child in node.children)
 
 
 def has_scope(node: Node | None) -> bool:
