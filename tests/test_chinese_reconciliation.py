@@ -4,7 +4,7 @@ someone else's facts and other attributes stay side by side; restatements add no
 
 from __future__ import annotations
 
-from engram.extraction.attributes import read
+from engram.extraction.chinese_attributes import read_chinese as read
 from tests.quality_cases import chinese_pairs
 from tests.quality_cases.support import accuracy, results_fixture
 

@@ -326,8 +326,6 @@ _PER_WEEK = {"day": 7, "morning": 7, "evening": 7, "night": 7, "weekday": 5, "we
              "month": 0.25}  # fmt: skip
 
 
-_HAN = re.compile(r"[\u4e00-\u9fff]")
-
 
 @dataclass(frozen=True)
 class Attribute:
@@ -360,10 +358,6 @@ _REWORDINGS = (
 
 def read(text: str, subject: str | None = None) -> Reading:
     """The holder and attributes of a third-person fact ("Max quit smoking")."""
-    if _HAN.search(text):
-        from engram.extraction.chinese_attributes import read_chinese  # it builds on Reading
-
-        return read_chinese(text, subject)
     lowered = text.lower().replace("\u2019", "'")
     lowered = lowered.replace("can't", "cannot").replace("won't", "will not").replace("n't", " n't")
     for pattern, replacement in _REWORDINGS:

@@ -20,6 +20,7 @@ import re
 
 from engram.extraction.attributes import Attribute, Reading, read
 from engram.extraction.base import Candidate, Decision, ExtractionContext, Fact
+from engram.extraction.chinese_attributes import read_chinese
 from engram.models import Event
 
 # Facts with fewer content words than this are never taken to update or negate another.
@@ -92,7 +93,7 @@ def classify(fact: str, stored: str, score: float, subject: str | None = None) -
     new, old = tokens(fact), tokens(stored)
     if new == old:
         return Event.NONE
-    by_attribute = _by_attribute(read(fact, subject), read(stored, subject), score, new, old)
+    by_attribute = _by_attribute(_read(fact, subject), _read(stored, subject), score, new, old)
     if by_attribute is not None:
         return by_attribute
     # The subject's name is in nearly every fact: it is no evidence two facts share a topic.
@@ -115,6 +116,14 @@ def classify(fact: str, stored: str, score: float, subject: str | None = None) -
     if score >= SUBSUME_SCORE and new_content <= old_content:
         return Event.NONE
     return Event.ADD
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _read(text: str, subject: str | None) -> Reading:
+    """Attribute slots by the fact's language: Chinese has its own reader, same slots."""
+    return read_chinese(text, subject) if _HAN.search(text) else read(text, subject)
 
 
 def _is_value_change(new: list[str], old: list[str]) -> bool:
