@@ -108,7 +108,6 @@ def _parse_entry(key: str, value: Any, path: str, depth: int) -> Node:
             return Or(children)
         return Not(children[0] if len(children) == 1 else And(children))
     if key == "metadata" and isinstance(value, dict):
-        _check_width(len(value), path)
         return _parse_object({f"metadata.{k}": v for k, v in value.items()}, path, depth)
     return _parse_field(FIELD_ALIASES.get(key, key), value, path)
 

@@ -46,12 +46,12 @@ def index_text(text: str) -> str:
 
 
 def _segment(run: str) -> list[str]:
-    return [w for w in _jieba().lcut_for_search(run) if w.strip()]
+    return [w for w in jieba().lcut_for_search(run) if w.strip()]
 
 
 @lru_cache(maxsize=1)
-def _jieba():  # type: ignore[no-untyped-def]
-    import jieba  # loaded on first Chinese text only: it builds a 1 s prefix dictionary
+def jieba():  # type: ignore[no-untyped-def]
+    import jieba as segmenter  # loaded on first Chinese text only: a 1 s prefix dictionary
 
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
+    segmenter.setLogLevel(logging.WARNING)
+    return segmenter

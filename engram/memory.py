@@ -8,7 +8,6 @@ server) behind the client; all three speak the same Mem0-shaped calls and result
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 import uuid
@@ -50,6 +49,7 @@ from engram.models import (
     MemoryRecord,
     State,
     iso,
+    text_hash,
     utcnow,
 )
 from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
@@ -74,9 +74,11 @@ SEARCH_POOL_MIN = 100
 KEYWORD_LIST_PER_TERM = True
 MAX_QUERY_TERMS = 12
 KEYWORD_LIST_MIN = 20
-NEIGHBOUR_WINDOW = 2
+NEIGHBOUR_WINDOW = 2  # messages either side blended into a raw message's vector
 # a query naming a time ("in May 2023") also takes the nearest memories said then
-TIME_CANDIDATES = True  # messages either side blended into a raw message's vector
+TIME_CANDIDATES = True
+# (KEYWORD_LIST_PER_TERM and TIME_CANDIDATES are switches bench/locomo.py turns off to
+# measure the variants it reports side by side)
 
 
 @dataclass
@@ -131,6 +133,7 @@ class Memory:
         self.project = ProjectSettings(self)
         self._projects: dict[str, Memory] = {}
         self._lock = threading.Lock()
+        self._model_on_record = False  # see _check_embedder
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Memory:
@@ -211,8 +214,12 @@ class Memory:
         return self._apply(facts, decisions, stored, new, ctx.categories)
 
     def _check_embedder(self, *, claim: bool) -> None:
-        check_model(self._engine.store, self.project_id, self._engine.embedder.model_id,
-                    claim=claim)  # fmt: skip
+        """Once the project's model is on record as this one, searches and writes skip the
+        settings read (reset() forgets it)."""
+        if not self._model_on_record:
+            self._model_on_record = check_model(
+                self._engine.store, self.project_id, self._engine.embedder.model_id, claim=claim
+            )
 
     def _with_context(self, vectors: np.ndarray, turns: list[dict[str, str]]) -> np.ndarray:
         """Blend each fact's vector with its conversation's, so a search finds a fact by what
@@ -316,7 +323,7 @@ class Memory:
             vector = self._engine.embedder.embed([d.text])[0]
         if d.event == Event.UPDATE and target is not None:
             old = target.memory
-            target.memory, target.hash, target.updated_at = d.text, _hash(d.text), now
+            target.memory, target.hash, target.updated_at = d.text, text_hash(d.text), now
             target.categories = tags or target.categories
             target.metadata = {**target.metadata, **new.metadata}
             target.sources = provenance.merge(target.sources, new.sources_of(d.fact_index))
@@ -422,15 +429,15 @@ class Memory:
                 records.setdefault(r.id, r)
                 semantic.setdefault(r.id, float(s or 0.0))
         return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders,
-                    window=span if window is not None else None)  # fmt: skip
+                    window=span)  # fmt: skip
 
     def _keyword_lists(
         self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int
     ) -> list[list[tuple[MemoryRecord, float | None]]]:
         """The memories matching each query word, one list per word: a rare word's few
         matches all come in, however many memories share the common words. (One query for
-        all the words would leave that to the backend's rank, and PostgreSQL's ts_rank has
-        no notion of rarity.)"""
+        all the words ranks by the backend's idf-weighted rank instead: within noise on
+        LoCoMo, see the README.)"""
         store = self._engine.store
         if not KEYWORD_LIST_PER_TERM:
             return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool))]
@@ -517,7 +524,7 @@ class Memory:
         if req.expiration_date is not None:
             record.expiration_date = req.expiration_date
         if req.text is not None:
-            record.memory, record.hash = req.text.strip(), _hash(req.text.strip())
+            record.memory, record.hash = req.text.strip(), text_hash(req.text.strip())
         record.updated_at = self._now()
         batch.upserts.append((record, vector))
         batch.history.append(self._history(record, Event.UPDATE, old, record.memory, "user"))
@@ -566,6 +573,8 @@ class Memory:
                 raise InvalidInputError(str(exc), field=f"memories[{i}].{exc.field}") from None
             staged.append((self._active(item.get("memory_id") or item.get("id")), req))
         texts = [req.text.strip() for _, req in staged if req.text is not None]
+        if texts:
+            self._check_embedder(claim=True)
         vectors = iter(self._engine.embedder.embed(texts)) if texts else iter(())
         batch = WriteBatch()
         for record, req in staged:
@@ -599,6 +608,7 @@ class Memory:
     def reset(self) -> None:
         """Forget everything in this project: memories, history and settings."""
         self._engine.store.reset(self.project_id)
+        self._model_on_record = False
 
     # ------------------------------------------------------------------ expiry
 
@@ -676,12 +686,8 @@ class _NewMemoryFields:
         return MemoryRecord(
             id=str(uuid.uuid4()), memory=text, project=project, metadata=dict(self.metadata),
             categories=categories, created_at=now, updated_at=now,
-            expiration_date=self.expiration_date, hash=_hash(text), **self.scope,
+            expiration_date=self.expiration_date, hash=text_hash(text), **self.scope,
         )  # fmt: skip
-
-
-def _hash(text: str) -> str:
-    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _check_batch(items: Any, field: str) -> list[Any]:
@@ -727,7 +733,6 @@ def _result(scored: Scored, include_sources: bool) -> dict[str, Any]:
 
 def _shown(record: MemoryRecord, shown: dict[str, Any], include_sources: bool) -> dict[str, Any]:
     """Mem0's result shape, plus the memory's provenance when asked for."""
-    shown.pop("sources", None)
     if include_sources:
         shown["sources"] = list(record.sources)
     return shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -109,3 +110,8 @@ class HistoryEntry:
             "run_id": self.run_id,
             "is_deleted": self.event == Event.DELETE,
         }
+
+
+def text_hash(text: str) -> str:
+    """The hash stored with a memory and with each source message (Mem0's field)."""
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()

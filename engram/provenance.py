@@ -14,10 +14,10 @@ reads context words as the memory's own (engram.ranking); they are not where it 
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from engram.lexical import terms
+from engram.models import text_hash
 
 # Messages the extractor reads facts from (assistant turns give none).
 FACT_ROLES = frozenset({"user", "system"})
@@ -33,7 +33,7 @@ def _source(index: int, turn: dict[str, str], said_at: str) -> dict[str, Any]:
     source: dict[str, Any] = {"index": index, "role": turn["role"]}
     if turn.get("message_id") is not None:
         source["message_id"] = turn["message_id"]
-    source.update(text=text, hash=hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+    source.update(text=text, hash=text_hash(text),
                   said_at=said_at)  # fmt: skip
     return source
 

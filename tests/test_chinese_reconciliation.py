@@ -28,3 +28,10 @@ def test_chinese_fact_reads_into_slots() -> None:
     assert reading.attributes["often:run"].values == frozenset({"周五次"})
     assert read("Max的姐姐住在北京", "Max").holder == "姐姐"
     assert read("Max的膝盖已经好了", "Max").attributes["body:膝盖"].polarity == -1
+
+
+def test_a_run_on_another_day_does_not_overwrite_the_first() -> None:
+    from engram.extraction.reconcile import classify
+
+    new, old = "Max昨天（2026年11月30日）跑了10公里", "Max昨天（2026年11月29日）跑了10公里"
+    assert classify(new, old, 0.8, "Max").value != "UPDATE"  # the date anchor is no value

@@ -14,17 +14,20 @@ from engram.stores.base import Store
 SETTINGS_KEY = "embedding_model"
 
 
-def check_model(store: Store, project: str, model_id: str, *, claim: bool) -> None:
-    """Raise if `project` was written with another model; with `claim`, record this one."""
+def check_model(store: Store, project: str, model_id: str, *, claim: bool) -> bool:
+    """Raise if `project` was written with another model; with `claim`, record this one.
+    True once the project's model is on record (and is this one): the answer cannot change
+    until the project is reset, so a caller may remember it."""
     settings = store.settings(project)
     recorded = settings.get(SETTINGS_KEY)
     if recorded is None:
         if claim:
             store.save_settings(project, {**settings, SETTINGS_KEY: model_id})
-        return
+        return claim
     if recorded != model_id:
         raise EmbedderMismatchError(
             f"project {project!r} holds vectors of embedding model {recorded!r}; this Memory "
             f"embeds with {model_id!r}. Configure the same embedder, or export and import the "
             "memories into a project of the new model (they are re-embedded)."
         )
+    return True

@@ -14,13 +14,11 @@ with an English-only embedder. See docs/chinese.md.
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import date, timedelta
-from functools import lru_cache
-from typing import Any
 
 from engram.extraction.dates import _shift_months
+from engram.lexical import jieba
 
 DEFAULT_SUBJECT = "用户"
 
@@ -244,13 +242,6 @@ def _trim(text: str) -> str:
 # -- jieba --------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    import jieba  # lazy: building its prefix dictionary takes about a second
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba
-
 
 # jieba's dictionary glues "我" to a following verb ("我养", "我要"); split it off again,
 # but not from words where it is no pronoun ("自我", "我国").
@@ -260,7 +251,7 @@ _NOT_PRONOUN = frozenset({"自我", "忘我", "唯我", "我国", "我方", "我
 
 def _words(text: str) -> list[str]:
     out: list[str] = []
-    for word in _jieba().lcut(text):
+    for word in jieba().lcut(text):
         if not word.strip():
             continue
         glued = word.startswith("我") or word.endswith("我")
@@ -274,10 +265,10 @@ def _words(text: str) -> list[str]:
 
 
 def _tagged(text: str) -> list[tuple[str, str]]:
-    _jieba()
-    import jieba.posseg
+    jieba()  # quiet logging, dictionary loaded
+    from jieba import posseg
 
-    return [(p.word, p.flag) for p in jieba.posseg.lcut(text) if p.word.strip()]
+    return [(p.word, p.flag) for p in posseg.lcut(text) if p.word.strip()]
 
 
 def _dedupe(facts: list[str]) -> list[str]:

@@ -17,6 +17,7 @@ the slots say nothing about the pair do the older word-overlap rules below decid
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from engram.extraction.attributes import Attribute, Reading, read
 from engram.extraction.base import Candidate, Decision, ExtractionContext, Fact
@@ -50,8 +51,9 @@ _SINGLE_VALUED = frozenset({"lives", "live", "works", "work", "weighs", "named",
 _HEDGES = frozenset({"now", "actually", "still", "also", "really", "currently", "just", "instead"})
 
 
-# Date anchors the extractor appends ("(7 May 2023)"): when a thing happened, not its value.
-_DATE_ANCHOR = re.compile(r"\s*\([^)]*\d{4}\)")
+# Date anchors the extractors append, "(7 May 2023)" or "（2026年11月30日）": when a thing
+# happened, not its value.
+_DATE_ANCHOR = re.compile(r"\s*[(（][^)）]*\d{4}[^)）]*[)）]")
 
 
 def tokens(text: str) -> list[str]:
@@ -121,6 +123,7 @@ def classify(fact: str, stored: str, score: float, subject: str | None = None) -
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 
 
+@lru_cache(maxsize=1024)
 def _read(text: str, subject: str | None) -> Reading:
     """Attribute slots by the fact's language: Chinese has its own reader, same slots."""
     return read_chinese(text, subject) if _HAN.search(text) else read(text, subject)

@@ -201,7 +201,7 @@ def _list(
     size = page_size or body.page_size or 100
     out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size,
                              include_sources=body.include_sources)  # fmt: skip
-    count = out.get("count", len(out["results"]))
+    count = out["count"]
     nxt, prev = _page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
 
