@@ -1,12 +1,18 @@
 """Queued adds (1.x async_mode, 2.x /v3/memories/add/): recorded in the server database and
 run by a worker thread in each server process, so an event id answers after a restart.
 
-With SQLite the queue is in `server.db`, shared by the processes of one machine; a RUNNING
-add whose process died (its host:pid is gone) goes back to PENDING. With PostgreSQL it is
-`engram_events` in the memories' database, shared by every host: a claim holds a lease
-(`lease_until`, on the database's clock) that the claiming process renews every third of
-the lease; an add whose lease ran out (its host died or lost the database) goes back to
-PENDING and any server runs it. Either way, adds of one project run one at a time, in order.
+With SQLite the queue is in `server.db`, shared by the processes of one machine; with
+PostgreSQL it is `engram_events` in the memories' database, shared by every host. Either way a
+claim holds a lease (`lease_until`: the database's clock on PostgreSQL, the machine's on
+SQLite) that the claiming process renews every third of the lease; an add whose lease ran out
+(its process died, hung, or lost the database) goes back to PENDING and any server runs it.
+Adds of one project run one at a time, in order.
+
+A claim is signed with a worker id unique to one `EventStore` of one process start (host, PID
+namespace, PID and a random boot id), never host:pid alone: a server restarted as the same PID
+(PID 1 in a container) must not take its dead predecessor's claim for its own. A claim made
+in this PID namespace is known dead at once when its PID is gone, or when it is this process's
+PID but not one of its open stores; any other is trusted until its lease runs out.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 from engram.errors import InvalidInputError
 from engram.models import iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import open_state
+from engram.server.state import StateDB, open_state
 from engram.stores.locks import Lock
 
 log = logging.getLogger("engram.server")
@@ -41,7 +47,7 @@ _SQLITE_SCHEMA = (
     " id TEXT UNIQUE NOT NULL, org_id TEXT NOT NULL, project_id TEXT NOT NULL,"
     " event_type TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,"
     " results TEXT, error TEXT, worker TEXT,"
-    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, lease_until REAL);"
     "CREATE INDEX IF NOT EXISTS events_status ON events (status, seq);"
 )
 
@@ -62,15 +68,17 @@ CREATE INDEX IF NOT EXISTS {events}_scope ON {events} (org_id, project_id, seq);
 """
 
 # The oldest pending add of a project that has none running (keeps each project's adds in
-# order). {lease} and {skip_locked} are empty on SQLite, where one file lock orders writers.
+# order). {skip_locked} is empty on SQLite, where one file lock orders writers.
 _CLAIM = (
-    "UPDATE {events} SET status = 'RUNNING', worker = ?, updated_at = ?{lease} WHERE id = ("
-    " SELECT id FROM {events} e WHERE status = 'PENDING' AND NOT EXISTS ("
+    "UPDATE {events} SET status = 'RUNNING', worker = ?, updated_at = ?, lease_until = {lease}"
+    " WHERE id = ( SELECT id FROM {events} e WHERE status = 'PENDING' AND NOT EXISTS ("
     "  SELECT 1 FROM {events} r WHERE r.project_id = e.project_id"
     "  AND r.status = 'RUNNING') ORDER BY seq LIMIT 1{skip_locked})"
     " RETURNING id, project_id, payload"
 )
-_LEASE = ", lease_until = now() + ? * interval '1 second'"
+# A lease's end: PostgreSQL's clock is shared by every host; SQLite's servers share a machine.
+_LEASE_END = {True: "now() + ? * interval '1 second'", False: "?"}
+_NOW = {True: "now()", False: "?"}
 
 _EVENT_COLS = "id, event_type, status, payload, results, error, created_at, updated_at"
 
@@ -85,9 +93,10 @@ class EventStore:
         self.lease_seconds = lease_seconds or float(
             os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS
         )
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        if self.postgres:  # hosts and PIDs repeat across containers; make the id unique
-            self.worker_id += f":{uuid.uuid4().hex[:8]}"
+        if not self.postgres:
+            _add_sqlite_lease_column(self._db)
+        self.worker_id = _new_worker_id()
+        _OPEN_WORKERS.add(self.worker_id)
 
     @property
     def maintain_every(self) -> float:
@@ -95,7 +104,16 @@ class EventStore:
         return self.lease_seconds / 3
 
     def close(self) -> None:
+        _OPEN_WORKERS.discard(self.worker_id)  # claims left RUNNING are orphans from now on
         self._db.close()
+
+    def _lease_end(self) -> float:
+        """The parameter of `_LEASE_END`: seconds on PostgreSQL, an end time on SQLite."""
+        return self.lease_seconds if self.postgres else time.time() + self.lease_seconds
+
+    def _now(self) -> tuple[Any, ...]:
+        """The parameters of `_NOW`."""
+        return () if self.postgres else (time.time(),)
 
     def enqueue(self, who: Principal, payload: dict[str, Any]) -> str:
         event_id = str(uuid.uuid4())
@@ -109,11 +127,9 @@ class EventStore:
 
     def claim(self) -> tuple[str, str, dict[str, Any]] | None:
         """Take the oldest pending add of a project with none running, or None."""
-        params: tuple[Any, ...] = (self.worker_id, iso(utcnow()))
-        sql = _CLAIM.replace("{lease}", _LEASE if self.postgres else "")
+        params = (self.worker_id, iso(utcnow()), self._lease_end())
+        sql = _CLAIM.replace("{lease}", _LEASE_END[self.postgres])
         sql = sql.replace("{skip_locked}", " FOR UPDATE SKIP LOCKED" if self.postgres else "")
-        if self.postgres:
-            params += (self.lease_seconds,)
         # PostgreSQL: the lock makes each claim see the adds others just claimed (the
         # "none running" check would otherwise race); a claim is one short statement.
         with self._db.transaction(lock=Lock.EVENT_CLAIM) as run:
@@ -144,35 +160,31 @@ class EventStore:
             log.warning("queued add %s was re-queued while running here", event_id)
 
     def heartbeat(self) -> None:
-        """Renew the leases of this process's running adds (PostgreSQL; SQLite uses PIDs)."""
-        if self.postgres:
-            self._db.execute(
-                "UPDATE {events} SET lease_until = now() + ? * interval '1 second'"
-                " WHERE worker = ? AND status = 'RUNNING'",
-                (self.lease_seconds, self.worker_id),
-            )
+        """Renew the leases of this store's running adds."""
+        self._db.execute(
+            f"UPDATE {{events}} SET lease_until = {_LEASE_END[self.postgres]}"
+            " WHERE worker = ? AND status = 'RUNNING'",
+            (self._lease_end(), self.worker_id),
+        )
 
     def requeue_orphans(self) -> int:
         """Put the RUNNING adds of stopped workers back to PENDING; returns how many workers.
 
-        Adds are idempotent-ish: reconciliation sees the memories a half-finished run stored.
+        Stopped means a lease ran out, or a claim of this PID namespace whose worker is known
+        gone (`_certainly_dead`). Adds are idempotent-ish: reconciliation sees the memories a
+        half-finished run stored.
         """
-        if self.postgres:
-            rows = self._db.execute(
-                "UPDATE {events} SET status = 'PENDING', worker = NULL, lease_until = NULL"
-                " WHERE status = 'RUNNING' AND lease_until < now() RETURNING worker"
-            )
-            return len({w for (w,) in rows})
         with self._db.transaction() as run:
             rows = run("SELECT DISTINCT worker FROM {events} WHERE status = 'RUNNING'")
-            dead = [w for (w,) in rows if not _alive(w)]
-            for worker in dead:
-                run(
-                    "UPDATE {events} SET status = 'PENDING', worker = NULL"
-                    " WHERE status = 'RUNNING' AND worker = ?",
-                    (worker,),
-                )
-        return len(dead)
+            dead = [w for (w,) in rows if _certainly_dead(w)]
+            marks = ", ".join("?" * len(dead)) or "NULL"
+            rows = run(
+                "UPDATE {events} SET status = 'PENDING', worker = NULL, lease_until = NULL"
+                f" WHERE status = 'RUNNING' AND (lease_until < {_NOW[self.postgres]}"
+                f" OR worker IN ({marks})) RETURNING worker",
+                (*self._now(), *dead),
+            )
+        return len({w for (w,) in rows})
 
     def exclusive(self, lock: Lock, work: Callable[[], Any]) -> Any:
         """Run `work` while holding `lock` across every server sharing this database."""
@@ -207,17 +219,58 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     return out
 
 
-def _alive(worker: str | None) -> bool:
-    host, _, pid = (worker or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
+# The worker ids of this process's open stores: a claim bearing this process's PID but none
+# of these was made by an earlier process that had the same PID.
+_OPEN_WORKERS: set[str] = set()
+
+
+def _pid_namespace() -> str:
+    """The PID namespace's inode: PIDs are only comparable within one namespace."""
     try:
-        os.kill(int(pid), 0)
+        return os.readlink("/proc/self/ns/pid").removeprefix("pid:[").removesuffix("]")
+    except OSError:  # no /proc (not Linux): the host name alone scopes the PID
+        return "-"
+
+
+def _new_worker_id() -> str:
+    """host:pidns:pid:boot, the boot id random for each store of each process start."""
+    return f"{socket.gethostname()}:{_pid_namespace()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _certainly_dead(worker: str | None) -> bool:
+    """True only when the claim's worker is known to be gone; unsure means False (the lease
+    decides). Also reads the host:pid ids SQLite servers wrote before boot ids."""
+    parts = (worker or "").split(":")
+    if len(parts) == 2:  # host:pid, leaseless: only alive as a live other process here
+        host, pid = parts
+        local = host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
+        return not (local and _pid_running(int(pid)))
+    if len(parts) != 4:  # e.g. an older PostgreSQL server's host:pid:random: its lease decides
+        return False
+    host, namespace, pid = parts[:3]
+    if host != socket.gethostname() or namespace != _pid_namespace() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return worker not in _OPEN_WORKERS
+    return not _pid_running(int(pid))
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # another user's process
         return True
     return True
+
+
+def _add_sqlite_lease_column(db: StateDB) -> None:
+    """server.db files made before leases have no `lease_until`; add it once."""
+    with db.transaction(Lock.SERVER_SCHEMA) as run:
+        columns = {row[1] for row in run("PRAGMA table_info({events})")}
+        if "lease_until" not in columns:
+            run("ALTER TABLE {events} ADD COLUMN lease_until REAL")
 
 
 class AddWorker(threading.Thread):

@@ -5,10 +5,13 @@
         server.restart()  # same ENGRAM_HOME, same port: memories must survive
 
 The home directory is the caller's (a pytest tmp_path), so a restart finds everything.
+`pid_namespace=True` runs the server as PID 1 of a fresh PID namespace (`unshare`, as root),
+the way a container does, so every restart is the same PID again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,6 +41,7 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         workers: int = 1,
         log_level: str = "warning",
+        pid_namespace: bool = False,
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
@@ -45,6 +49,7 @@ class ServerProcess:
         self.workers = workers
         self.log_level = log_level  # "info" writes uvicorn's access log too
         self.extra_env = env or {}
+        self.pid_namespace = pid_namespace
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / f"server-{self.port}.log"
 
@@ -75,6 +80,9 @@ class ServerProcess:
             "--log-level",
             self.log_level,
         ]
+        if self.pid_namespace:
+            require_pid_namespace()
+            cmd = [*UNSHARE_PID, *cmd]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -99,11 +107,23 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    @property
+    def server_pid(self) -> int:
+        """The server's PID as this process sees it (not unshare's, in a PID namespace)."""
+        assert self.proc is not None
+        if not self.pid_namespace:
+            return self.proc.pid
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        return int(children.split()[0])
+
     def stop(self, *, kill: bool = False) -> None:
         """Stop the server: SIGTERM (graceful) or SIGKILL (a crash)."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        self.proc.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        # the server itself, never only the unshare wrapping it (if it already exited, unshare
+        # follows it)
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, IndexError):
+            os.kill(self.server_pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -119,6 +139,24 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# PID 1 of a new PID namespace with its own /proc; --kill-child takes the server down with
+# unshare if the test dies first.
+UNSHARE_PID = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
+
+
+def require_pid_namespace() -> None:
+    """Fail, naming what is missing, when this machine cannot start a PID namespace."""
+    try:
+        done = subprocess.run([*UNSHARE_PID, "true"], capture_output=True, text=True, timeout=30)
+    except FileNotFoundError:
+        raise RuntimeError("`unshare` (util-linux) is missing: cannot restart as PID 1") from None
+    if done.returncode != 0:
+        raise RuntimeError(
+            "cannot create a PID namespace (unshare --pid --fork --mount-proc needs root or"
+            f" CAP_SYS_ADMIN, and a kernel allowing it): {done.stderr.strip()}"
+        )
 
 
 def wait_for_event(c: httpx.Client, event_id: str, timeout: float = 60) -> dict[str, object]:
