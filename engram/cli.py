@@ -554,6 +554,35 @@ def serve(
 
 @app.command()
 @handled
+def dashboard(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
+    database: Annotated[str | None, typer.Option("--database", help="Database path.")] = None,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser",
+                                          help="Open it in a web browser.")] = True,
+    home: Home = None,
+) -> None:
+    """Serve the dashboard (with the REST API) on the local store and open it."""
+    import threading
+    import webbrowser
+
+    from engram.config import engram_home
+    from engram.server import serve as run_server
+
+    if home:
+        os.environ["ENGRAM_HOME"] = str(home)
+    url = f"http://{host}:{port}/dashboard/"
+    key_file = engram_home() / "server_key"
+    err.print(f"Dashboard: {url}\nSign in with a project API key (the first one is in "
+              f"{key_file}; `engram keys create --project NAME` makes more).",
+              markup=False)  # fmt: skip
+    if browser:  # once uvicorn is listening; the key is typed in, never put in the URL
+        threading.Timer(1.5, webbrowser.open, [url]).start()
+    run_server(host=host, port=port, database=database or database_for(home))
+
+
+@app.command()
+@handled
 def mcp(home: Home = None) -> None:
     """Run an MCP server over stdio (for Claude Desktop, Cursor, ...)."""
     from engram.mcp_server import run

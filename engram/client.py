@@ -178,6 +178,11 @@ class _Calls:
         return Call("DELETE", "/v1/memories/", params=params)
 
     @staticmethod
+    def feedback(memory_id: str, feedback: str | None, reason: str | None) -> Call:
+        body = {"memory_id": memory_id, "feedback": feedback, "feedback_reason": reason}
+        return Call("POST", "/v1/feedback/", json=body)
+
+    @staticmethod
     def history(memory_id: str) -> Call:
         return Call("GET", f"/v1/memories/{memory_id}/history/")
 
@@ -309,6 +314,11 @@ class _Base:
 
     def history(self, memory_id: str) -> Any:
         return self._send(_Calls.history(memory_id))
+
+    def feedback(
+        self, memory_id: str, feedback: str | None = None, feedback_reason: str | None = None
+    ) -> Any:
+        return self._send(_Calls.feedback(memory_id, feedback, feedback_reason))
 
     def batch_update(self, memories: list[dict[str, Any]]) -> Any:
         return self._send(_Calls.batch_update(memories))

@@ -56,6 +56,7 @@ from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
 from engram.schemas import (
     AddRequest,
     DeleteAllRequest,
+    FeedbackRequest,
     ListRequest,
     ProjectUpdateRequest,
     SearchRequest,
@@ -391,8 +392,9 @@ class Memory:
         today = (req.reference_date or self._clock()).date()
         ranked = self._ranked(query.strip(), req.where, limit, req.keyword_search is not False,
                               req.rerank is not False, timeframe.window(query, today))  # fmt: skip
-        return {"results": [_result(s, req.include_sources) for s in ranked
-                            if s.score >= threshold][:limit]}  # fmt: skip
+        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
+        return {"results": [_result(s, req.include_sources) for s in ranked if s.score >= threshold
+                            and rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]}
     def _ranked(
         self,
         query: str,
@@ -501,10 +503,10 @@ class Memory:
 
     def update(
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
-        expiration_date: str | datetime | None = None,
+        expiration_date: str | datetime | None = None, categories: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         req = parse_request(UpdateRequest, text=text, metadata=metadata,
-                            expiration_date=expiration_date)  # fmt: skip
+                            expiration_date=expiration_date, categories=categories)  # fmt: skip
         record = self._active(memory_id)
         if req.text:
             self._check_embedder(claim=True)
@@ -523,11 +525,27 @@ class Memory:
             record.metadata = req.metadata
         if req.expiration_date is not None:
             record.expiration_date = req.expiration_date
+        if req.categories is not None:
+            record.categories = req.categories
         if req.text is not None:
             record.memory, record.hash = req.text.strip(), text_hash(req.text.strip())
         record.updated_at = self._now()
         batch.upserts.append((record, vector))
         batch.history.append(self._history(record, Event.UPDATE, old, record.memory, "user"))
+
+    def feedback(
+        self, memory_id: str, feedback: str | None = None, feedback_reason: str | None = None,
+        **_ignored: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Record a person's judgement of a memory (Mem0's feedback call); a VERY_NEGATIVE
+        memory is no longer returned by search. feedback=None clears it."""
+        req = parse_request(FeedbackRequest, memory_id=memory_id, feedback=feedback,
+                            feedback_reason=feedback_reason)  # fmt: skip
+        self._active(req.memory_id)
+        reason = req.feedback_reason if req.feedback else None
+        self._engine.store.set_feedback(self.project_id, req.memory_id, req.feedback, reason)
+        return {"id": req.memory_id, "feedback": req.feedback, "feedback_reason": reason,
+                "message": "Feedback recorded"}  # fmt: skip
 
     def delete(self, memory_id: str) -> dict[str, Any]:
         self._delete([self._active(memory_id)], "user")

@@ -350,14 +350,24 @@ class DeleteAllRequest(Scoped):
     action: ClassVar[str] = "delete_all"
 
 
+def _category_names(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, str) and c.strip() for c in value):
+        raise InvalidInputError("categories must be a list of names", field="categories")
+    return list(dict.fromkeys(F.check_text(c.strip(), "categories") for c in value))
+
+
 class UpdateRequest(Request):
     text: str | None = None
     metadata: Metadata = None
     expiration_date: Expiry = None
+    categories: Annotated[list[str] | None, BeforeValidator(_category_names)] = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateRequest:
-        if self.text is None and self.metadata is None and self.expiration_date is None:
+        nothing = (self.text, self.metadata, self.expiration_date, self.categories)
+        if all(value is None for value in nothing):
             raise InvalidInputError("update needs text or metadata", field="text")
         if self.text is not None and not self.text.strip():
             raise InvalidInputError("text must be a non-empty string", field="text")
@@ -387,6 +397,29 @@ class ProjectUpdateRequest(Request):
     # [{"name": ..., "description": ...}], [{"<name>": "<description>"}] or plain names
     custom_categories: Annotated[list[Any] | None, BeforeValidator(_categories)] = None
     threshold: StrictFloat | None = Field(default=None, ge=0, le=1)
+
+
+FEEDBACK_VALUES = ("POSITIVE", "NEGATIVE", "VERY_NEGATIVE")
+MAX_FEEDBACK_REASON = 2000
+
+
+def _feedback(value: Any) -> str | None:
+    """POSITIVE / NEGATIVE / VERY_NEGATIVE in any case; None or "" clears it."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or value.strip().upper() not in FEEDBACK_VALUES:
+        raise InvalidInputError(f"feedback must be one of {', '.join(FEEDBACK_VALUES)}",
+                                field="feedback")  # fmt: skip
+    return value.strip().upper()
+
+
+class FeedbackRequest(Request):
+    """`POST /v1/feedback/`: a person's judgement of one memory (VERY_NEGATIVE hides it
+    from search)."""
+
+    memory_id: Annotated[str, _id_field("memory_id")]
+    feedback: Annotated[str | None, BeforeValidator(_feedback)] = None
+    feedback_reason: str | None = Field(default=None, max_length=MAX_FEEDBACK_REASON)
 
 
 # ---------------------------------------------------------------------------- results
@@ -521,6 +554,13 @@ class EventOut(Result):
 class EventList(Result):
     count: int
     results: list[EventOut]
+
+
+class FeedbackResult(Result):
+    id: str  # the memory's
+    feedback: str | None = None
+    feedback_reason: str | None = None
+    message: str = "Feedback recorded"
 
 
 class Ping(Result):

@@ -8,6 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+bash scripts/setup_chromium.sh  # Debian's chromium for the dashboard's browser test
 .venv/bin/ruff check .
 # -p no:cacheprovider keeps a read-only checkout clean; the timeout stops a hung test.
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

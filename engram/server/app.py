@@ -35,6 +35,7 @@ from engram.errors import (
 )
 from engram.models import MAX_PAGE, MAX_PAGE_SIZE
 from engram.server.auth import KeyStore, Principal
+from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.limits import BodyLimit, redact_access_log
 from engram.server.state import state_location
@@ -363,7 +364,8 @@ def get_memory(ctx: Auth, memory_id: str) -> dict[str, Any]:
 def update_memory(ctx: Auth, memory_id: str, body: s.UpdateRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     return ctx.memory.update(memory_id, text=body.text, metadata=body.metadata,
-                             expiration_date=body.expiration_date)  # fmt: skip
+                             expiration_date=body.expiration_date,
+                             categories=body.categories)  # fmt: skip
 
 
 @route("DELETE", "/v1/memories/{memory_id}/", model=s.Confirmation)
@@ -374,6 +376,12 @@ def delete_memory(ctx: Auth, memory_id: str) -> dict[str, Any]:
 @route("GET", "/v1/memories/{memory_id}/history/", model=list[s.HistoryItem])
 def history(ctx: Auth, memory_id: str) -> list[dict[str, Any]]:
     return ctx.memory.history(memory_id)
+
+
+@route("POST", "/v1/feedback/", model=s.FeedbackResult)
+def feedback(ctx: Auth, body: s.FeedbackRequest) -> dict[str, Any]:
+    ctx_check(ctx, body)
+    return ctx.memory.feedback(body.memory_id, body.feedback, body.feedback_reason)
 
 
 @route("PUT", "/v1/batch/", model=s.Confirmation)
@@ -472,6 +480,7 @@ def create_app(
     redact_access_log()
     _install_error_handlers(app)
     app.include_router(router)
+    mount_dashboard(app)  # /dashboard: engram.server.dashboard
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 

@@ -104,7 +104,7 @@ class KeyInfo:
     revoked_at: str | None
 
 
-def _digest(key: str) -> str:
+def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -130,7 +130,7 @@ class KeyStore:
             " ON CONFLICT DO NOTHING",
             (org, project, now),
         )
-        run(_INSERT_KEY, (key[:SHOWN_PREFIX_LEN], _digest(key), org, project, name, now))
+        run(_INSERT_KEY, (key[:SHOWN_PREFIX_LEN], key_digest(key), org, project, name, now))
 
     def create_key(
         self, project: str = DEFAULT_PROJECT, *, org: str = DEFAULT_ORG, name: str | None = None
@@ -144,16 +144,19 @@ class KeyStore:
         return key
 
     def verify(self, key: str | None) -> Principal | None:
-        if not key:
-            return None
+        return self.verify_digest(key_digest(key)) if key else None
+
+    def verify_digest(self, digest: str) -> Principal | None:
+        """The principal of the key with this SHA-256 (a dashboard session holds the digest,
+        never the key itself)."""
         env_key = os.environ.get(ENV_KEY)
-        if env_key and hmac.compare_digest(key.encode(), env_key.encode()):
+        if env_key and hmac.compare_digest(digest.encode(), key_digest(env_key).encode()):
             return Principal(DEFAULT_ORG, DEFAULT_PROJECT)
         # Looking up by digest leaks no useful timing: an attacker cannot steer the hash.
         # No cache: a key revoked on one host must be refused by every host at once.
         rows = self._db.execute(
             "SELECT org_id, project_id FROM {api_keys} WHERE sha256 = ? AND revoked_at IS NULL",
-            (_digest(key),),
+            (digest,),
         )
         return Principal(*rows[0]) if rows else None
 
@@ -168,7 +171,7 @@ class KeyStore:
         rows = self._db.execute(
             "UPDATE {api_keys} SET revoked_at = ? WHERE revoked_at IS NULL"
             " AND (sha256 = ? OR prefix = ? OR CAST(id AS TEXT) = ?) RETURNING id",
-            (iso(utcnow()), _digest(key_or_prefix), key_or_prefix, key_or_prefix),
+            (iso(utcnow()), key_digest(key_or_prefix), key_or_prefix, key_or_prefix),
         )
         return len(rows)
 

@@ -11,6 +11,8 @@ Versions:
   2  `sources` (provenance, JSON) and `index_text` on memories, and a full-text index over
      `index_text` kept by the database itself (SQLite: FTS5 + triggers; PostgreSQL: a
      generated tsvector + GIN); existing memories are backfilled
+  3  `feedback` and `feedback_reason` on memories (POSITIVE / NEGATIVE / VERY_NEGATIVE),
+     and an index on (project, created_at, id) for the dashboard's keyset pages
 """
 
 from __future__ import annotations

@@ -96,9 +96,17 @@ CREATE INDEX engram_memories_expiry ON engram_memories (project, expiration_date
     WHERE expiration_date IS NOT NULL;
 """
 
+# Feedback on a memory (engram.feedback), and the newest-first order the dashboard pages by.
+_V3 = """
+ALTER TABLE engram_memories ADD COLUMN feedback text COLLATE "C",
+    ADD COLUMN feedback_reason text;
+CREATE INDEX engram_memories_created ON engram_memories (project, created_at, id);
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
+    Migration(3, _V3),
 )
 
 
@@ -246,6 +254,15 @@ class PostgresStore(SQLStore):
     def _term_count(self, mark: str) -> tuple[str, Any]:
         sql = f"(SELECT count(*) FROM engram_memories WHERE fts @@ CAST({mark} AS tsquery))"
         return sql, _lexeme
+
+    def _pair_similarity(self, left: str, right: str) -> str:
+        return f"1.0 - ({left} <=> {right})"
+
+    def _json_elements(self, column: str) -> str:
+        return f"jsonb_array_elements_text({column}) AS c(value)"
+
+    def _json_length(self, column: str) -> str:
+        return f"jsonb_array_length({column})"
 
     def _bind_vector(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, dtype=np.float32)

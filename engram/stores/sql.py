@@ -18,6 +18,7 @@ from engram.lexical import index_text
 from engram.models import ENTITY_KINDS, Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import EntityCount, Query, WriteBatch
 from engram.stores.database import Database, Row
+from engram.stores.review import ReviewQueries
 
 COLUMNS = (
     "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
@@ -49,7 +50,7 @@ class FullText:
     prelude: str = ""  # a WITH clause the join and rank use, if any
 
 
-class SQLStore:
+class SQLStore(ReviewQueries):
     """`engram.stores.base.Store` over any SQL engine; backends fill in the hooks."""
 
     dialect: ClassVar[Dialect]

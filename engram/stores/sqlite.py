@@ -101,9 +101,17 @@ CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
 END;
 """
 
+# Feedback on a memory (engram.feedback), and the newest-first order the dashboard pages by.
+_V3 = """
+ALTER TABLE memories ADD COLUMN feedback TEXT;
+ALTER TABLE memories ADD COLUMN feedback_reason TEXT;
+CREATE INDEX memories_created ON memories (project, created_at, id);
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
+    Migration(3, _V3),
 )
 # PRAGMA user_version, which the first release already wrote.
 VERSION = VersionSlot(
@@ -165,6 +173,15 @@ class SQLiteStore(SQLStore):
     def _term_count(self, mark: str) -> tuple[str, Any]:
         sql = f"(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH {mark})"
         return sql, _phrase
+
+    def _pair_similarity(self, left: str, right: str) -> str:
+        return f"1.0 - vec_distance_cosine({left}, {right})"
+
+    def _json_elements(self, column: str) -> str:
+        return f"json_each({column}) AS c"
+
+    def _json_length(self, column: str) -> str:
+        return f"json_array_length({column})"
 
     def _bind_vector(self, vector: np.ndarray) -> bytes:
         return np.asarray(vector, dtype=np.float32).tobytes()

@@ -1,0 +1,185 @@
+"""The reads a person needs to review a project's memories (the dashboard), and feedback.
+
+Written once over `SQLStore`'s plumbing; each backend supplies three small hooks: the
+similarity of two stored vectors, the rows of a JSON array, and its length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engram.models import MemoryRecord
+from engram.stores.base import Query
+from engram.stores.database import Row
+
+# `similar_pairs` compares the newest memories of a project pairwise, per user: this many
+# at most (pairs grow with its square; 1,000 is ~0.5M comparisons, well under a second).
+PAIR_WINDOW = 1000
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two memories of one user whose vectors are close."""
+
+    first: str  # the older of the two
+    second: str
+    score: float
+
+
+class ReviewQueries:
+    """Mixed into `engram.stores.sql.SQLStore`."""
+
+    MEMORIES: str
+
+    # -- hooks (SQLite and PostgreSQL fill them in) -------------------------------------
+
+    def _pair_similarity(self, left: str, right: str) -> str:
+        raise NotImplementedError
+
+    def _json_elements(self, column: str) -> str:
+        """A FROM item yielding the elements of a JSON array column as `c.value`."""
+        raise NotImplementedError
+
+    def _json_length(self, column: str) -> str:
+        raise NotImplementedError
+
+    # provided by SQLStore
+    dialect: Any
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def _where(self, q: Query) -> tuple[str, list[Any]]: ...
+    def _record(self, row: Sequence[Any]) -> MemoryRecord: ...
+
+    # -- pages --------------------------------------------------------------------------
+
+    def page(self, q: Query, after: tuple[str, str] | None = None) -> list[MemoryRecord]:
+        """Newest first, `q.limit` memories created before the cursor (created_at, id):
+        keyset paging, served by the (project, created_at, id) index at any depth."""
+        from engram.stores.sql import M_COLUMNS
+
+        where, params = self._where(q)
+        p = self.dialect.param()
+        if after is not None:
+            where += f" AND (m.created_at, m.id) < ({p}, {p})"
+            params.extend(after)
+        rows = self._rows(
+            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} "
+            f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p}",
+            (*params, q.limit),
+        )
+        return [self._record(row) for row in rows]
+
+    def replaced(self, project: str, memory_id: str) -> list[MemoryRecord]:
+        """The superseded memories that `memory_id` replaced."""
+        from engram.stores.sql import M_COLUMNS
+
+        p = self.dialect.param()
+        rows = self._rows(
+            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE m.project = {p} "
+            f"AND m.replaced_by = {p} ORDER BY m.updated_at, m.id",
+            (project, memory_id),
+        )
+        return [self._record(row) for row in rows]
+
+    # -- feedback -----------------------------------------------------------------------
+
+    def set_feedback(
+        self, project: str, memory_id: str, feedback: str | None, reason: str | None
+    ) -> bool:
+        p = self.dialect.param()
+        rows = self._rows(
+            f"UPDATE {self.MEMORIES} SET feedback = {p}, feedback_reason = {p} "
+            f"WHERE project = {p} AND id = {p} RETURNING id",
+            (feedback, reason, project, memory_id),
+        )
+        return bool(rows)
+
+    def feedback(self, project: str, ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """{memory id: (feedback, reason)} for those of `ids` that have feedback."""
+        if not ids:
+            return {}
+        p = self.dialect.param()
+        marks = ", ".join(p for _ in ids)
+        rows = self._rows(
+            f"SELECT id, feedback, feedback_reason FROM {self.MEMORIES} WHERE project = {p} "
+            f"AND id IN ({marks}) AND feedback IS NOT NULL",
+            (project, *ids),
+        )
+        return {memory_id: (value, reason) for memory_id, value, reason in rows}
+
+    # -- counts -------------------------------------------------------------------------
+
+    def daily_counts(self, q: Query, since: str) -> list[tuple[str, int]]:
+        """(YYYY-MM-DD, memories created that day) from `since` on, oldest day first."""
+        where, params = self._where(q)
+        p = self.dialect.param()
+        rows = self._rows(
+            f"SELECT substr(m.created_at, 1, 10) AS day, count(*) FROM {self.MEMORIES} m "
+            f"WHERE {where} AND m.created_at >= {p} GROUP BY day ORDER BY day",
+            (*params, since),
+        )
+        return [(day, int(n)) for day, n in rows]
+
+    def category_counts(self, q: Query) -> list[tuple[str, int]]:
+        """(category, memories) most first; "" counts the memories with no category."""
+        where, params = self._where(q)
+        rows = self._rows(
+            f"SELECT c.value, count(*) FROM {self.MEMORIES} m, "
+            f"{self._json_elements('m.categories')} WHERE {where} "
+            "GROUP BY c.value ORDER BY count(*) DESC, c.value",
+            params,
+        )
+        none = self._rows(
+            f"SELECT count(*) FROM {self.MEMORIES} m WHERE {where} "
+            f"AND {self._json_length('m.categories')} = 0",
+            params,
+        )[0][0]
+        return [(str(c), int(n)) for c, n in rows] + ([("", int(none))] if none else [])
+
+    def uncategorized(self, q: Query) -> list[MemoryRecord]:
+        q_where, params = self._where(q)
+        from engram.stores.sql import M_COLUMNS
+
+        p = self.dialect.param()
+        rows = self._rows(
+            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {q_where} "
+            f"AND {self._json_length('m.categories')} = 0 "
+            f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p}",
+            (*params, q.limit),
+        )
+        return [self._record(row) for row in rows]
+
+    def expiring(self, q: Query, until: str) -> list[MemoryRecord]:
+        """Visible memories that expire before `until`, soonest first."""
+        from engram.stores.sql import M_COLUMNS
+
+        where, params = self._where(q)
+        p = self.dialect.param()
+        rows = self._rows(
+            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} "
+            f"AND m.expiration_date IS NOT NULL AND m.expiration_date < {p} "
+            f"ORDER BY m.expiration_date, m.id LIMIT {p}",
+            (*params, until, q.limit),
+        )
+        return [self._record(row) for row in rows]
+
+    # -- similar pairs ------------------------------------------------------------------
+
+    def similar_pairs(self, q: Query, threshold: float, window: int = PAIR_WINDOW) -> list[Pair]:
+        """Pairs of one user's memories with cosine similarity >= threshold, most similar
+        first (`q.limit` pairs), among the project's `window` newest visible memories."""
+        where, params = self._where(q)
+        p = self.dialect.param()
+        score = self._pair_similarity("a.embedding", "b.embedding")
+        rows = self._rows(
+            f"WITH recent AS (SELECT m.id, m.user_id, m.created_at, m.embedding "
+            f"FROM {self.MEMORIES} m WHERE {where} AND m.user_id IS NOT NULL "
+            f"AND m.embedding IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT {p}) "
+            f"SELECT a.id, b.id, {score} AS score FROM recent a JOIN recent b "
+            "ON a.user_id = b.user_id AND (a.created_at, a.id) < (b.created_at, b.id) "
+            f"WHERE {score} >= {p} ORDER BY score DESC, a.id, b.id LIMIT {p}",
+            (*params, window, threshold, q.limit),
+        )
+        return [Pair(first, second, float(s)) for first, second, s in rows]
