@@ -34,7 +34,8 @@ _FILLER = frozenset(
 )
 _STOP = frozenset("a an the to of in on at and or for is am are was were be been i me my it "
                   "this that with by from".split())  # fmt: skip
-MIN_CONTENT_WORDS = 2
+MIN_CONTENT_CHARS = 2  # "Max is 34" holds a fact; "Max: ok" does not
+MIN_HAN_CHARACTERS = 3
 WILDCARD_SCOPE = [{name: F.ANY} for name in ("user_id", "agent_id", "run_id", "app_id")]
 
 
@@ -154,12 +155,12 @@ def superseded_by(memory: Any, memory_id: str) -> list[MemoryRecord]:
 
 def is_junk(text: str, subject: str | None = None) -> bool:
     """Very short, or no content word beyond the subject and chat filler."""
-    words = [w for w in tokens(text) if not w.isdigit() or len(w) > 1]
+    words = tokens(text)
     name = set(tokens(subject or "")) | {"user"}
     content = [w for w in words if w not in _STOP and w not in name and w not in _FILLER]
     if re.search(r"[\u3400-\u9fff]", text):  # Chinese: one character a token
-        return len(content) < 4
-    return len(content) < MIN_CONTENT_WORDS
+        return len(content) < MIN_HAN_CHARACTERS
+    return len("".join(content)) < MIN_CONTENT_CHARS
 
 
 @dataclass

@@ -33,6 +33,9 @@ SEED = [  # (text, scope, categories, metadata)
     ("Max runs 40 km every week", {"user_id": "max"}, ["goals"], None),
     ("Max runs 40 km every single week", {"user_id": "max"}, ["goals"], None),
     ("<script>alert('pwned')</script> Max likes tempo runs", {"user_id": "max"}, [], None),
+    ("Max eats chicken every day", {"user_id": "max"}, ["preferences"], None),
+    ("Max has been vegetarian since last month", {"user_id": "max"}, ["preferences"], None),
+    ("Max: lol sorry for the late reply", {"user_id": "max"}, ["preferences"], None),
     ("test123 first fixture memory", {"user_id": "max", "run_id": "test-run"}, [],
      {"env": "test"}),
     ("test123 second fixture memory", {"user_id": "max", "run_id": "test-run"}, [],
@@ -121,10 +124,19 @@ def test_dashboard_walkthrough(server: ServerProcess, engram_home: Path, request
         history = page.locator("#history tbody tr").all_inner_texts()
         assert "UPDATE" in history[-1] and "steep downhill" in history[-1]
         assert "Max's right knee hurts on downhill runs" in history[-1]  # the old text too
+        page.select_option("#feedback", "NEGATIVE")
+        page.fill("#feedback-reason", "too vague about which knee exercise")
+        page.click("#send-feedback")
+        page.wait_for_selector(".flash")
+        assert page.locator("#feedback-now").inner_text() == (
+            "NEGATIVE: too vague about which knee exercise")
         page.screenshot(path=str(shots / "03-memory-history.png"), full_page=True)
 
         page.goto(f"{base}/dashboard/quality")
         page.screenshot(path=str(shots / "04-quality.png"), full_page=True)
+        conflict = page.locator("#queue-conflicts .pair").all_inner_texts()
+        assert any("chicken" in c and "vegetarian" in c for c in conflict), conflict
+        assert "lol sorry" in page.locator("#queue-junk").inner_text()
         pair = page.locator("#queue-duplicates .pair", has_text="40 km every single week")
         assert pair.count() == 1, page.locator("#queue-duplicates").inner_text()
         pair.locator("button.merge").click()

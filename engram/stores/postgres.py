@@ -96,11 +96,16 @@ CREATE INDEX engram_memories_expiry ON engram_memories (project, expiration_date
     WHERE expiration_date IS NOT NULL;
 """
 
-# Feedback on a memory (engram.feedback), and the newest-first order the dashboard pages by.
+# Feedback on a memory (Memory.feedback), and the newest-first order the dashboard pages by
+# (covering the visibility columns, so a page or a count reads no row it does not show), and
+# one user's memories in that order (without it a user's page scanned the whole project).
 _V3 = """
 ALTER TABLE engram_memories ADD COLUMN feedback text COLLATE "C",
     ADD COLUMN feedback_reason text;
-CREATE INDEX engram_memories_created ON engram_memories (project, created_at, id);
+CREATE INDEX engram_memories_created ON engram_memories (project, created_at, id)
+    INCLUDE (state, expiration_date);
+DROP INDEX engram_memories_user;
+CREATE INDEX engram_memories_user ON engram_memories (project, user_id, created_at, id);
 """
 
 MIGRATIONS = (
@@ -257,9 +262,6 @@ class PostgresStore(SQLStore):
 
     def _pair_similarity(self, left: str, right: str) -> str:
         return f"1.0 - ({left} <=> {right})"
-
-    def _json_elements(self, column: str) -> str:
-        return f"jsonb_array_elements_text({column}) AS c(value)"
 
     def _json_length(self, column: str) -> str:
         return f"jsonb_array_length({column})"

@@ -1,7 +1,7 @@
 """The reads a person needs to review a project's memories (the dashboard), and feedback.
 
-Written once over `SQLStore`'s plumbing; each backend supplies three small hooks: the
-similarity of two stored vectors, the rows of a JSON array, and its length.
+Written once over `SQLStore`'s plumbing; each backend supplies two small hooks: the
+similarity of two stored vectors and the length of a JSON array.
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ class ReviewQueries:
     def _pair_similarity(self, left: str, right: str) -> str:
         raise NotImplementedError
 
-    def _json_elements(self, column: str) -> str:
-        """A FROM item yielding the elements of a JSON array column as `c.value`."""
-        raise NotImplementedError
-
     def _json_length(self, column: str) -> str:
         raise NotImplementedError
 
@@ -51,6 +47,7 @@ class ReviewQueries:
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def _where(self, q: Query) -> tuple[str, list[Any]]: ...
     def _record(self, row: Sequence[Any]) -> MemoryRecord: ...
+    def _read_json(self, value: Any) -> Any: ...
 
     # -- pages --------------------------------------------------------------------------
 
@@ -123,20 +120,21 @@ class ReviewQueries:
         return [(day, int(n)) for day, n in rows]
 
     def category_counts(self, q: Query) -> list[tuple[str, int]]:
-        """(category, memories) most first; "" counts the memories with no category."""
+        """(category, memories) most first; "" counts the memories with no category.
+        Grouped by the stored list first (few distinct lists), then counted per name here:
+        expanding every row's JSON in SQL cost 20x more at 100,000 memories."""
         where, params = self._where(q)
         rows = self._rows(
-            f"SELECT c.value, count(*) FROM {self.MEMORIES} m, "
-            f"{self._json_elements('m.categories')} WHERE {where} "
-            "GROUP BY c.value ORDER BY count(*) DESC, c.value",
+            f"SELECT m.categories, count(*) FROM {self.MEMORIES} m WHERE {where} "
+            "GROUP BY m.categories",
             params,
         )
-        none = self._rows(
-            f"SELECT count(*) FROM {self.MEMORIES} m WHERE {where} "
-            f"AND {self._json_length('m.categories')} = 0",
-            params,
-        )[0][0]
-        return [(str(c), int(n)) for c, n in rows] + ([("", int(none))] if none else [])
+        counts: dict[str, int] = {}
+        for stored, n in rows:
+            for name in self._read_json(stored) or [""]:
+                counts[str(name)] = counts.get(str(name), 0) + int(n)
+        ranked = sorted(((c, n) for c, n in counts.items() if c), key=lambda cn: (-cn[1], cn[0]))
+        return ranked + ([("", counts[""])] if counts.get("") else [])
 
     def uncategorized(self, q: Query) -> list[MemoryRecord]:
         q_where, params = self._where(q)

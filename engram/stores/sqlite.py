@@ -101,11 +101,15 @@ CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN
 END;
 """
 
-# Feedback on a memory (engram.feedback), and the newest-first order the dashboard pages by.
+# Feedback on a memory (Memory.feedback), and the newest-first order the dashboard pages by
+# (covering the visibility columns, so a page or a count reads no row it does not show), and
+# one user's memories in that order (without it a user's page scanned the whole project).
 _V3 = """
 ALTER TABLE memories ADD COLUMN feedback TEXT;
 ALTER TABLE memories ADD COLUMN feedback_reason TEXT;
-CREATE INDEX memories_created ON memories (project, created_at, id);
+CREATE INDEX memories_created ON memories (project, created_at, id, state, expiration_date);
+DROP INDEX memories_user;
+CREATE INDEX memories_user ON memories (project, user_id, created_at, id);
 """
 
 MIGRATIONS = (
@@ -176,9 +180,6 @@ class SQLiteStore(SQLStore):
 
     def _pair_similarity(self, left: str, right: str) -> str:
         return f"1.0 - vec_distance_cosine({left}, {right})"
-
-    def _json_elements(self, column: str) -> str:
-        return f"json_each({column}) AS c"
 
     def _json_length(self, column: str) -> str:
         return f"json_array_length({column})"
