@@ -207,6 +207,30 @@ class _Calls:
     def event(event_id: str) -> Call:
         return Call("GET", f"/v1/event/{event_id}/")
 
+    # webhooks (the hosted API's paths, as mem0ai 2.2.1 calls them)
+
+    @staticmethod
+    def webhooks(project_id: str) -> Call:
+        return Call("GET", f"/api/v1/webhooks/projects/{project_id}/")
+
+    @staticmethod
+    def webhook_create(project_id: str, values: dict[str, Any]) -> Call:
+        return Call("POST", f"/api/v1/webhooks/projects/{project_id}/", json=_clean(values))
+
+    @staticmethod
+    def webhook_update(webhook_id: int | str, values: dict[str, Any]) -> Call:
+        return Call("PUT", f"/api/v1/webhooks/{webhook_id}/", json=_clean(values))
+
+    @staticmethod
+    def webhook_delete(webhook_id: int | str) -> Call:
+        return Call("DELETE", f"/api/v1/webhooks/{webhook_id}/")
+
+    @staticmethod
+    def webhook_deliveries(webhook_id: int | str | None, page: int, page_size: int) -> Call:
+        path = f"/api/v1/webhooks/{webhook_id}/deliveries/" if webhook_id is not None else (
+            "/api/v1/webhooks/deliveries/")  # fmt: skip
+        return Call("GET", path, params={"page": page, "page_size": page_size})
+
     @staticmethod
     def project_get(org: str, project: str, fields: list[str] | None) -> Call:
         path = f"/api/v1/orgs/organizations/{org}/projects/{project}/"
@@ -333,6 +357,32 @@ class _Base:
 
     def get_event(self, event_id: str) -> Any:
         return self._send(_Calls.event(event_id))
+
+    def get_webhooks(self, project_id: str) -> Any:
+        return self._send(_Calls.webhooks(project_id))
+
+    def create_webhook(self, url: str, name: str, project_id: str, event_types: list[str],
+                       secret: str | None = None) -> Any:  # fmt: skip
+        """`secret` signs the calls (X-Engram-Signature); by default the server makes one."""
+        values = {"url": url, "name": name, "event_types": event_types, "secret": secret}
+        return self._send(_Calls.webhook_create(project_id, values))
+
+    def update_webhook(
+        self, webhook_id: int | str, name: str | None = None, url: str | None = None,
+        event_types: list[str] | None = None, *, is_active: bool | None = None,
+        secret: str | None = None,
+    ) -> Any:  # fmt: skip
+        values = {"name": name, "url": url, "event_types": event_types,
+                  "is_active": is_active, "secret": secret}  # fmt: skip
+        return self._send(_Calls.webhook_update(webhook_id, values))
+
+    def delete_webhook(self, webhook_id: int | str) -> Any:
+        return self._send(_Calls.webhook_delete(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: int | str | None = None, *, page: int = 1,
+                           page_size: int = 50) -> Any:  # fmt: skip
+        """The delivery log (newest first, each with its attempts): one webhook's or all."""
+        return self._send(_Calls.webhook_deliveries(webhook_id, page, page_size))
 
     def delete_users(
         self,

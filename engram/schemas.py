@@ -577,3 +577,64 @@ class ErrorBody(BaseModel):
     error: str | None = Field(default=None, description="The EngramError class, e.g. FilterError")
     errors: list[dict[str, Any]] | None = None
     retry_after: float | None = None
+
+
+# ------------------------------------------------------- webhooks, exports, stats (platform)
+
+
+class WebhookCreateRequest(Request):
+    url: str
+    name: str | None = None
+    event_types: list[str] | None = None  # default: every event type
+    secret: str | None = None  # default: a new random one (returned once here, and by get)
+
+
+class WebhookUpdateRequest(Request):
+    url: str | None = None
+    name: str | None = None
+    event_types: list[str] | None = None
+    is_active: bool | None = None
+    secret: str | None = None
+
+
+class Webhook(Result):
+    webhook_id: int
+    name: str
+    url: str
+    event_types: list[str]
+    is_active: bool
+    project: str
+    secret: str
+    created_at: str
+    updated_at: str
+
+
+class WebhookAttempt(Result):
+    attempt: int
+    at: str
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+
+
+class WebhookDelivery(Result):
+    id: str
+    webhook_id: int
+    event_type: str
+    status: Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
+    attempts: int
+    next_attempt_at: str | None = None
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: str
+    updated_at: str
+    delivered_at: str | None = None
+    payload: dict[str, Any]
+    attempt_log: list[WebhookAttempt]
+
+
+class WebhookDeliveryPage(Result):
+    count: int
+    next: str | None = None
+    previous: str | None = None
+    results: list[WebhookDelivery]

@@ -39,6 +39,7 @@ from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.limits import BodyLimit, redact_access_log
 from engram.server.state import state_location
+from engram.server.webhooks import Dispatcher, ObservedStore, WebhookStore
 
 log = logging.getLogger("engram.server")
 
@@ -123,9 +124,11 @@ class Ctx:
 
 
 class Server:
-    def __init__(self, memory: Any, keys: KeyStore, events: EventStore) -> None:
-        self.memory, self.keys, self.events = memory, keys, events
+    def __init__(self, memory: Any, keys: KeyStore, events: EventStore,
+                 webhooks: WebhookStore) -> None:  # fmt: skip
+        self.memory, self.keys, self.events, self.webhooks = memory, keys, events, webhooks
         self.worker = AddWorker(events, self.run_add, purge=self.purge_expired)
+        self.dispatcher = Dispatcher(webhooks)  # delivers the webhook calls of every write
 
     def for_project(self, project: str) -> Any:
         return self.memory.for_project(project)  # Memory caches these views itself
@@ -139,7 +142,9 @@ class Server:
 
     def close(self) -> None:
         self.worker.stop()
+        self.dispatcher.stop()
         self.events.close()
+        self.webhooks.close()
         self.keys.close()
         self.memory.close()
 
@@ -465,6 +470,7 @@ def create_app(
         server = _open_server(memory, config, state)
         app.state.server = server
         server.worker.start()
+        server.dispatcher.start()
         try:
             yield
         finally:
@@ -481,6 +487,9 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(router)
     mount_dashboard(app)  # /dashboard: engram.server.dashboard
+    from engram.server.platform_api import router as platform_router  # it imports this module
+
+    app.include_router(platform_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     return app
 
@@ -496,7 +505,9 @@ def _open_server(memory: Any, config: Any, state: Path | str) -> Server:
     requeued = events.requeue_orphans()
     if requeued:
         log.info("re-queued adds of %d stopped worker(s)", requeued)
-    return Server(memory, keys, events)
+    webhooks = WebhookStore(state)
+    memory._engine.store = ObservedStore(memory._engine.store, webhooks)
+    return Server(memory, keys, events, webhooks)
 
 
 def app_from_env() -> FastAPI:

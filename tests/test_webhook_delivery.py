@@ -1,0 +1,149 @@
+"""Webhooks over real HTTP, on SQLite and PostgreSQL: managed per project as the official
+client calls them; every memory change reaches a real receiving server, signed, retried
+with backoff until it is accepted (exactly once per delivery id after the receiver's
+dedupe), and a delivery cut off by a killed server is made after the restart."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from engram import MemoryClient
+from engram.errors import InvalidInputError, NotFoundError
+from tests.support.server_process import ServerProcess
+from tests.support.webhook_receiver import Receiver
+
+FAST_RETRIES = {"ENGRAM_WEBHOOK_BACKOFF_SECONDS": "0.2", "ENGRAM_WEBHOOK_POLL_SECONDS": "0.1",
+                "ENGRAM_WEBHOOK_TIMEOUT_SECONDS": "2"}  # fmt: skip
+
+
+@pytest.fixture
+def server_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    env = dict(FAST_RETRIES)
+    if backend == "postgres":
+        env["ENGRAM_DATABASE"] = request.getfixturevalue("postgres_url")
+    return env
+
+
+@pytest.fixture
+def server(engram_home: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess(engram_home, env=server_env) as proc:
+        yield proc
+
+
+def _client(server: ServerProcess) -> MemoryClient:
+    return MemoryClient(api_key=server.api_key, host=server.url, retries=0)
+
+
+def test_webhooks_are_managed_per_project(server: ServerProcess) -> None:
+    with _client(server) as client:
+        project = client.ping()["project_id"]
+        made = client.create_webhook(url="http://127.0.0.1:9/hook", name="logger",
+                                     project_id=project, event_types=["memory_add"])  # fmt: skip
+        assert made["secret"].startswith("whsec_") and made["is_active"] is True
+        assert made["event_types"] == ["memory_add"] and made["project"] == project
+        hook_id = made["webhook_id"]
+        assert [h["webhook_id"] for h in client.get_webhooks(project_id=project)] == [hook_id]
+        changed = client.update_webhook(hook_id, name="renamed",
+                                        event_types=["memory_update", "memory_delete"])  # fmt: skip
+        assert (changed["name"], changed["event_types"]) == ("renamed",
+                                                             ["memory_update", "memory_delete"])
+        assert changed["url"] == made["url"] and changed["secret"] == made["secret"]
+        with pytest.raises(InvalidInputError) as bad:
+            client.update_webhook(hook_id, event_types=["memory_add", "memory_explode"])
+        assert bad.value.field == "event_types[1]"
+        with pytest.raises(InvalidInputError) as bad:
+            client.create_webhook(url="ftp://x/", name="n", project_id=project,
+                                  event_types=["memory_add"])  # fmt: skip
+        assert bad.value.field == "url"
+        assert client.delete_webhook(hook_id)["message"] == "Webhook deleted successfully"
+        assert client.get_webhooks(project_id=project) == []
+        with pytest.raises(NotFoundError):
+            client.delete_webhook(hook_id)
+        r = httpx.get(f"{server.url}/api/v1/webhooks/projects/other/",
+                      headers={"Authorization": f"Token {server.api_key}"})  # fmt: skip
+        assert r.status_code == 403 and r.json()["field"] == "project_id"
+
+
+def test_every_change_is_delivered_signed_once_per_id_after_retries(
+    server: ServerProcess,
+) -> None:
+    secret = "whsec_test_secret_0123456789"
+    with Receiver(lambda: secret, fail_first=2) as rx, _client(server) as client:
+        project = client.ping()["project_id"]
+        hook = client.create_webhook(url=rx.url, name="app", project_id=project,
+                                     event_types=["memory_add", "memory_update",
+                                                  "memory_delete", "memory_categorize"])
+        client.update_webhook(hook["webhook_id"], secret=secret)
+        added = client.add("I go trail running every Sunday morning.", user_id="max",
+                           infer=False)["results"][0]  # fmt: skip
+        client.update(added["id"], text="I go trail running every Saturday morning.")
+        client.delete(added["id"])
+        kinds = {"memory_add", "memory_update", "memory_delete", "memory_categorize"}
+        rx.wait_for(lambda got: {c.event_type for c in got.values()} >= kinds)
+
+        delivered = rx.delivered()
+        assert all(c.signed for c in rx.calls), "every attempt carries a valid signature"
+        by_type = {c.event_type: c for c in delivered.values()}
+        assert set(by_type) == kinds and len(delivered) == 4  # exactly one per change
+        details = {k: c.body["event_details"] for k, c in by_type.items()}
+        assert details["memory_add"]["id"] == added["id"]
+        assert details["memory_add"]["data"]["memory"] == added["memory"]
+        assert details["memory_add"]["data"]["user_id"] == "max"
+        assert details["memory_update"]["data"]["previous_memory"] == added["memory"]
+        assert details["memory_update"]["event"] == "UPDATE"
+        assert details["memory_delete"]["event"] == "DELETE"
+        assert details["memory_categorize"]["data"]["categories"]
+        for delivery_id, call in delivered.items():
+            tries = [c for c in rx.calls if c.delivery_id == delivery_id]
+            assert [c.answered for c in tries] == [500, 500, 200]  # the id is stable
+            assert call.body["delivery_id"] == delivery_id
+
+        log = _settled(client, hook["webhook_id"])
+        assert len(log) == 4
+        for entry in log:
+            assert entry["status"] == "SUCCEEDED" and entry["attempts"] == 3, entry
+            assert [a["status_code"] for a in entry["attempt_log"]] == [500, 500, 200]
+            assert entry["delivered_at"] and entry["id"] in delivered
+
+
+def test_a_delivery_cut_off_by_a_killed_server_is_made_after_restart(
+    server: ServerProcess,
+) -> None:
+    secret = "whsec_test_secret_0123456789"
+    with Receiver(lambda: secret, hang=True) as rx:
+        with _client(server) as client:
+            project = client.ping()["project_id"]
+            client.create_webhook(url=rx.url, name="app", project_id=project,
+                                  event_types=["memory_add"], secret=secret)  # fmt: skip
+            client.add("I swim on Mondays.", user_id="max", infer=False)
+        assert rx.hanging.wait(30), "the first delivery never arrived"
+        server.stop(kill=True)  # the server dies while the receiver holds the call
+        rx.release()
+        server.start()
+        rx.wait_for(lambda got: len(got) == 1)
+        (call,) = rx.delivered().values()
+        assert call.signed and call.event_type == "memory_add"
+        assert call.body["event_details"]["data"]["memory"] == "I swim on Mondays."
+        assert len([c for c in rx.calls if c.delivery_id == call.delivery_id]) == 2
+        with _client(server) as client:
+            (entry,) = _settled(client)
+        assert entry["status"] == "SUCCEEDED" and entry["id"] == call.delivery_id
+
+
+def _settled(client: MemoryClient, webhook_id: int | None = None, timeout: float = 30
+             ) -> list[dict[str, Any]]:  # fmt: skip
+    """The delivery log, once the server has recorded every outcome (it records a call
+    after the receiver answered it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        log = client.webhook_deliveries(webhook_id)["results"]
+        settled = all(e["status"] in ("SUCCEEDED", "FAILED") for e in log)
+        if settled or time.monotonic() > deadline:
+            return log
+        time.sleep(0.1)
