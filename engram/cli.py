@@ -674,5 +674,19 @@ def keys_revoke(
     out.print(f"revoked {key_id}")
 
 
+
+@keys_app.command("limit")
+@handled
+def keys_limit(
+    prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="Shown prefix (or the key).")],
+    limit: Annotated[str, typer.Argument(metavar="LIMIT",
+                                         help="REQUESTS/SECONDS (100/60), off, or default.")],
+    home: Home = None,
+) -> None:
+    """Set the request rate limit of keys starting with PREFIX (default: ENGRAM_RATE_LIMIT)."""
+    from engram.server.ratelimit import limit_key
+
+    out.print(f"{prefix}: {limit_key(prefix, limit, path=_auth_path(home))}")
+
 if __name__ == "__main__":
     app()

@@ -38,6 +38,7 @@ from engram.server.auth import KeyStore, Principal
 from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.limits import BodyLimit, redact_access_log
+from engram.server.ratelimit import RateLimit, RateLimiter, default_limit
 from engram.server.state import state_location
 from engram.server.webhooks import Dispatcher, ObservedStore, WebhookStore
 
@@ -129,6 +130,7 @@ class Server:
         self.memory, self.keys, self.events, self.webhooks = memory, keys, events, webhooks
         self.worker = AddWorker(events, self.run_add, purge=self.purge_expired)
         self.dispatcher = Dispatcher(webhooks)  # delivers the webhook calls of every write
+        self.limiter: RateLimiter | None = None  # per-key request limits (RateLimit reads it)
 
     def for_project(self, project: str) -> Any:
         return self.memory.for_project(project)  # Memory caches these views itself
@@ -145,6 +147,8 @@ class Server:
         self.dispatcher.stop()
         self.events.close()
         self.webhooks.close()
+        if self.limiter:
+            self.limiter.close()
         self.keys.close()
         self.memory.close()
 
@@ -491,6 +495,7 @@ def create_app(
 
     app.include_router(platform_router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RateLimit)  # outermost: a refused request costs no body read
     return app
 
 
@@ -507,7 +512,9 @@ def _open_server(memory: Any, config: Any, state: Path | str) -> Server:
         log.info("re-queued adds of %d stopped worker(s)", requeued)
     webhooks = WebhookStore(state)
     memory._engine.store = ObservedStore(memory._engine.store, webhooks)
-    return Server(memory, keys, events, webhooks)
+    server = Server(memory, keys, events, webhooks)
+    server.limiter = RateLimiter(state, default_limit())
+    return server
 
 
 def app_from_env() -> FastAPI:
