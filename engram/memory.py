@@ -43,7 +43,6 @@ from engram.lexical import terms
 from engram.llms import make_llm
 from engram.models import (
     ENTITY_KINDS,
-    MAX_PAGE_SIZE,
     Event,
     HistoryEntry,
     MemoryRecord,
@@ -61,6 +60,7 @@ from engram.schemas import (
     ProjectUpdateRequest,
     SearchRequest,
     UpdateRequest,
+    check_batch,
     check_id,
     parse_request,
 )
@@ -581,7 +581,7 @@ class Memory:
     def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
         """All or nothing: every item is checked first, then one write applies them all."""
         staged: list[tuple[MemoryRecord, UpdateRequest]] = []
-        for i, item in enumerate(_check_batch(memories, "memories")):
+        for i, item in enumerate(check_batch(memories, "memories")):
             if not isinstance(item, dict):
                 raise InvalidInputError(f"memories[{i}] must be an object", field=f"memories[{i}]")
             try:
@@ -601,7 +601,7 @@ class Memory:
         return {"message": f"Successfully updated {len(staged)} memories"}
 
     def batch_delete(self, memory_ids: list[str]) -> dict[str, Any]:
-        records = [self._active(i) for i in _check_batch(memory_ids, "memory_ids")]
+        records = [self._active(i) for i in check_batch(memory_ids, "memory_ids")]
         self._delete(records, "user")
         return {"message": f"Successfully deleted {len(records)} memories"}
 
@@ -706,14 +706,6 @@ class _NewMemoryFields:
             categories=categories, created_at=now, updated_at=now,
             expiration_date=self.expiration_date, hash=text_hash(text), **self.scope,
         )  # fmt: skip
-
-
-def _check_batch(items: Any, field: str) -> list[Any]:
-    if not isinstance(items, list) or not items:
-        raise InvalidInputError(f"{field} must be a non-empty list", field=field)
-    if len(items) > MAX_PAGE_SIZE:
-        raise InvalidInputError(f"{field} holds more than {MAX_PAGE_SIZE} items", field=field)
-    return items
 
 
 def _display_name(user_id: str | None) -> str | None:

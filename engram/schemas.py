@@ -374,6 +374,21 @@ class UpdateRequest(Request):
         return self
 
 
+def check_batch(items: Any, field: str = "memories") -> Any:
+    """A batch is 1 to MAX_PAGE_SIZE items; one more is refused naming the first extra item."""
+    if not isinstance(items, list) or not items:
+        raise InvalidInputError(f"{field} must be a non-empty list", field=field)
+    if len(items) > MAX_PAGE_SIZE:
+        raise InvalidInputError(
+            f"{field} holds {len(items)} items; a batch takes at most {MAX_PAGE_SIZE}",
+            field=f"{field}[{MAX_PAGE_SIZE}]",
+        )
+    return items
+
+
+Batch = BeforeValidator(check_batch)
+
+
 class BatchUpdateItem(Checked):
     memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
     text: str | None = None
@@ -381,7 +396,7 @@ class BatchUpdateItem(Checked):
 
 
 class BatchUpdateRequest(Checked):
-    memories: list[BatchUpdateItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
+    memories: Annotated[list[BatchUpdateItem], Batch]
 
 
 class BatchDeleteItem(Checked):
@@ -389,7 +404,7 @@ class BatchDeleteItem(Checked):
 
 
 class BatchDeleteRequest(Checked):
-    memories: list[BatchDeleteItem] = Field(min_length=1, max_length=MAX_PAGE_SIZE)
+    memories: Annotated[list[BatchDeleteItem], Batch]
 
 
 class ProjectUpdateRequest(Request):
