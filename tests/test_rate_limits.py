@@ -9,6 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from engram import AsyncMemoryClient, MemoryClient
 from engram.errors import RateLimitError
 from engram.server.auth import KeyStore
+from engram.server.ratelimit import RateLimiter
 from engram.server.state import default_auth_path
 from tests.support.server_process import ServerProcess
 
@@ -90,6 +92,7 @@ def test_a_key_can_have_its_own_limit(
     assert _limit(engram_home, database, free[:12], "off").returncode == 0
     bad = _limit(engram_home, database, free[:12], "lots")
     assert bad.returncode == 1 and "REQUESTS/SECONDS" in bad.stderr
+    time.sleep(RateLimiter.RELOAD_SECONDS + 0.5)  # servers reread key limits this often
     assert [_get(server, tight).status_code for _ in range(2)] == [200, 429]
     unlimited = [_get(server, free) for _ in range(5)]
     assert {r.status_code for r in unlimited} == {200}

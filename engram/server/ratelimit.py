@@ -97,22 +97,27 @@ class Verdict:
 class RateLimiter:
     """The counters and per-key limits, in the server's state database."""
 
+    RELOAD_SECONDS = 5.0  # a key's new limit applies within this long, on every server
+
     def __init__(self, location: Path | str, default: Limit | None) -> None:
         self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
         self.default = default
+        self._per_key: list[tuple[str, Limit | None]] = []
+        self._loaded_at = -math.inf
 
     def close(self) -> None:
         self._db.close()
 
     def limit_for(self, key: str | None) -> Limit | None:
-        if key:
-            rows = self._db.execute(
-                "SELECT requests, seconds FROM {key_rate_limits}"
-                " WHERE substr(?, 1, length(prefix)) = prefix ORDER BY length(prefix) DESC",
-                (key,),
-            )
-            if rows:
-                return Limit(*rows[0]) if rows[0][0] > 0 else None
+        """The key's own limit (the longest matching prefix), else the server's."""
+        if time.monotonic() - self._loaded_at > self.RELOAD_SECONDS:
+            rows = self._db.execute("SELECT prefix, requests, seconds FROM {key_rate_limits}")
+            self._per_key = sorted(((p, Limit(r, s) if r > 0 else None) for p, r, s in rows),
+                                   key=lambda item: -len(item[0]))  # fmt: skip
+            self._loaded_at = time.monotonic()
+        for prefix, limit in self._per_key:
+            if key and key.startswith(prefix):
+                return limit
         return self.default
 
     def hit(self, key: str | None, client: str) -> Verdict | None:
