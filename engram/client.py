@@ -207,6 +207,22 @@ class _Calls:
     def event(event_id: str) -> Call:
         return Call("GET", f"/v1/event/{event_id}/")
 
+    @staticmethod
+    def events(page: int, page_size: int) -> Call:
+        return Call("GET", "/v1/events/", params={"page": page, "page_size": page_size})
+
+    @staticmethod
+    def stats() -> Call:
+        return Call("GET", "/v1/stats/")
+
+    @staticmethod
+    def export_create(schema: Any, kwargs: dict[str, Any]) -> Call:
+        return Call("POST", "/v1/exports/", json={"schema": schema, **_clean(kwargs)})
+
+    @staticmethod
+    def export_get(kwargs: dict[str, Any]) -> Call:
+        return Call("POST", "/v1/exports/get/", json=_clean(kwargs))
+
     # webhooks (the hosted API's paths, as mem0ai 2.2.1 calls them)
 
     @staticmethod
@@ -357,6 +373,23 @@ class _Base:
 
     def get_event(self, event_id: str) -> Any:
         return self._send(_Calls.event(event_id))
+
+    def get_events(self, page: int = 1, page_size: int = 50) -> Any:
+        """Queued adds, newest first: {count, next, previous, results}."""
+        return self._send(_Calls.events(page, page_size))
+
+    def get_stats(self) -> Any:
+        """The project's counts (memories, entities, events, webhook deliveries)."""
+        return self._send(_Calls.stats())
+
+    def create_memory_export(self, schema: Any = None, **kwargs: Any) -> Any:
+        """Export the project's memories (`user_id=...`, `filters=...` narrow it); `schema`'s
+        properties pick the fields. Returns {message, id, status}."""
+        return self._send(_Calls.export_create(schema, kwargs))
+
+    def get_memory_export(self, **kwargs: Any) -> Any:
+        """An export by `memory_export_id`, or the newest made with the same scope/filters."""
+        return self._send(_Calls.export_get(kwargs))
 
     def get_webhooks(self, project_id: str) -> Any:
         return self._send(_Calls.webhooks(project_id))

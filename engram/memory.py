@@ -614,6 +614,14 @@ class Memory:
         ]  # fmt: skip
         return {"count": len(rows), "results": rows}
 
+    def stats(self) -> dict[str, Any]:
+        """This project's counts: memories readable now, and entities of each kind."""
+        entities = self._engine.store.entities(self.project_id, self._now())
+        kinds = {f"total_{kind}s": sum(1 for e in entities if e.kind == kind)
+                 for kind in ("user", "agent", "app", "run")}  # fmt: skip
+        total = self._engine.store.count(Query(self.project_id, None, self._now()))
+        return {"total_memories": total, "total_entities": len(entities), **kinds}
+
     def delete_entity(self, kind: str, entity_id: str) -> dict[str, Any]:
         field = ENTITY_KINDS.get(kind)
         if field is None:

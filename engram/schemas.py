@@ -568,6 +568,8 @@ class EventOut(Result):
 
 class EventList(Result):
     count: int
+    next: str | None = None
+    previous: str | None = None
     results: list[EventOut]
 
 
@@ -653,3 +655,104 @@ class WebhookDeliveryPage(Result):
     next: str | None = None
     previous: str | None = None
     results: list[WebhookDelivery]
+
+
+class Stats(Result):
+    total_memories: int = Field(description="Memories readable now (not superseded or expired)")
+    total_entities: int
+    total_users: int
+    total_agents: int
+    total_apps: int
+    total_runs: int
+    total_events: int = Field(description="Queued adds, whatever their status")
+    events_by_status: dict[str, int]
+    total_webhooks: int
+    webhook_deliveries_by_status: dict[str, int]
+
+
+EXPORT_FIELDS = ("engram_export", "id", "memory", "state", "user_id", "agent_id", "run_id",
+                 "app_id", "metadata", "categories", "created_at", "updated_at",
+                 "expiration_date", "replaced_by", "hash", "sources", "history")  # fmt: skip
+
+
+class _WholeProjectByDefault(Scoped):
+    """No scope and no filters: the whole project (as every scope id "*" says)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_project_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("filters") and not any(
+            data.get(k) for k in SCOPE_FIELDS
+        ):
+            return {**data, **{k: "*" for k in SCOPE_FIELDS}}
+        return data
+
+
+class ExportRequest(_WholeProjectByDefault):
+    """`create_memory_export(schema, **filters)`: no scope and no filters is the whole project.
+
+    `schema` (a JSON Schema, as an object or JSON text) picks the fields of each exported
+    memory by its `properties` (or `properties.memories.items.properties`); `id` is always
+    kept. A property that is no export field is refused (Engram has no LLM step that would
+    fill free-form fields from the memories)."""
+
+    action: ClassVar[str] = "export"
+    export_schema: Any = Field(default=None, alias="schema")
+
+    def fields(self) -> list[str] | None:
+        """The export fields the schema asks for; None for all of them."""
+        schema = self.export_schema
+        if isinstance(schema, str):
+            import json
+
+            try:
+                schema = json.loads(schema) if schema.strip() else None
+            except json.JSONDecodeError as exc:
+                raise InvalidInputError(f"schema: not valid JSON ({exc.msg})",
+                                        field="schema") from None  # fmt: skip
+        if not schema:
+            return None
+        if not isinstance(schema, dict):
+            raise InvalidInputError("schema must be a JSON Schema object", field="schema")
+        props, where = schema.get("properties"), "schema.properties"
+        nested = (props or {}).get("memories") if isinstance(props, dict) else None
+        if isinstance(nested, dict) and isinstance((nested.get("items") or {}), dict):
+            inner = (nested.get("items") or {}).get("properties")
+            if isinstance(inner, dict):
+                props, where = inner, "schema.properties.memories.items.properties"
+        if not isinstance(props, dict) or not props:
+            return None
+        for name in props:
+            if name not in EXPORT_FIELDS:
+                raise InvalidInputError(
+                    f"{where}.{name}: not an export field (fields: {', '.join(EXPORT_FIELDS)})",
+                    field=f"{where}.{name}"[:300],
+                )
+        return ["id", *(n for n in props if n != "id")]
+
+
+class ExportGetRequest(_WholeProjectByDefault):
+    """`get_memory_export(memory_export_id=...)`, or the newest export made with the same
+    scope and filters."""
+
+    action: ClassVar[str] = "export"
+    memory_export_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("memory_export_id", "export_id", "id"))
+
+
+class ExportCreated(Result):
+    message: str
+    id: str
+    status: str
+
+
+class Export(Result):
+    id: str
+    status: str
+    format: str
+    version: int
+    count: int
+    created_at: str
+    filters: dict[str, Any]
+    fields: list[str] | None = None
+    memories: list[dict[str, Any]]

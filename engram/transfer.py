@@ -26,6 +26,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from engram.filters import Node
 from engram.models import Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import Query, WriteBatch
 
@@ -52,25 +53,33 @@ def export_memories(
     memory: Any, file: str | Path, *, embeddings: bool = True, progress: bool = False
 ) -> int:
     """Write every memory of `memory`'s project to `file` ('-' for stdout); returns the count."""
-    store, project = memory.store, memory.project_id
-    total = store.count(Query(project, None, "", include_inactive=True))
-    model_id = memory.embedder.model_id if embeddings else None
+    total = memory.store.count(Query(memory.project_id, None, "", include_inactive=True))
     written = 0
     with _open_out(file) as f, _progress(progress, total, "exporting") as advance:
-        for chunk in _chunks(store, project):
-            vectors = _vectors(store, project, chunk) if embeddings else {}
-            for record in chunk:
-                f.write(json.dumps(to_line(store, record, vectors.get(record.id), model_id),
-                                   ensure_ascii=False) + "\n")  # fmt: skip
+        for chunk in export_chunks(memory, embeddings=embeddings):
+            for line in chunk:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
             written += len(chunk)
             advance(len(chunk))
     return written
 
 
-def _chunks(store: Any, project: str) -> Iterator[list[MemoryRecord]]:
+def export_chunks(
+    memory: Any, where: Node | None = None, *, embeddings: bool = False
+) -> Iterator[list[dict[str, Any]]]:
+    """The export lines of `memory`'s project (those matching `where`), a chunk at a time;
+    the server's `/v1/exports/` returns the same lines."""
+    store, project = memory.store, memory.project_id
+    model_id = memory.embedder.model_id if embeddings else None
+    for chunk in _chunks(store, project, where):
+        vectors = _vectors(store, project, chunk) if embeddings else {}
+        yield [to_line(store, record, vectors.get(record.id), model_id) for record in chunk]
+
+
+def _chunks(store: Any, project: str, where: Node | None) -> Iterator[list[MemoryRecord]]:
     offset = 0
     while True:
-        q = Query(project, None, "", limit=CHUNK, offset=offset, include_inactive=True)
+        q = Query(project, where, "", limit=CHUNK, offset=offset, include_inactive=True)
         rows = [r for r, _ in store.query(q)]
         if not rows:
             return

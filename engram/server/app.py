@@ -37,6 +37,7 @@ from engram.models import MAX_PAGE, MAX_PAGE_SIZE
 from engram.server.auth import KeyStore, Principal
 from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
+from engram.server.exports import ExportStore
 from engram.server.limits import BodyLimit, redact_access_log
 from engram.server.ratelimit import RateLimit, RateLimiter, default_limit
 from engram.server.state import state_location
@@ -131,6 +132,7 @@ class Server:
         self.worker = AddWorker(events, self.run_add, purge=self.purge_expired)
         self.dispatcher = Dispatcher(webhooks)  # delivers the webhook calls of every write
         self.limiter: RateLimiter | None = None  # per-key request limits (RateLimit reads it)
+        self.exports: ExportStore | None = None
 
     def for_project(self, project: str) -> Any:
         return self.memory.for_project(project)  # Memory caches these views itself
@@ -149,6 +151,8 @@ class Server:
         self.webhooks.close()
         if self.limiter:
             self.limiter.close()
+        if self.exports:
+            self.exports.close()
         self.keys.close()
         self.memory.close()
 
@@ -322,7 +326,8 @@ def list_events(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> dict[str, Any]:
     total, rows = request.app.state.server.events.list(ctx.who, page_size, (page - 1) * page_size)
-    return {"count": total, "results": rows}
+    nxt, prev = _page_links(request, page, page_size, total)
+    return {"count": total, "next": nxt, "previous": prev, "results": rows}
 
 
 @route("POST", "/v2/memories/search/", "/v3/memories/search/", model=s.SearchResult)
@@ -514,6 +519,7 @@ def _open_server(memory: Any, config: Any, state: Path | str) -> Server:
     memory._engine.store = ObservedStore(memory._engine.store, webhooks)
     server = Server(memory, keys, events, webhooks)
     server.limiter = RateLimiter(state, default_limit())
+    server.exports = ExportStore(state)
     return server
 
 

@@ -210,6 +210,14 @@ class EventStore:
         )
         return total, [_event_dict(r) for r in rows]
 
+    def status_counts(self, who: Principal) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM {events} WHERE org_id = ? AND project_id = ?"
+            " GROUP BY status",
+            (who.org_id, who.project_id),
+        )
+        return {status: n for status, n in rows}
+
 
 def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     keys = _EVENT_COLS.split(", ")

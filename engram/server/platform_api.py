@@ -1,4 +1,5 @@
-"""The hosted platform's project-level routes: webhooks and their delivery log.
+"""The hosted platform's project-level routes: webhooks and their delivery log, memory
+exports, and the project's counts (`/v1/stats/`).
 
 Kept apart from `engram.server.app` (the memory routes) so each concept has its module;
 `create_app` includes `router`. Paths and bodies are the official clients' (mem0ai 2.2.1:
@@ -93,3 +94,32 @@ def _delivery_page(request: Request, hooks: WebhookStore, ctx: Any, page: int, s
     total, rows = hooks.deliveries(ctx.who, limit=size, offset=(page - 1) * size, **where)
     nxt, prev = _page_links(request, page, size, total)
     return {"count": total, "next": nxt, "previous": prev, "results": rows}
+
+
+# ---------------------------------------------------------------------------- exports
+
+
+@router.post("/v1/exports/", response_model=s.ExportCreated, tags=["exports"])
+def create_export(ctx: Auth, request: Request, body: s.ExportRequest) -> dict[str, Any]:
+    """The project's memories (those matching the scope/filters), made now and kept."""
+    _check_target(ctx.who, body.org_id, body.project_id)
+    return request.app.state.server.exports.create(ctx.who, ctx.memory, body)
+
+
+@router.post("/v1/exports/get/", response_model=s.Export, tags=["exports"])
+def get_export(ctx: Auth, request: Request, body: s.ExportGetRequest) -> dict[str, Any]:
+    _check_target(ctx.who, body.org_id, body.project_id)
+    return request.app.state.server.exports.get(ctx.who, body)
+
+
+# ---------------------------------------------------------------------------- stats
+
+
+@router.get("/v1/stats/", response_model=s.Stats, tags=["stats"])
+def stats(ctx: Auth, request: Request) -> dict[str, Any]:
+    """The project's counts: memories, entities, queued adds and webhook deliveries."""
+    server = request.app.state.server
+    events = server.events.status_counts(ctx.who)
+    return {**ctx.memory.stats(), "total_events": sum(events.values()),
+            "events_by_status": events, "total_webhooks": len(server.webhooks.list(ctx.who)),
+            "webhook_deliveries_by_status": server.webhooks.status_counts(ctx.who)}  # fmt: skip

@@ -404,6 +404,15 @@ class WebhookStore:
             d["attempt_log"] = attempts.get(d["id"], [])
         return total, out
 
+    def status_counts(self, who: Principal) -> dict[str, int]:
+        """How many of the project's deliveries are in each status."""
+        rows = self._db.execute(
+            "SELECT status, count(*) FROM {webhook_deliveries} WHERE org_id = ? AND project_id = ?"
+            " GROUP BY status",
+            (who.org_id, who.project_id),
+        )
+        return {status: n for status, n in rows}
+
     def _attempts(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         if not ids:
             return {}
