@@ -281,8 +281,10 @@ def run_cleanup(memory: Any, ids: list[str]) -> dict[str, Any]:
     deleted, missing = 0, 0
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
+        now = iso(utcnow()) or ""
         present = {r.id for r in memory.store.get(memory.project_id, chunk)
-                   if r.state == State.ACTIVE}  # fmt: skip
+                   if r.state == State.ACTIVE
+                   and (r.expiration_date is None or r.expiration_date > now)}  # fmt: skip
         gone = [i for i in chunk if i not in present]
         missing += len(gone)
         live = [i for i in chunk if i in present]

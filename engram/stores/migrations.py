@@ -13,6 +13,7 @@ Versions:
      generated tsvector + GIN); existing memories are backfilled
   3  `feedback` and `feedback_reason` on memories (POSITIVE / NEGATIVE / VERY_NEGATIVE),
      and an index on (project, created_at, id) for the dashboard's keyset pages
+  4  an index on (project, categories) for the dashboard's per-category counts
 """
 
 from __future__ import annotations

@@ -172,7 +172,7 @@ class ReviewQueries:
         p = self.dialect.param()
         score = self._pair_similarity("a.embedding", "b.embedding")
         rows = self._rows(
-            f"WITH recent AS (SELECT m.id, m.user_id, m.created_at, m.embedding "
+            f"WITH recent AS MATERIALIZED (SELECT m.id, m.user_id, m.created_at, m.embedding "
             f"FROM {self.MEMORIES} m WHERE {where} AND m.user_id IS NOT NULL "
             f"AND m.embedding IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT {p}) "
             f"SELECT a.id, b.id, {score} AS score FROM recent a JOIN recent b "

@@ -111,11 +111,17 @@ CREATE INDEX memories_created ON memories (project, created_at, id, state, expir
 DROP INDEX memories_user;
 CREATE INDEX memories_user ON memories (project, user_id, created_at, id);
 """
+# The category lists, covering the visibility columns: the quality page's per-category counts
+# read the index alone (100,000 memories: from reading every row to the index).
+_V4 = """
+CREATE INDEX memories_categories ON memories (project, categories, state, expiration_date);
+"""
 
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
     Migration(3, _V3),
+    Migration(4, _V4),
 )
 # PRAGMA user_version, which the first release already wrote.
 VERSION = VersionSlot(
