@@ -54,17 +54,21 @@ class ReviewQueries:
     def page(self, q: Query, after: tuple[str, str] | None = None) -> list[MemoryRecord]:
         """Newest first, `q.limit` memories created before the cursor (created_at, id):
         keyset paging, served by the (project, created_at, id) index at any depth."""
+        p = self.dialect.param()
+        if after is None:
+            return self._select(q, "", [], "m.created_at DESC, m.id DESC")
+        return self._select(q, f"AND (m.created_at, m.id) < ({p}, {p})", list(after),
+                            "m.created_at DESC, m.id DESC")  # fmt: skip
+
+    def _select(self, q: Query, extra: str, params: list[Any], order: str) -> list[MemoryRecord]:
+        """The visible memories of `q` that also match `extra`, in `order`, `q.limit` of them."""
         from engram.stores.sql import M_COLUMNS
 
-        where, params = self._where(q)
-        p = self.dialect.param()
-        if after is not None:
-            where += f" AND (m.created_at, m.id) < ({p}, {p})"
-            params.extend(after)
+        where, where_params = self._where(q)
         rows = self._rows(
-            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} "
-            f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p}",
-            (*params, q.limit),
+            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} {extra} "
+            f"ORDER BY {order} LIMIT {self.dialect.param()}",
+            (*where_params, *params, q.limit),
         )
         return [self._record(row) for row in rows]
 
@@ -137,31 +141,14 @@ class ReviewQueries:
         return ranked + ([("", counts[""])] if counts.get("") else [])
 
     def uncategorized(self, q: Query) -> list[MemoryRecord]:
-        q_where, params = self._where(q)
-        from engram.stores.sql import M_COLUMNS
-
-        p = self.dialect.param()
-        rows = self._rows(
-            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {q_where} "
-            f"AND {self._json_length('m.categories')} = 0 "
-            f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p}",
-            (*params, q.limit),
-        )
-        return [self._record(row) for row in rows]
+        return self._select(q, f"AND {self._json_length('m.categories')} = 0", [],
+                            "m.created_at DESC, m.id DESC")  # fmt: skip
 
     def expiring(self, q: Query, until: str) -> list[MemoryRecord]:
         """Visible memories that expire before `until`, soonest first."""
-        from engram.stores.sql import M_COLUMNS
-
-        where, params = self._where(q)
         p = self.dialect.param()
-        rows = self._rows(
-            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} "
-            f"AND m.expiration_date IS NOT NULL AND m.expiration_date < {p} "
-            f"ORDER BY m.expiration_date, m.id LIMIT {p}",
-            (*params, until, q.limit),
-        )
-        return [self._record(row) for row in rows]
+        return self._select(q, f"AND m.expiration_date IS NOT NULL AND m.expiration_date < {p}",
+                            [until], "m.expiration_date, m.id")  # fmt: skip
 
     # -- similar pairs ------------------------------------------------------------------
 

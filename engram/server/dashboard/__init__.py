@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 PREFIX = "/dashboard"
@@ -18,11 +18,24 @@ STATIC = Path(__file__).parent / "static"
 
 
 def mount(app: FastAPI) -> None:
-    """Add the dashboard's pages and assets to the REST app."""
-    from engram.server.dashboard.views import router
+    """Add the dashboard's pages and assets to the REST app (after its error handlers: an
+    EngramError under /dashboard becomes an HTML page with the same status, elsewhere it
+    keeps the API's JSON body)."""
+    from engram.errors import EngramError
+    from engram.server.dashboard import views
 
-    app.include_router(router, prefix=PREFIX, include_in_schema=False)
+    app.include_router(views.router, prefix=PREFIX, include_in_schema=False)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.add_exception_handler(views.SignInRequired, views.sign_in_first)
+    app.add_exception_handler(views.Refused, views.refused)
+    as_json = app.exception_handlers[EngramError]
+
+    async def engram_error(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith(PREFIX + "/") and isinstance(exc, EngramError):
+            return views.failed(request, exc)
+        return await as_json(request, exc)
+
+    app.add_exception_handler(EngramError, engram_error)
 
 
 __all__ = ["PREFIX", "mount"]

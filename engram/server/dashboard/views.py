@@ -113,27 +113,55 @@ def _redirect(path: str, message: str = "") -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers=_HEADERS)
 
 
-def _sign_in_first(request: Request) -> RedirectResponse:
+class SignInRequired(Exception):
+    """A page asked for without a valid session: answered by a redirect to sign-in."""
+
+
+class Refused(Exception):
+    """A POST without a valid session or CSRF token: answered 403, nothing changed."""
+
+    def __init__(self, why: str, viewer: Viewer | None = None) -> None:
+        super().__init__(why)
+        self.viewer = viewer
+
+
+def signed_in(request: Request) -> Viewer:
+    """Dependency of every page: the signed-in viewer (kept on the request for error pages)."""
+    viewer = _viewer(request)
+    if viewer is None:
+        raise SignInRequired
+    request.state.viewer = viewer
+    return viewer
+
+
+def acting(request: Request, form: FormData) -> Viewer:
+    """Dependency of every POST: the viewer, once its session and CSRF token are valid."""
+    viewer = _viewer(request)
+    if viewer is None:
+        raise Refused("Your session has ended: sign in again.")
+    request.state.viewer = viewer
+    if not sess.csrf_ok(viewer.session.csrf, form.get("csrf")):
+        raise Refused("Invalid or missing CSRF token: reload the page.", viewer)
+    return viewer
+
+
+Seeing = Annotated[Viewer, Depends(signed_in)]
+Acting = Annotated[Viewer, Depends(acting)]
+
+
+def sign_in_first(request: Request, _: Exception) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse(f"{PREFIX}/login?next={quote(target)}", status_code=303)
 
 
-def _refused(request: Request, viewer: Viewer | None, why: str) -> HTMLResponse:
-    return _page(request, "error.html", viewer, status=403, error=why)
+def refused(request: Request, exc: Refused) -> Response:
+    return _page(request, "error.html", exc.viewer, status=403, error=str(exc))
 
 
-def _failed(request: Request, viewer: Viewer, exc: EngramError) -> HTMLResponse:
+def failed(request: Request, exc: EngramError) -> Response:
+    """An EngramError raised by a dashboard action: its HTTP status, as an HTML page."""
+    viewer = getattr(request.state, "viewer", None)
     return _page(request, "error.html", viewer, status=status_of(exc), error=str(exc))
-
-
-def _acting(request: Request, form: Form) -> Viewer | HTMLResponse:
-    """The viewer of a POST, once its session and CSRF token are valid."""
-    viewer = _viewer(request)
-    if viewer is None:
-        return _refused(request, None, "Your session has ended: sign in again.")
-    if not sess.csrf_ok(viewer.session.csrf, form.get("csrf")):
-        return _refused(request, viewer, "Invalid or missing CSRF token: reload the page.")
-    return viewer
 
 
 # ---------------------------------------------------------------------------- sign-in
@@ -157,7 +185,7 @@ def login_page(request: Request) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, form: FormData) -> Response:
     if not sess.csrf_ok(request.cookies.get(sess.LOGIN_COOKIE), form.get("csrf")):
-        return _refused(request, None, "Invalid or missing CSRF token: reload the page.")
+        raise Refused("Invalid or missing CSRF token: reload the page.")
     key = form.get("api_key").strip()
     who = request.app.state.server.keys.verify(key) if key else None
     if who is None:
@@ -175,10 +203,7 @@ def login(request: Request, form: FormData) -> Response:
 
 
 @router.post("/logout", response_class=HTMLResponse)
-def logout(request: Request, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
+def logout(viewer: Acting) -> Response:
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(sess.COOKIE, path=PREFIX)
     return response
@@ -206,22 +231,16 @@ def _filters(params: Any) -> review.Filters:
 
 
 @router.get("/memories", response_class=HTMLResponse)
-def memories(request: Request) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
+def memories(request: Request, viewer: Seeing) -> Response:
     params = request.query_params
     chosen = _filters(params)
     text, mode = (params.get("q") or "").strip(), params.get("mode") or "text"
-    try:
-        if text and mode == "semantic":
-            found = review.semantic_search(viewer.memory, chosen, text)
-        elif text:
-            found = review.keyword_search(viewer.memory, chosen, text)
-        else:
-            found = review.page(viewer.memory, chosen, params.get("after"))
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+    if text and mode == "semantic":
+        found = review.semantic_search(viewer.memory, chosen, text)
+    elif text:
+        found = review.keyword_search(viewer.memory, chosen, text)
+    else:
+        found = review.page(viewer.memory, chosen, params.get("after"))
     keep = {k: v for k, v in params.items() if k not in ("after", "msg") and v}
     next_url = (f"{PREFIX}/memories?" + urlencode({**keep, "after": found.next_cursor})
                 if found.next_cursor else None)  # fmt: skip
@@ -236,14 +255,8 @@ def _categories(viewer: Viewer) -> dict[str, str]:
 
 
 @router.get("/memories/{memory_id}", response_class=HTMLResponse)
-def memory_page(request: Request, memory_id: str) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
-    try:
-        item = viewer.memory.get(memory_id)
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+def memory_page(request: Request, memory_id: str, viewer: Seeing) -> Response:
+    item = viewer.memory.get(memory_id)
     feedback = viewer.memory.store.feedback(viewer.memory.project_id, [memory_id])
     return _page(request, "memory.html", viewer, item=item,
                  history=viewer.memory.history(memory_id),
@@ -252,17 +265,10 @@ def memory_page(request: Request, memory_id: str) -> Response:
 
 
 @router.post("/memories/{memory_id}/edit", response_class=HTMLResponse)
-def edit_memory(request: Request, memory_id: str, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
-    try:
-        current = viewer.memory.get(memory_id)
-        changes = _edits(current, form)
-        if changes:
-            viewer.memory.update(memory_id, **changes)
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+def edit_memory(memory_id: str, form: FormData, viewer: Acting) -> Response:
+    changes = _edits(viewer.memory.get(memory_id), form)
+    if changes:
+        viewer.memory.update(memory_id, **changes)
     return _redirect(f"/memories/{quote(memory_id)}", "Saved." if changes else "Nothing changed.")
 
 
@@ -289,27 +295,15 @@ def _edits(current: dict[str, Any], form: Form) -> dict[str, Any]:
 
 
 @router.post("/memories/{memory_id}/delete", response_class=HTMLResponse)
-def delete_memory(request: Request, memory_id: str, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
-    try:
-        viewer.memory.delete(memory_id)
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+def delete_memory(memory_id: str, viewer: Acting) -> Response:
+    viewer.memory.delete(memory_id)
     return _redirect("/memories", "Memory deleted.")
 
 
 @router.post("/memories/{memory_id}/feedback", response_class=HTMLResponse)
-def memory_feedback(request: Request, memory_id: str, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
-    try:
-        viewer.memory.feedback(memory_id, form.get("feedback") or None,
-                               form.get("feedback_reason").strip() or None)  # fmt: skip
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+def memory_feedback(memory_id: str, form: FormData, viewer: Acting) -> Response:
+    viewer.memory.feedback(memory_id, form.get("feedback") or None,
+                           form.get("feedback_reason").strip() or None)  # fmt: skip
     return _redirect(f"/memories/{quote(memory_id)}", "Feedback saved.")
 
 
@@ -317,24 +311,15 @@ def memory_feedback(request: Request, memory_id: str, form: FormData) -> Respons
 
 
 @router.get("/entities", response_class=HTMLResponse)
-def entities(request: Request) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
+def entities(request: Request, viewer: Seeing) -> Response:
     return _page(request, "entities.html", viewer,
                  entities=viewer.memory.entities()["results"])  # fmt: skip
 
 
 @router.post("/entities/delete", response_class=HTMLResponse)
-def delete_entity(request: Request, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
+def delete_entity(form: FormData, viewer: Acting) -> Response:
     kind, entity_id = form.get("kind"), form.get("entity_id")
-    try:
-        out = viewer.memory.delete_entity(kind, entity_id)
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+    out = viewer.memory.delete_entity(kind, entity_id)
     return _redirect("/entities", f"Deleted {out['deleted']} memories of {kind} {entity_id}.")
 
 
@@ -342,46 +327,39 @@ def delete_entity(request: Request, form: FormData) -> Response:
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings(request: Request) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
+def settings(request: Request, viewer: Seeing) -> Response:
     return _page(request, "settings.html", viewer, settings=viewer.memory.project.get(),
                  categories=_categories(viewer))
 
 
 @router.post("/settings", response_class=HTMLResponse)
-def save_settings(request: Request, form: FormData) -> Response:
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
-    try:
-        categories = [
-            {"name": name.strip(), "description": description.strip()}
-            for line in form.get("categories").splitlines() if line.strip()
-            for name, _, description in [line.partition(":")]
-        ]  # fmt: skip
-        threshold = form.get("threshold").strip()
-        viewer.memory.project.update(
-            custom_instructions=form.get("custom_instructions"),
-            custom_categories=categories,
-            threshold=float(threshold) if threshold else None,
-        )
-    except ValueError as exc:
-        error = exc if isinstance(exc, EngramError) else InvalidInputError(
-            "threshold must be a number from 0 to 1", field="threshold")  # fmt: skip
-        return _failed(request, viewer, error)
+def save_settings(form: FormData, viewer: Acting) -> Response:
+    categories = [
+        {"name": name.strip(), "description": description.strip()}
+        for line in form.get("categories").splitlines() if line.strip()
+        for name, _, description in [line.partition(":")]
+    ]  # fmt: skip
+    viewer.memory.project.update(
+        custom_instructions=form.get("custom_instructions"),
+        custom_categories=categories,
+        threshold=_threshold(form.get("threshold").strip()),
+    )
     return _redirect("/settings", "Settings saved.")
+
+
+def _threshold(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise InvalidInputError("threshold must be a number from 0 to 1",
+                                field="threshold") from None  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- quality
 
 
 @router.get("/quality", response_class=HTMLResponse)
-def quality(request: Request) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
+def quality(request: Request, viewer: Seeing) -> Response:
     found = review.quality(viewer.memory)
     empty_adds = _empty_adds(request, viewer)
     per_category = [(name or "(no category)", n) for name, n in found.per_category]
@@ -404,26 +382,20 @@ def _empty_adds(request: Request, viewer: Viewer) -> list[tuple[str, int]]:
 
 
 @router.post("/quality/resolve", response_class=HTMLResponse)
-def resolve(request: Request, form: FormData) -> Response:
+def resolve(form: FormData, viewer: Acting) -> Response:
     """One click on a review queue: merge a pair, keep, or delete."""
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
     action, ids = form.get("action"), form.all("memory_id")
-    try:
-        if action == "merge" and len(ids) == 2:
-            review.merge(viewer.memory, keep_id=ids[1], drop_id=ids[0])
-            message = "Merged: the older memory was folded into the newer one."
-        elif action == "keep" and ids:
-            review.keep(viewer.memory, ids)
-            message = "Kept."
-        elif action == "delete" and len(ids) == 1:
-            viewer.memory.delete(ids[0])
-            message = "Deleted."
-        else:
-            raise InvalidInputError(f"unknown review action {action!r}", field="action")
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+    if action == "merge" and len(ids) == 2:
+        review.merge(viewer.memory, keep_id=ids[1], drop_id=ids[0])
+        message = "Merged: the older memory was folded into the newer one."
+    elif action == "keep" and ids:
+        review.keep(viewer.memory, ids)
+        message = "Kept."
+    elif action == "delete" and len(ids) == 1:
+        viewer.memory.delete(ids[0])
+        message = "Deleted."
+    else:
+        raise InvalidInputError(f"unknown review action {action!r}", field="action")
     return _redirect("/quality", message)
 
 
@@ -435,36 +407,22 @@ def _fingerprint(ids: list[str]) -> str:
 
 
 @router.get("/cleanup", response_class=HTMLResponse)
-def cleanup(request: Request) -> Response:
-    viewer = _viewer(request)
-    if viewer is None:
-        return _sign_in_first(request)
+def cleanup(request: Request, viewer: Seeing) -> Response:
     chosen = _filters(request.query_params)
-    plan = None
-    if chosen.any():
-        try:
-            plan = review.plan_cleanup(viewer.memory, chosen)
-        except EngramError as exc:
-            return _failed(request, viewer, exc)
+    plan = review.plan_cleanup(viewer.memory, chosen) if chosen.any() else None
     return _page(request, "cleanup.html", viewer, filters=chosen, plan=plan,
                  fingerprint=_fingerprint(plan.ids) if plan else "")  # fmt: skip
 
 
 @router.post("/cleanup", response_class=HTMLResponse)
-def run_cleanup(request: Request, form: FormData) -> Response:
+def run_cleanup(request: Request, form: FormData, viewer: Acting) -> Response:
     """Deletes exactly what the preview showed: the plan is made again and must match the
     previewed one (same ids), or nothing is deleted and the person previews again."""
-    viewer = _acting(request, form)
-    if isinstance(viewer, Response):
-        return viewer
     chosen = _filters(form)
-    try:
-        plan = review.plan_cleanup(viewer.memory, chosen)
-        if _fingerprint(plan.ids) != form.get("fingerprint"):
-            raise InvalidInputError("the memories changed since the preview: preview again",
-                                    field="fingerprint")  # fmt: skip
-        report = review.run_cleanup(viewer.memory, plan.ids)
-    except EngramError as exc:
-        return _failed(request, viewer, exc)
+    plan = review.plan_cleanup(viewer.memory, chosen)
+    if _fingerprint(plan.ids) != form.get("fingerprint"):
+        raise InvalidInputError("the memories changed since the preview: preview again",
+                                field="fingerprint")  # fmt: skip
+    report = review.run_cleanup(viewer.memory, plan.ids)
     return _page(request, "cleanup.html", viewer, filters=chosen, plan=None, report=report,
                  fingerprint="")  # fmt: skip
