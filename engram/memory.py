@@ -54,10 +54,12 @@ from engram.models import (
 from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
 from engram.schemas import (
     AddRequest,
+    BatchUpdateRequest,
     DeleteAllRequest,
     FeedbackRequest,
     ListRequest,
     ProjectUpdateRequest,
+    Scoped,
     SearchRequest,
     UpdateRequest,
     check_batch,
@@ -184,17 +186,20 @@ class Memory:
         timestamp: int | float | str | datetime | None = None,
         **_ignored: Any,  # Mem0 options that change nothing here (version, output_format, ...)
     ) -> dict[str, Any]:
-        req = parse_request(AddRequest, messages=messages, user_id=user_id, agent_id=agent_id,
-                            run_id=run_id, app_id=app_id, metadata=metadata, infer=infer,
-                            expiration_date=expiration_date, timestamp=timestamp,
-                            **_ignored)  # fmt: skip
+        return self._add(parse_request(
+            AddRequest, messages=messages, user_id=user_id, agent_id=agent_id, run_id=run_id,
+            app_id=app_id, metadata=metadata, infer=infer, expiration_date=expiration_date,
+            timestamp=timestamp, **_ignored))  # fmt: skip
+
+    def _add(self, req: AddRequest) -> dict[str, Any]:
+        """`add` with its arguments already checked (the server's parsed body)."""
         scope, turns = req.scope(), [m.model_dump(exclude_none=True) for m in req.messages]
         said_at = req.timestamp
         new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at))
         messages_said = provenance.message_sources(turns, new.said_at or self._now())
         self._check_embedder(claim=True)
         ctx = self._context(scope, said_at)
-        if not infer:  # store each message as given, still tagged with categories
+        if not req.infer:  # store each message as given, still tagged with categories
             kept = [s for s, t in zip(messages_said, turns) if t["content"].strip()]
             facts = [Fact(s["text"].strip()) for s in kept]
             new.sources = [provenance.with_context([s], messages_said) for s in kept]
@@ -383,18 +388,22 @@ class Memory:
         fused by reciprocal rank instead of ordering by score. `threshold` (default: the
         project's, else ranking.DEFAULT_THRESHOLD) drops memories scoring below it.
         """
-        req = parse_request(SearchRequest, query=query, user_id=user_id, agent_id=agent_id,
-                            run_id=run_id, app_id=app_id, filters=filters, limit=limit,
-                            top_k=top_k, threshold=threshold, keyword_search=keyword_search,
-                            rerank=rerank, include_sources=include_sources,
-                            reference_date=reference_date)  # fmt: skip
+        return self._search(parse_request(
+            SearchRequest, query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
+            app_id=app_id, filters=filters, limit=limit, top_k=top_k, threshold=threshold,
+            keyword_search=keyword_search, rerank=rerank, include_sources=include_sources,
+            reference_date=reference_date))  # fmt: skip
+
+    def _search(self, req: SearchRequest) -> dict[str, Any]:
         limit, threshold = req.size(), self._threshold(req.threshold)
         today = (req.reference_date or self._clock()).date()
-        ranked = self._ranked(query.strip(), req.where, limit, req.keyword_search is not False,
-                              req.rerank is not False, timeframe.window(query, today))  # fmt: skip
+        ranked = self._ranked(req.query.strip(), req.where, limit,
+                              req.keyword_search is not False, req.rerank is not False,
+                              timeframe.window(req.query, today))  # fmt: skip
         rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
         return {"results": [_result(s, req.include_sources) for s in ranked if s.score >= threshold
                             and rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]}
+
     def _ranked(
         self,
         query: str,
@@ -467,9 +476,12 @@ class Memory:
         include_sources: bool = False,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        req = parse_request(ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id,
-                            app_id=app_id, filters=filters, page=page, page_size=page_size,
-                            limit=limit, include_sources=include_sources)  # fmt: skip
+        return self._get_all(parse_request(
+            ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
+            filters=filters, page=page, page_size=page_size, limit=limit,
+            include_sources=include_sources))  # fmt: skip
+
+    def _get_all(self, req: ListRequest) -> dict[str, Any]:
         page, size = req.page or 1, req.limit or req.page_size or 100
         q = Query(self.project_id, req.where, self._now(), limit=size, offset=(page - 1) * size)
         rows = self._engine.store.query(q)
@@ -505,8 +517,11 @@ class Memory:
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
         expiration_date: str | datetime | None = None, categories: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        req = parse_request(UpdateRequest, text=text, metadata=metadata,
-                            expiration_date=expiration_date, categories=categories)  # fmt: skip
+        return self._update(memory_id, parse_request(
+            UpdateRequest, text=text, metadata=metadata, expiration_date=expiration_date,
+            categories=categories))
+
+    def _update(self, memory_id: str, req: UpdateRequest) -> dict[str, Any]:
         record = self._active(memory_id)
         if req.text:
             self._check_embedder(claim=True)
@@ -539,8 +554,11 @@ class Memory:
     ) -> dict[str, Any]:  # fmt: skip
         """Record a person's judgement of a memory (Mem0's feedback call); a VERY_NEGATIVE
         memory is no longer returned by search. feedback=None clears it."""
-        req = parse_request(FeedbackRequest, memory_id=memory_id, feedback=feedback,
-                            feedback_reason=feedback_reason)  # fmt: skip
+        return self._feedback(parse_request(
+            FeedbackRequest, memory_id=memory_id, feedback=feedback,
+            feedback_reason=feedback_reason))
+
+    def _feedback(self, req: FeedbackRequest) -> dict[str, Any]:
         self._active(req.memory_id)
         reason = req.feedback_reason if req.feedback else None
         self._engine.store.set_feedback(self.project_id, req.memory_id, req.feedback, reason)
@@ -566,9 +584,12 @@ class Memory:
         filters: dict[str, Any] | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        where = parse_request(DeleteAllRequest, user_id=user_id, agent_id=agent_id,
-                              run_id=run_id, app_id=app_id, filters=filters).where  # fmt: skip
-        deleted = 0
+        return self._delete_all(parse_request(
+            DeleteAllRequest, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
+            filters=filters))
+
+    def _delete_all(self, req: Scoped) -> dict[str, Any]:
+        where, deleted = req.where, 0
         while True:  # in chunks, so a huge scope does not load into memory at once
             q = Query(self.project_id, where, self._now(), limit=500, include_inactive=True)
             records = [r for r, _ in self._engine.store.query(q)]
@@ -579,29 +600,27 @@ class Memory:
         return {"message": "Memories deleted successfully!", "deleted": deleted}
 
     def batch_update(self, memories: list[dict[str, Any]]) -> dict[str, Any]:
+        return self._batch_update(parse_request(BatchUpdateRequest, memories=memories))
+
+    def _batch_update(self, req: BatchUpdateRequest) -> dict[str, Any]:
         """All or nothing: every item is checked first, then one write applies them all."""
-        staged: list[tuple[MemoryRecord, UpdateRequest]] = []
-        for i, item in enumerate(check_batch(memories, "memories")):
-            if not isinstance(item, dict):
-                raise InvalidInputError(f"memories[{i}] must be an object", field=f"memories[{i}]")
-            try:
-                req = parse_request(UpdateRequest, text=item.get("text"),
-                                    metadata=item.get("metadata"))  # fmt: skip
-            except InvalidInputError as exc:
-                raise InvalidInputError(str(exc), field=f"memories[{i}].{exc.field}") from None
-            staged.append((self._active(item.get("memory_id") or item.get("id")), req))
-        texts = [req.text.strip() for _, req in staged if req.text is not None]
+        staged = [(self._active(item.memory_id), item) for item in req.memories]
+        texts = [item.text.strip() for item in req.memories if item.text is not None]
         if texts:
             self._check_embedder(claim=True)
         vectors = iter(self._engine.embedder.embed(texts)) if texts else iter(())
         batch = WriteBatch()
-        for record, req in staged:
-            self._stage_update(record, req, next(vectors) if req.text is not None else None, batch)
+        for record, item in staged:
+            self._stage_update(record, item, next(vectors) if item.text is not None else None,
+                               batch)  # fmt: skip
         self._engine.store.write(batch)
         return {"message": f"Successfully updated {len(staged)} memories"}
 
     def batch_delete(self, memory_ids: list[str]) -> dict[str, Any]:
-        records = [self._active(i) for i in check_batch(memory_ids, "memory_ids")]
+        return self._batch_delete(check_batch(memory_ids, "memory_ids"))
+
+    def _batch_delete(self, memory_ids: list[str]) -> dict[str, Any]:
+        records = [self._active(i) for i in memory_ids]
         self._delete(records, "user")
         return {"message": f"Successfully deleted {len(records)} memories"}
 
@@ -678,8 +697,11 @@ class ProjectSettings:
         threshold: float | None = None,
         **_ignored: Any,
     ) -> dict[str, Any]:
-        req = parse_request(ProjectUpdateRequest, custom_instructions=custom_instructions,
-                            custom_categories=custom_categories, threshold=threshold)  # fmt: skip
+        return self._update(parse_request(
+            ProjectUpdateRequest, custom_instructions=custom_instructions,
+            custom_categories=custom_categories, threshold=threshold))
+
+    def _update(self, req: ProjectUpdateRequest) -> dict[str, Any]:
         stored = self._memory.store.settings(self._memory.project_id)
         if req.custom_instructions is not None:
             stored["custom_instructions"] = req.custom_instructions.strip() or None

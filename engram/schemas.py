@@ -49,8 +49,12 @@ MAX_JSON_DEPTH = 64  # nesting of any request value (filters have their own, tig
 def parse_request(model: type[M], **values: Any) -> M:
     """Validate library arguments as `model`; a failure is the InvalidInputError the server
     would answer with for the same body."""
+    return _validated(model, values)
+
+
+def _validated(model: type[M], value: Any) -> M:
     try:
-        return model.model_validate(values)
+        return model.model_validate(value)
     except ValidationError as exc:
         raise invalid_input(exc.errors()) from None
 
@@ -389,14 +393,35 @@ def check_batch(items: Any, field: str = "memories") -> Any:
 Batch = BeforeValidator(check_batch)
 
 
-class BatchUpdateItem(Checked):
-    memory_id: str = Field(validation_alias=AliasChoices("memory_id", "id"))
-    text: str | None = None
-    metadata: Metadata = None
+class BatchUpdateItem(UpdateRequest):
+    memory_id: Annotated[str, _id_field("memory_id")] = Field(
+        validation_alias=AliasChoices("memory_id", "id"))
+
+
+def _batch_items(model: type[M]) -> Any:
+    """A batch's items, each checked as `model`; a bad one is named by its place
+    (memories[1].text), so the library and the server point at the same item."""
+
+    def parse(value: Any) -> list[M]:
+        items = []
+        for i, item in enumerate(check_batch(value)):
+            if isinstance(item, model):
+                items.append(item)
+                continue
+            if not isinstance(item, dict):
+                raise InvalidInputError(f"memories[{i}] must be an object", field=f"memories[{i}]")
+            try:
+                items.append(_validated(model, item))
+            except InvalidInputError as exc:
+                field = f"memories[{i}]" + (f".{exc.field}" if exc.field else "")
+                raise InvalidInputError(str(exc), field=field) from None
+        return items
+
+    return BeforeValidator(parse)
 
 
 class BatchUpdateRequest(Checked):
-    memories: Annotated[list[BatchUpdateItem], Batch]
+    memories: Annotated[list[BatchUpdateItem], _batch_items(BatchUpdateItem)]
 
 
 class BatchDeleteItem(Checked):

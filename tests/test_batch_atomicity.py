@@ -35,7 +35,7 @@ def snapshot(memory: Memory, ids: list[str]) -> list[tuple[object, ...]]:
     ("second", "error", "field"),
     [
         ({"memory_id": "no-such-memory", "text": "x"}, MemoryNotFoundError, "memory_id"),
-        ({"text": "no id"}, InvalidInputError, "memory_id"),
+        ({"text": "no id"}, InvalidInputError, "memories[1].memory_id"),
         ("not an object", InvalidInputError, "memories[1]"),
     ],
 )

@@ -138,7 +138,7 @@ class Server:
         return self.memory.for_project(project)  # Memory caches these views itself
 
     def run_add(self, project: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return _do_add(self.for_project(project), s.parse_request(s.AddRequest, **payload))
+        return self.for_project(project)._add(s.parse_request(s.AddRequest, **payload))
 
     def purge_expired(self) -> int:
         """Purge every project's expired memories (the worker runs this periodically)."""
@@ -188,17 +188,6 @@ def ctx_check(ctx: Ctx, body: s.Request) -> None:
 # ----------------------------------------------------------------------- memory calls
 
 
-def _do_add(memory: Any, body: s.AddRequest) -> dict[str, Any]:
-    return memory.add(
-        [m.model_dump() for m in body.messages],
-        **body.scope(),
-        metadata=body.metadata,
-        infer=body.infer,
-        expiration_date=body.expiration_date,
-        timestamp=body.timestamp,
-    )
-
-
 def _page_links(request: Request, page: int, size: int, count: int) -> tuple[str | None, ...]:
     def link(p: int) -> str:
         return str(request.url.include_query_params(page=p, page_size=size))
@@ -212,9 +201,9 @@ def _list(
     ctx: Ctx, request: Request, body: s.ListRequest, page: int | None, page_size: int | None
 ) -> dict[str, Any]:
     page = page or body.page or 1
-    size = page_size or body.page_size or 100
-    out = ctx.memory.get_all(**body.scope(), filters=body.filters, page=page, page_size=size,
-                             include_sources=body.include_sources)  # fmt: skip
+    size = page_size or body.limit or body.page_size or 100  # as Memory.get_all reads them
+    out = ctx.memory._get_all(body.model_copy(update={"page": page, "page_size": size,
+                                                      "limit": None}))  # fmt: skip
     count = out["count"]
     nxt, prev = _page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
@@ -293,7 +282,7 @@ def add_v1(ctx: Auth, request: Request, body: s.AddRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     if body.async_mode:
         return {"results": [_enqueue(ctx, request, body)]}
-    return _do_add(ctx.memory, body)
+    return ctx.memory._add(body)
 
 
 @route("POST", "/v3/memories/add/", model=s.Queued)
@@ -333,12 +322,7 @@ def list_events(
 @route("POST", "/v2/memories/search/", "/v3/memories/search/", model=s.SearchResult)
 def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
-    out = ctx.memory.search(body.query, **body.scope(), filters=body.filters,
-                            limit=body.size(), threshold=body.threshold,
-                            keyword_search=body.keyword_search, rerank=body.rerank,
-                            include_sources=body.include_sources,
-                            reference_date=body.reference_date)  # fmt: skip
-    return {"results": out["results"]}
+    return {"results": ctx.memory._search(body)["results"]}
 
 
 @route("POST", "/v2/memories/", "/v3/memories/", model=s.Page)
@@ -366,7 +350,7 @@ def get_all_v1(
 
 @route("DELETE", "/v1/memories/", model=s.Deleted)
 def delete_all(ctx: Auth, scope: ScopeQuery) -> dict[str, Any]:
-    return ctx.memory.delete_all(**scope)
+    return ctx.memory._delete_all(s.parse_request(s.DeleteAllRequest, **scope))
 
 
 @route("GET", "/v1/memories/{memory_id}/", model=s.MemoryItem)
@@ -377,9 +361,7 @@ def get_memory(ctx: Auth, memory_id: str) -> dict[str, Any]:
 @route("PUT", "/v1/memories/{memory_id}/", model=s.Updated)
 def update_memory(ctx: Auth, memory_id: str, body: s.UpdateRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
-    return ctx.memory.update(memory_id, text=body.text, metadata=body.metadata,
-                             expiration_date=body.expiration_date,
-                             categories=body.categories)  # fmt: skip
+    return ctx.memory._update(memory_id, body)
 
 
 @route("DELETE", "/v1/memories/{memory_id}/", model=s.Confirmation)
@@ -395,17 +377,17 @@ def history(ctx: Auth, memory_id: str) -> list[dict[str, Any]]:
 @route("POST", "/v1/feedback/", model=s.FeedbackResult)
 def feedback(ctx: Auth, body: s.FeedbackRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
-    return ctx.memory.feedback(body.memory_id, body.feedback, body.feedback_reason)
+    return ctx.memory._feedback(body)
 
 
 @route("PUT", "/v1/batch/", model=s.Confirmation)
 def batch_update(ctx: Auth, body: s.BatchUpdateRequest) -> dict[str, Any]:
-    return ctx.memory.batch_update([m.model_dump(exclude_none=True) for m in body.memories])
+    return ctx.memory._batch_update(body)
 
 
 @route("DELETE", "/v1/batch/", model=s.Confirmation)
 def batch_delete(ctx: Auth, body: s.BatchDeleteRequest) -> dict[str, Any]:
-    return ctx.memory.batch_delete([m.memory_id for m in body.memories])
+    return ctx.memory._batch_delete([m.memory_id for m in body.memories])
 
 
 @route("GET", "/v1/entities/", model=s.EntityList, tag="entities")
@@ -436,11 +418,7 @@ def update_project(
     ctx: Auth, org_id: str, project_id: str, body: s.ProjectUpdateRequest
 ) -> dict[str, Any]:
     _check_target(ctx.who, org_id, project_id)
-    ctx.memory.project.update(
-        custom_instructions=body.custom_instructions,
-        custom_categories=body.custom_categories,
-        threshold=body.threshold,
-    )
+    ctx.memory.project._update(body)
     return {"message": "Updated project settings", **_project_view(ctx)}
 
 
