@@ -11,6 +11,7 @@ transport. The wire format is Mem0's hosted API, so either client also talks to 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from pydantic_core import to_jsonable_python
 
+from engram import schemas as s
 from engram.errors import (
     AuthenticationError,
     BackendError,
@@ -31,7 +32,6 @@ from engram.errors import (
     RateLimitError,
     error_from_http,
 )
-from engram.models import SCOPE_FIELDS
 
 log = logging.getLogger("engram.client")
 
@@ -100,22 +100,14 @@ class Call:
     fallback: Callable[[str], Any] | None = None
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    """The given options as JSON: dates and datetimes (expiration_date, timestamp, filters)
-    travel as ISO text, so the client takes every value `Memory` takes."""
-    return to_jsonable_python({k: v for k, v in values.items() if v is not None})
-
-
-def _messages(messages: Any) -> Any:
-    if isinstance(messages, str):
-        return [{"role": "user", "content": messages}]
-    if isinstance(messages, dict):
-        return [messages]
-    return messages  # anything else is checked by the server, as Memory checks it
-
-
-def _scope_params(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return _clean({k: kwargs.get(k) for k in SCOPE_FIELDS})
+def _body(model: type[s.Request], values: dict[str, Any]) -> dict[str, Any]:
+    """The caller's values, checked by the model the server reads the body with (so a bad
+    input fails here with the InvalidInputError `Memory` raises), sent as that model's JSON:
+    only what the caller gave, dates as ISO text."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return s.parse_request(model, **given).model_dump(
+        mode="json", exclude_unset=True, exclude_none=True
+    )
 
 
 class _Calls:
@@ -128,31 +120,22 @@ class _Calls:
     @staticmethod
     def add(messages: Any, kwargs: dict[str, Any]) -> Call:
         # async_mode False: Engram answers with the memories added, not an event to poll
-        body = {"async_mode": False, **_clean(kwargs), "messages": _messages(messages)}
+        body = _body(s.AddRequest, {"async_mode": False, **kwargs, "messages": messages})
         return Call(
             "POST", "/v1/memories/", json=body, fallback=lambda err: {"results": [], "error": err}
         )
 
     @staticmethod
     def search(query: str, kwargs: dict[str, Any]) -> Call:
-        return Call(
-            "POST",
-            "/v2/memories/search/",
-            json={"query": query, **_clean(kwargs)},
-            fallback=lambda _: {"results": []},
-        )
+        body = _body(s.SearchRequest, {**kwargs, "query": query})
+        return Call("POST", "/v2/memories/search/", json=body, fallback=lambda _: {"results": []})
 
     @staticmethod
     def get_all(kwargs: dict[str, Any]) -> Call:
-        body = _clean(kwargs)
+        body = _body(s.ListRequest, kwargs)
         params = {k: body.pop(k) for k in ("page", "page_size") if k in body}
-        return Call(
-            "POST",
-            "/v2/memories/",
-            json=body,
-            params=params or None,
-            fallback=lambda _: {"results": []},
-        )
+        return Call("POST", "/v2/memories/", json=body, params=params or None,
+                    fallback=lambda _: {"results": []})  # fmt: skip
 
     @staticmethod
     def get(memory_id: str) -> Call:
@@ -161,7 +144,8 @@ class _Calls:
     @staticmethod
     def update(memory_id: str, text: str | None, metadata: dict[str, Any] | None,
                expiration_date: Any = None) -> Call:  # fmt: skip
-        body = _clean({"text": text, "metadata": metadata, "expiration_date": expiration_date})
+        body = _body(s.UpdateRequest, {"text": text, "metadata": metadata,
+                                       "expiration_date": expiration_date})  # fmt: skip
         return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
 
     @staticmethod
@@ -170,11 +154,10 @@ class _Calls:
 
     @staticmethod
     def delete_all(kwargs: dict[str, Any]) -> Call:
-        import json
-
-        params = _scope_params(kwargs)
-        if kwargs.get("filters"):
-            params["filters"] = json.dumps(kwargs["filters"])
+        # a DELETE has no body: the same fields travel as query parameters
+        params = _body(s.DeleteAllRequest, kwargs)
+        if "filters" in params:
+            params["filters"] = json.dumps(params["filters"])
         return Call("DELETE", "/v1/memories/", params=params)
 
     @staticmethod
@@ -188,12 +171,12 @@ class _Calls:
 
     @staticmethod
     def batch_update(memories: list[dict[str, Any]]) -> Call:
-        return Call("PUT", "/v1/batch/", json={"memories": memories})
+        return Call("PUT", "/v1/batch/", json=_body(s.BatchUpdateRequest, {"memories": memories}))
 
     @staticmethod
     def batch_delete(memories: list[dict[str, Any] | str]) -> Call:
         items = [m if isinstance(m, dict) else {"memory_id": m} for m in memories]
-        return Call("DELETE", "/v1/batch/", json={"memories": items})
+        return Call("DELETE", "/v1/batch/", json=_body(s.BatchDeleteRequest, {"memories": items}))
 
     @staticmethod
     def users() -> Call:
@@ -250,12 +233,12 @@ class _Calls:
     @staticmethod
     def project_get(org: str, project: str, fields: list[str] | None) -> Call:
         path = f"/api/v1/orgs/organizations/{org}/projects/{project}/"
-        return Call("GET", path, params=_clean({"fields": fields}) or None)
+        return Call("GET", path, params={"fields": fields} if fields else None)
 
     @staticmethod
     def project_update(org: str, project: str, values: dict[str, Any]) -> Call:
         path = f"/api/v1/orgs/organizations/{org}/projects/{project}/"
-        return Call("PATCH", path, json=_clean(values))
+        return Call("PATCH", path, json=_body(s.ProjectUpdateRequest, values))
 
 
 def _entity_targets(
