@@ -106,7 +106,7 @@ def _body(model: type[s.Request], values: dict[str, Any]) -> dict[str, Any]:
     only what the caller gave, dates as ISO text."""
     given = {k: v for k, v in values.items() if v is not None}
     return s.parse_request(model, **given).model_dump(
-        mode="json", exclude_unset=True, exclude_none=True
+        mode="json", by_alias=True, exclude_unset=True, exclude_none=True
     )
 
 
@@ -142,10 +142,13 @@ class _Calls:
         return Call("GET", f"/v1/memories/{memory_id}/")
 
     @staticmethod
-    def update(memory_id: str, text: str | None, metadata: dict[str, Any] | None,
-               expiration_date: Any = None) -> Call:  # fmt: skip
+    def update(
+        memory_id: str, text: str | None, metadata: dict[str, Any] | None,
+        expiration_date: Any = None, categories: list[str] | None = None,
+    ) -> Call:  # fmt: skip
         body = _body(s.UpdateRequest, {"text": text, "metadata": metadata,
-                                       "expiration_date": expiration_date})  # fmt: skip
+                                       "expiration_date": expiration_date,
+                                       "categories": categories})  # fmt: skip
         return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
 
     @staticmethod
@@ -162,7 +165,8 @@ class _Calls:
 
     @staticmethod
     def feedback(memory_id: str, feedback: str | None, reason: str | None) -> Call:
-        body = {"memory_id": memory_id, "feedback": feedback, "feedback_reason": reason}
+        body = _body(s.FeedbackRequest, {"memory_id": memory_id, "feedback": feedback,
+                                         "feedback_reason": reason})  # fmt: skip
         return Call("POST", "/v1/feedback/", json=body)
 
     @staticmethod
@@ -200,11 +204,12 @@ class _Calls:
 
     @staticmethod
     def export_create(schema: Any, kwargs: dict[str, Any]) -> Call:
-        return Call("POST", "/v1/exports/", json={"schema": schema, **_clean(kwargs)})
+        return Call("POST", "/v1/exports/", json=_body(s.ExportRequest,
+                                                       {**kwargs, "schema": schema}))
 
     @staticmethod
     def export_get(kwargs: dict[str, Any]) -> Call:
-        return Call("POST", "/v1/exports/get/", json=_clean(kwargs))
+        return Call("POST", "/v1/exports/get/", json=_body(s.ExportGetRequest, kwargs))
 
     # webhooks (the hosted API's paths, as mem0ai 2.2.1 calls them)
 
@@ -214,11 +219,13 @@ class _Calls:
 
     @staticmethod
     def webhook_create(project_id: str, values: dict[str, Any]) -> Call:
-        return Call("POST", f"/api/v1/webhooks/projects/{project_id}/", json=_clean(values))
+        return Call("POST", f"/api/v1/webhooks/projects/{project_id}/",
+                    json=_body(s.WebhookCreateRequest, values))
 
     @staticmethod
     def webhook_update(webhook_id: int | str, values: dict[str, Any]) -> Call:
-        return Call("PUT", f"/api/v1/webhooks/{webhook_id}/", json=_clean(values))
+        return Call("PUT", f"/api/v1/webhooks/{webhook_id}/",
+                    json=_body(s.WebhookUpdateRequest, values))
 
     @staticmethod
     def webhook_delete(webhook_id: int | str) -> Call:
@@ -325,9 +332,9 @@ class _Base:
 
     def update(
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
-        expiration_date: Any = None,
+        expiration_date: Any = None, categories: list[str] | None = None,
     ) -> Any:  # fmt: skip
-        return self._send(_Calls.update(memory_id, text, metadata, expiration_date))
+        return self._send(_Calls.update(memory_id, text, metadata, expiration_date, categories))
 
     def delete(self, memory_id: str) -> Any:
         return self._send(_Calls.delete(memory_id))
