@@ -670,6 +670,12 @@ class Memory:
             purged += len(ids)
         return purged
 
+    def purge_expired_everywhere(self) -> int:
+        """`purge_expired` in every project of the store that holds expired memories: the
+        store names them, so a project no API key points at is purged too."""
+        projects = self._engine.store.expired_projects(self._now())
+        return sum(self.for_project(p).purge_expired() for p in projects)
+
 
 class ProjectSettings:
     """`memory.project.get()` / `.update(...)`: the hosted API's project settings."""

@@ -129,7 +129,7 @@ class Server:
     def __init__(self, memory: Any, keys: KeyStore, events: EventStore,
                  webhooks: WebhookStore) -> None:  # fmt: skip
         self.memory, self.keys, self.events, self.webhooks = memory, keys, events, webhooks
-        self.worker = AddWorker(events, self.run_add, purge=self.purge_expired)
+        self.worker = AddWorker(events, self.run_add, purge=memory.purge_expired_everywhere)
         self.dispatcher = Dispatcher(webhooks)  # delivers the webhook calls of every write
         self.limiter: RateLimiter | None = None  # per-key request limits (RateLimit reads it)
         self.exports: ExportStore | None = None
@@ -139,10 +139,6 @@ class Server:
 
     def run_add(self, project: str, payload: dict[str, Any]) -> dict[str, Any]:
         return self.for_project(project)._add(s.parse_request(s.AddRequest, **payload))
-
-    def purge_expired(self) -> int:
-        """Purge every project's expired memories (the worker runs this periodically)."""
-        return sum(self.for_project(p).purge_expired() for p in self.keys.projects())
 
     def close(self) -> None:
         self.worker.stop()

@@ -175,11 +175,6 @@ class KeyStore:
         )
         return len(rows)
 
-    def projects(self) -> list[str]:
-        """Every project a key was ever made for (of any org), and the default one."""
-        rows = self._db.execute("SELECT DISTINCT id FROM {projects}")
-        return sorted({DEFAULT_PROJECT, *(project for (project,) in rows)})
-
     def bootstrap(self, key_file: Path | None = None) -> Path | None:
         """First run: with no ENGRAM_API_KEY and no keys, mint one and write it to a 0600 file.
 

@@ -187,9 +187,11 @@ class EventStore:
         return len({w for (w,) in rows})
 
     def exclusive(self, lock: Lock, work: Callable[[], Any]) -> Any:
-        """Run `work` while holding `lock` across every server sharing this database."""
-        with self._db.transaction(lock=lock):
-            return work()
+        """Run `work` holding `lock` across every server sharing this database; skipped
+        (None) while another server runs it. No transaction stays open meanwhile: one on
+        server.db stalled every API-key check in the process until the purge ended."""
+        with self._db.holding(lock) as held:
+            return work() if held else None
 
     def get(self, who: Principal, event_id: str) -> dict[str, Any] | None:
         rows = self._db.execute(

@@ -10,7 +10,7 @@ process's one pool.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ class StateDB:
         """A write transaction; `lock` serialises it with others holding the same key."""
         with self._db.transaction(lock) as tx:
             yield lambda sql, params=(): tx(self.sql(sql), params)
+
+    def holding(self, lock: Lock) -> AbstractContextManager[bool]:
+        return self._db.holding(lock)
 
     def close(self) -> None:
         self._db.close()

@@ -3,8 +3,9 @@
 Advisory locks are one key space per database: two features picking the same number would
 serialise (or deadlock) each other, so every key is declared here and nowhere else. The
 values are fixed forever: servers of different versions sharing one database must agree.
-SQLite needs none of them: a write transaction there (BEGIN IMMEDIATE) already holds the
-whole file's write lock.
+SQLite needs none of them for a transaction: BEGIN IMMEDIATE already holds the whole file's
+write lock. Work that spans many transactions (`Database.holding`) takes the key as an OS
+file lock beside the SQLite file instead (`<file>-<name>.lock`).
 """
 
 from __future__ import annotations

@@ -298,6 +298,16 @@ class SQLStore(ReviewQueries):
         )
         return [memory_id for (memory_id,) in rows]
 
+    def expired_projects(self, now: str) -> list[str]:
+        """The projects holding memories expired at `now` (the expiry index's rows only)."""
+        p = self.dialect.param()
+        rows = self._rows(
+            f"SELECT DISTINCT project FROM {self.MEMORIES} WHERE expiration_date IS NOT NULL "
+            f"AND expiration_date <= {p} ORDER BY project",
+            (now,),
+        )
+        return [project for (project,) in rows]
+
     def settings(self, project: str) -> dict[str, Any]:
         p = self.dialect.param()
         rows = self._rows(f"SELECT data FROM {self.SETTINGS} WHERE project = {p}", (project,))
