@@ -23,8 +23,9 @@ from pathlib import Path
 from engram.config import MemoryConfig, engram_home
 from engram.models import iso, utcnow
 from engram.private import private_dir
-from engram.server.state import Run, open_state, state_location
+from engram.server.state import Run, StateSchema, open_state, state_location
 from engram.stores.locks import Lock
+from engram.stores.migrations import Migration
 
 log = logging.getLogger("engram.server")
 
@@ -79,6 +80,10 @@ CREATE TABLE IF NOT EXISTS {api_keys} (
 );
 """
 
+SCHEMA = StateSchema(
+    "keys", sqlite=[Migration(1, _SQLITE_SCHEMA)], postgres=[Migration(1, _POSTGRES_SCHEMA)]
+)
+
 _INSERT_KEY = (
     "INSERT INTO {api_keys} (prefix, sha256, org_id, project_id, name, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -116,7 +121,7 @@ class KeyStore:
     """API keys of orgs/projects; `location` is a SQLite path or a PostgreSQL URL."""
 
     def __init__(self, location: Path | str) -> None:
-        self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
+        self._db = open_state(location, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

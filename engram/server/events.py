@@ -31,8 +31,10 @@ from typing import Any
 from engram.errors import InvalidInputError
 from engram.models import iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import StateDB, open_state
+from engram.server.state import StateSchema, open_state
+from engram.stores.database import Tx
 from engram.stores.locks import Lock
+from engram.stores.migrations import Migration
 
 log = logging.getLogger("engram.server")
 
@@ -47,7 +49,7 @@ _SQLITE_SCHEMA = (
     " id TEXT UNIQUE NOT NULL, org_id TEXT NOT NULL, project_id TEXT NOT NULL,"
     " event_type TEXT NOT NULL, status TEXT NOT NULL, payload TEXT NOT NULL,"
     " results TEXT, error TEXT, worker TEXT,"
-    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL, lease_until REAL);"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_status ON events (status, seq);"
 )
 
@@ -66,6 +68,23 @@ CREATE INDEX IF NOT EXISTS {events}_status ON {events} (status, seq);
 CREATE INDEX IF NOT EXISTS {events}_project ON {events} (project_id, status);
 CREATE INDEX IF NOT EXISTS {events}_scope ON {events} (org_id, project_id, seq);
 """
+
+
+
+def _add_sqlite_lease_column(tx: Tx) -> None:
+    """server.db files made before leases have no `lease_until` (those made between leases
+    and schema versions have it already)."""
+    if "lease_until" not in {row[1] for row in tx("PRAGMA table_info(events)")}:
+        tx("ALTER TABLE events ADD COLUMN lease_until REAL")
+
+
+# Versions: 1 the first release's queue; 2 every claim holds a lease (SQLite gains
+# `lease_until`; PostgreSQL's claims had leases from version 1).
+SCHEMA = StateSchema(
+    "events",
+    sqlite=[Migration(1, _SQLITE_SCHEMA), Migration(2, "", _add_sqlite_lease_column)],
+    postgres=[Migration(1, _POSTGRES_SCHEMA), Migration(2, "")],
+)
 
 # The oldest pending add of a project that has none running (keeps each project's adds in
 # order). {skip_locked} is empty on SQLite, where one file lock orders writers.
@@ -88,13 +107,11 @@ class EventStore:
     are safe. `location` is a SQLite path or a PostgreSQL URL."""
 
     def __init__(self, location: Path | str, *, lease_seconds: float | None = None) -> None:
-        self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
+        self._db = open_state(location, SCHEMA)
         self.postgres = self._db.postgres
         self.lease_seconds = lease_seconds or float(
             os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS
         )
-        if not self.postgres:
-            _add_sqlite_lease_column(self._db)
         self.worker_id = _new_worker_id()
         _OPEN_WORKERS.add(self.worker_id)
 
@@ -273,14 +290,6 @@ def _pid_running(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
-
-
-def _add_sqlite_lease_column(db: StateDB) -> None:
-    """server.db files made before leases have no `lease_until`; add it once."""
-    with db.transaction(Lock.SERVER_SCHEMA) as run:
-        columns = {row[1] for row in run("PRAGMA table_info({events})")}
-        if "lease_until" not in columns:
-            run("ALTER TABLE {events} ADD COLUMN lease_until REAL")
 
 
 class AddWorker(threading.Thread):

@@ -5,19 +5,27 @@ the memories, or the memories' PostgreSQL database so every server on every host
 `api_keys` in SQLite, `engram_api_keys` in PostgreSQL), over the one connection layer
 (`engram.stores.database`): with PostgreSQL the server's tables and the memories share the
 process's one pool.
+
+Each group of tables (`StateSchema`: the keys, the queued adds) has a schema version, a row of
+`{server_schema}`, read at open and brought up to date by the memory tables' own mechanism
+(`engram.stores.migrations`): an older database is migrated in place, a newer one refused.
+Version 1 of each group is the first release's tables; a database from before the versions
+were recorded (no row) is version 0, and its tables are already version 1's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from engram.config import MemoryConfig, engram_home
 from engram.private import private_sqlite
-from engram.stores.database import Database, Row, connect
+from engram.stores.database import Database, Row, Tx, connect
 from engram.stores.locks import Lock
+from engram.stores.migrations import Migration, VersionSlot, migrate
 
 Run = Callable[..., list[Row]]  # run(sql, params=()) -> rows (empty for plain writes)
 
@@ -57,13 +65,44 @@ class _Names(dict[str, str]):
         return self.prefix + name
 
 
-def open_state(location: Path | str, sqlite_ddl: str, postgres_ddl: str) -> StateDB:
-    """Open a PostgreSQL URL or a SQLite path, and create the tables (idempotent)."""
+@dataclass(frozen=True)
+class StateSchema:
+    """One group of the server's tables and its steps in each dialect (DDL with `{table}`
+    names)."""
+
+    name: str
+    sqlite: Sequence[Migration]
+    postgres: Sequence[Migration]
+
+
+_VERSIONS = (
+    "CREATE TABLE IF NOT EXISTS {server_schema} (name text PRIMARY KEY, version integer NOT NULL)"
+)
+
+
+def _version_slot(state: StateDB, name: str) -> VersionSlot:
+    def read(tx: Tx) -> int:
+        tx(state.sql(_VERSIONS))
+        rows = tx(state.sql("SELECT version FROM {server_schema} WHERE name = ?"), (name,))
+        return int(rows[0][0]) if rows else 0
+
+    def write(tx: Tx, version: int) -> None:
+        upsert = ("INSERT INTO {server_schema} (name, version) VALUES (?, ?)"
+                  " ON CONFLICT (name) DO UPDATE SET version = excluded.version")  # fmt: skip
+        tx(state.sql(upsert), (name, version))
+
+    return VersionSlot(read, write)
+
+
+def open_state(location: Path | str, schema: StateSchema) -> StateDB:
+    """Open a PostgreSQL URL or a SQLite path, and bring `schema`'s tables to this version."""
     private_sqlite(location)  # keys' hashes and queued messages: owner-only
     state = StateDB(connect(location))
+    steps = schema.postgres if state.postgres else schema.sqlite
     try:
-        with state.transaction(Lock.SERVER_SCHEMA) as run:
-            run(postgres_ddl if state.postgres else sqlite_ddl)
+        migrate(state._db, [replace(step, ddl=state.sql(step.ddl)) for step in steps],
+                _version_slot(state, schema.name), lock=Lock.SERVER_SCHEMA,
+                name=f"server tables: {schema.name}")  # fmt: skip
     except BaseException:
         state.close()  # a bad URL must not leave the pool retrying in the background
         raise

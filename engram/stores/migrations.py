@@ -1,4 +1,5 @@
-"""Schema versions of the memory tables, and the steps between them.
+"""Schema versions of Engram's tables, and the steps between them: the memory tables (per
+backend, below) and the server's own (keys, projects, queued adds: `engram.server.state`).
 
 Each backend lists its steps (`Migration`: the DDL of one version, plus an optional Python
 backfill for what SQL cannot compute, such as the full-text terms). Opening a store reads the
@@ -54,18 +55,26 @@ class VersionSlot:
 
 
 def migrate(
-    db: Database, steps: Sequence[Migration], slot: VersionSlot, *, target: int | None = None
+    db: Database,
+    steps: Sequence[Migration],
+    slot: VersionSlot,
+    *,
+    target: int | None = None,
+    lock: Lock = Lock.MEMORY_SCHEMA,
+    name: str | None = None,
 ) -> int:
-    """Bring the schema to `target` (default: the last step); returns the version found."""
+    """Bring the schema to `target` (default: the last step); returns the version found.
+    `name` says which tables, in the refusal, when a database holds several schemas."""
     latest = steps[-1].version
     target = latest if target is None else target
-    with db.transaction(Lock.MEMORY_SCHEMA) as tx:
+    with db.transaction(lock) as tx:
         found = slot.read(tx)
         if found > latest:
-            raise SchemaVersionError(db.label, found, latest)
+            raise SchemaVersionError(f"{db.label} ({name})" if name else db.label, found, latest)
         for step in steps:
             if found < step.version <= target:
-                tx(step.ddl)
+                if step.ddl:  # a step may be Python only, or a version number only
+                    tx(step.ddl)
                 if step.backfill:
                     step.backfill(tx)
         if target > found:
