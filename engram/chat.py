@@ -20,7 +20,7 @@ import os
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 log = logging.getLogger("engram.chat")
 
@@ -94,23 +94,20 @@ def llm_from_env() -> Any | None:
     )
 
 
-def chat(
-    user_input: str,
-    *,
-    memory: Any,
-    user_id: str,
-    agent_id: str | None = None,
-    llm: Any | None = None,
-    buffer: ConversationBuffer | None = None,
-    persona: str = DEFAULT_PERSONA,
-    limit: int = 5,
-    model: str | None = None,
-) -> str:
+class TurnOptions(TypedDict, total=False):
+    """`chat`'s options, as `chat_turn` declares them (with their defaults)."""
+
+    agent_id: str | None
+    llm: Any | None
+    buffer: ConversationBuffer | None
+    persona: str
+    limit: int
+    model: str | None
+
+
+def chat(user_input: str, *, memory: Any, user_id: str, **options: Unpack[TurnOptions]) -> str:
     """One turn of the loop; returns the assistant's reply."""
-    return chat_turn(
-        user_input, memory=memory, user_id=user_id, agent_id=agent_id, llm=llm,
-        buffer=buffer, persona=persona, limit=limit, model=model,
-    ).reply  # fmt: skip
+    return chat_turn(user_input, memory=memory, user_id=user_id, **options).reply
 
 
 def chat_turn(

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
@@ -59,6 +59,7 @@ from engram.schemas import (
     FeedbackRequest,
     ListRequest,
     ProjectUpdateRequest,
+    ScopeArgs,
     Scoped,
     SearchRequest,
     UpdateRequest,
@@ -176,20 +177,17 @@ class Memory:
         self,
         messages: str | list[dict[str, Any]],
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         infer: bool = True,
         expiration_date: str | datetime | None = None,
         timestamp: int | float | str | datetime | None = None,
-        **_ignored: Any,  # Mem0 options that change nothing here (version, output_format, ...)
+        **scope: Unpack[ScopeArgs],
     ) -> dict[str, Any]:
+        """Remember what was said: facts are extracted (infer=False: each message as given)
+        and reconciled with the scope's stored memories. `scope`: see `schemas.ScopeArgs`."""
         return self._add(parse_request(
-            AddRequest, messages=messages, user_id=user_id, agent_id=agent_id, run_id=run_id,
-            app_id=app_id, metadata=metadata, infer=infer, expiration_date=expiration_date,
-            timestamp=timestamp, **_ignored))  # fmt: skip
+            AddRequest, messages=messages, metadata=metadata, infer=infer,
+            expiration_date=expiration_date, timestamp=timestamp, **scope))  # fmt: skip
 
     def _add(self, req: AddRequest) -> dict[str, Any]:
         """`add` with its arguments already checked (the server's parsed body)."""
@@ -367,11 +365,6 @@ class Memory:
         self,
         query: str,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
-        filters: dict[str, Any] | None = None,
         limit: int = 10,
         top_k: int | None = None,
         threshold: float | None = None,
@@ -379,7 +372,7 @@ class Memory:
         rerank: bool | None = None,
         include_sources: bool = False,
         reference_date: str | datetime | None = None,
-        **_ignored: Any,
+        **scope: Unpack[ScopeArgs],
     ) -> dict[str, Any]:
         """Hybrid search: the nearest memories by vector and those sharing the query's words
         (full-text index), same scope and filters, each scored in [0, 1] (engram.ranking).
@@ -389,10 +382,9 @@ class Memory:
         project's, else ranking.DEFAULT_THRESHOLD) drops memories scoring below it.
         """
         return self._search(parse_request(
-            SearchRequest, query=query, user_id=user_id, agent_id=agent_id, run_id=run_id,
-            app_id=app_id, filters=filters, limit=limit, top_k=top_k, threshold=threshold,
+            SearchRequest, query=query, limit=limit, top_k=top_k, threshold=threshold,
             keyword_search=keyword_search, rerank=rerank, include_sources=include_sources,
-            reference_date=reference_date))  # fmt: skip
+            reference_date=reference_date, **scope))  # fmt: skip
 
     def _search(self, req: SearchRequest) -> dict[str, Any]:
         limit, threshold = req.size(), self._threshold(req.threshold)
@@ -465,21 +457,15 @@ class Memory:
     def get_all(
         self,
         *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
-        filters: dict[str, Any] | None = None,
         page: int = 1,
         page_size: int = 100,
         limit: int | None = None,
         include_sources: bool = False,
-        **_ignored: Any,
+        **scope: Unpack[ScopeArgs],
     ) -> dict[str, Any]:
         return self._get_all(parse_request(
-            ListRequest, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
-            filters=filters, page=page, page_size=page_size, limit=limit,
-            include_sources=include_sources))  # fmt: skip
+            ListRequest, page=page, page_size=page_size, limit=limit,
+            include_sources=include_sources, **scope))  # fmt: skip
 
     def _get_all(self, req: ListRequest) -> dict[str, Any]:
         page, size = req.page or 1, req.limit or req.page_size or 100
@@ -574,19 +560,8 @@ class Memory:
         batch.history = [self._history(r, Event.DELETE, r.memory, None, actor) for r in records]
         self._engine.store.write(batch)
 
-    def delete_all(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        run_id: str | None = None,
-        app_id: str | None = None,
-        filters: dict[str, Any] | None = None,
-        **_ignored: Any,
-    ) -> dict[str, Any]:
-        return self._delete_all(parse_request(
-            DeleteAllRequest, user_id=user_id, agent_id=agent_id, run_id=run_id, app_id=app_id,
-            filters=filters))
+    def delete_all(self, **scope: Unpack[ScopeArgs]) -> dict[str, Any]:
+        return self._delete_all(parse_request(DeleteAllRequest, **scope))
 
     def _delete_all(self, req: Scoped) -> dict[str, Any]:
         where, deleted = req.where, 0

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -275,6 +275,18 @@ class Scoped(Request):
         # every scope id "*": the whole project, which `*` on one id alone never is
         self._where = F.without_wildcards(where) if F.project_wide(where) else where
         return self
+
+
+class ScopeArgs(TypedDict, total=False):
+    """The scope keywords of every scoped call (`Memory.add/search/get_all/delete_all`), as
+    `Scoped` reads them. Other keywords are accepted and ignored: the Mem0 options that change
+    nothing here (version, output_format, ...)."""
+
+    user_id: str | None
+    agent_id: str | None
+    run_id: str | None
+    app_id: str | None
+    filters: dict[str, Any] | None
 
 
 class ChatMessage(BaseModel):
