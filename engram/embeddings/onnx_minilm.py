@@ -11,14 +11,14 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engram.embeddings.base import EmbeddingError, check_texts, l2_normalize
+from engram.embeddings.base import EmbeddingError, OfflineEmbedder, l2_normalize
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMS = 384
@@ -83,7 +83,7 @@ class _Runtime:
     feeds: tuple[str, ...]  # the model's input names, in the order we build them
 
 
-class LocalEmbedder:
+class LocalEmbedder(OfflineEmbedder):
     """all-MiniLM-L6-v2 (int8 ONNX): 384-dim, mean pooling, L2-normalised, offline.
 
     Reproduces sentence-transformers' pipeline for this model: WordPiece
@@ -105,23 +105,13 @@ class LocalEmbedder:
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be >= 1")
+        super().__init__(threads=threads)
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
-        self.threads = threads or min(2, os.cpu_count() or 1)
         self._model_path = Path(model_path) if model_path is not None else None
         self._expected_sha256 = expected_sha256
-        self._runtime: _Runtime | None = None
-        self._load_lock = threading.Lock()
 
-    def load(self) -> None:
-        """Load the model now instead of on the first embed() (e.g. at server start)."""
-        self._get_runtime()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        items = check_texts(texts)
-        if not items:
-            return np.zeros((0, DIMS), dtype=np.float32)
-        rt = self._get_runtime()
+    def _encode(self, rt: _Runtime, items: list[str]) -> np.ndarray:
         encodings = rt.tokenizer.encode_batch(items)
         out = np.empty((len(items), DIMS), dtype=np.float32)
         for idx in self._batches([len(e.ids) for e in encodings]):
@@ -159,26 +149,13 @@ class LocalEmbedder:
             ) from exc
         return _mean_pool(hidden, arrays["attention_mask"])
 
-    def _get_runtime(self) -> _Runtime:
-        rt = self._runtime
-        if rt is None:
-            with self._load_lock:  # double-checked: only the first caller loads
-                if self._runtime is None:
-                    self._runtime = self._load_runtime()
-                rt = self._runtime
-        return rt
-
-    def _load_runtime(self) -> _Runtime:
+    def _load(self) -> _Runtime:
         path = self._model_path or default_model_path()
         verify_sha256(path, self._expected_sha256)
         session = _make_session(path, self.threads)
         return _Runtime(
             session=session, tokenizer=_load_tokenizer(), feeds=_check_io(session, path)
         )
-
-    def __repr__(self) -> str:
-        state = "loaded" if self._runtime is not None else "not loaded"
-        return f"LocalEmbedder(model_id={self.model_id!r}, dims={self.dims}, {state})"
 
 
 def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:

