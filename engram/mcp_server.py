@@ -9,9 +9,13 @@ Claude Desktop config:  {"mcpServers": {"engram": {"command": "engram", "args": 
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from pydantic import BaseModel
 
 from engram import schemas as s
 
@@ -40,6 +44,9 @@ def backend() -> Any:
         return _backend
 
 
+SCOPE_IDS = ("user_id", "agent_id", "run_id")
+
+
 def scope(
     user_id: str | None, agent_id: str | None = None, run_id: str | None = None
 ) -> dict[str, str]:
@@ -50,59 +57,71 @@ def scope(
     return ids  # empty: the library raises its "needs a scope" error, which the client sees
 
 
+def tool(result: type[BaseModel], *, scoped: bool = False) -> Callable[..., Callable[..., Any]]:
+    """An MCP tool from `call(memory, **arguments)`: the tool takes `call`'s parameters (a
+    scoped tool also user_id, agent_id and run_id, resolved by `scope`) and answers the
+    contract's `result` model, which its schema declares."""
+
+    def build(call: Callable[..., Any]) -> Callable[..., Any]:
+        own = [p for p in inspect.signature(call, eval_str=True).parameters.values()
+               if p.kind is not p.VAR_KEYWORD][1:]  # fmt: skip
+        ids = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=str | None)
+               for n in (SCOPE_IDS if scoped else ())]  # fmt: skip
+
+        def run(**arguments: Any) -> BaseModel:
+            given = scope(*(arguments.pop(n, None) for n in SCOPE_IDS)) if scoped else {}
+            return result.model_validate(call(backend(), **arguments, **given))
+
+        run.__name__ = run.__qualname__ = call.__name__
+        run.__doc__ = call.__doc__
+        run.__signature__ = inspect.Signature([*own, *ids], return_annotation=result)  # type: ignore[attr-defined]
+        return run
+
+    return build
+
+
+@tool(s.AddResult, scoped=True)
 def add_memory(
-    text: str,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    infer: bool = True,
-) -> s.AddResult:
+    memory: Any, text: str, metadata: dict[str, Any] | None = None, infer: bool = True,
+    **scope: str,
+) -> Any:  # fmt: skip
     """Remember what the user said: facts are extracted and reconciled with stored ones.
 
     Returns the events (ADD, UPDATE, DELETE, NONE) for each fact.
     """
-    return s.AddResult.model_validate(backend().add(
-        text, **scope(user_id, agent_id, run_id), metadata=metadata, infer=infer))  # fmt: skip
+    return memory.add(text, metadata=metadata, infer=infer, **scope)
 
 
+@tool(s.SearchResult, scoped=True)
 def search_memories(
-    query: str,
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    filters: dict[str, Any] | None = None,
-    limit: int = 5,
-) -> s.SearchResult:
+    memory: Any, query: str, filters: dict[str, Any] | None = None, limit: int = 5, **scope: str
+) -> Any:
     """Find the stored memories most relevant to `query`, best first."""
-    return s.SearchResult.model_validate(backend().search(
-        query, **scope(user_id, agent_id, run_id), filters=filters, limit=limit))  # fmt: skip
+    return memory.search(query, filters=filters, limit=limit, **scope)
 
 
+@tool(s.Page, scoped=True)
 def list_memories(
-    user_id: str | None = None,
-    agent_id: str | None = None,
-    run_id: str | None = None,
-    filters: dict[str, Any] | None = None,
-    page: int = 1,
-    page_size: int = 50,
-) -> s.Page:
+    memory: Any, filters: dict[str, Any] | None = None, page: int = 1, page_size: int = 50,
+    **scope: str,
+) -> Any:  # fmt: skip
     """List stored memories in a scope, newest first."""
-    return s.Page.model_validate(backend().get_all(
-        **scope(user_id, agent_id, run_id), filters=filters, page=page,
-        page_size=page_size))  # fmt: skip
+    return memory.get_all(filters=filters, page=page, page_size=page_size, **scope)
 
 
+@tool(s.Updated)
 def update_memory(
-    memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
-) -> s.Updated:
+    memory: Any, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None
+) -> Any:
     """Change a memory's text and/or metadata; the change is kept in its history."""
-    return s.Updated.model_validate(backend().update(memory_id, text=text, metadata=metadata))
+    return memory.update(memory_id, text=text, metadata=metadata)
 
 
-def delete_memory(memory_id: str) -> s.Confirmation:
+@tool(s.Confirmation)
+def delete_memory(memory: Any, memory_id: str) -> Any:
     """Forget one memory by id."""
-    return s.Confirmation.model_validate(backend().delete(memory_id))
+    return memory.delete(memory_id)
 
 
 TOOLS = (add_memory, search_memories, list_memories, update_memory, delete_memory)
