@@ -43,6 +43,19 @@ def test_event_answers_after_restart(engram_home: Path) -> None:
             assert c.get(f"/v1/memories/{memory_id}/").status_code == 200
 
 
+def test_queued_add_keeps_when_it_was_said(engram_home: Path) -> None:
+    """The parsed `timestamp` is a datetime: it must reach the queue as text (it was a 500)."""
+    with ServerProcess(engram_home) as server, _client(server) as c:
+        queued = c.post("/v3/memories/add/", json={
+            "messages": "I ran my first marathon", "user_id": "max", "infer": False,
+            "timestamp": "2023-05-08T13:00:00Z"})  # fmt: skip
+        assert queued.status_code == 200, queued.text
+        done = wait_for_event(c, queued.json()["event_id"])
+        assert done["status"] == "SUCCEEDED", done
+        memory = c.get(f"/v1/memories/{done['results'][0]['id']}/").json()
+        assert memory["created_at"].startswith("2023-05-08T13:00:00")
+
+
 def test_bad_add_is_refused_before_it_is_queued(engram_home: Path) -> None:
     with ServerProcess(engram_home) as server, _client(server) as c:
         r = c.post(

@@ -289,7 +289,8 @@ def add_v3(ctx: Auth, request: Request, body: s.AddRequest) -> dict[str, Any]:
 
 def _enqueue(ctx: Ctx, request: Request, body: s.AddRequest) -> dict[str, Any]:
     server: Server = request.app.state.server
-    payload = body.model_dump(exclude={"org_id", "project_id", "async_mode"})
+    # as JSON: a `timestamp` is a datetime once parsed, and the queue stores text
+    payload = body.model_dump(mode="json", exclude={"org_id", "project_id", "async_mode"})
     event_id = server.events.enqueue(ctx.who, payload)
     server.worker.wake.set()
     return s.Queued(event_id=event_id).model_dump()
