@@ -13,7 +13,8 @@ from engram import schemas as s
 from engram.errors import NotFoundError
 from engram.models import iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import open_state
+from engram.server.state import StateSchema, open_state
+from engram.stores.migrations import Migration
 from engram.transfer import FORMAT_VERSION, export_chunks
 
 _SQLITE_SCHEMA = """
@@ -35,6 +36,10 @@ CREATE INDEX IF NOT EXISTS {exports}_request ON {exports} (org_id, project_id, r
 """
 _COLS = "id, request_key, fields, count, memories, created_at"
 
+SCHEMA = StateSchema(
+    "exports", sqlite=[Migration(1, _SQLITE_SCHEMA)], postgres=[Migration(1, _POSTGRES_SCHEMA)]
+)
+
 
 def _request_key(req: s.Scoped) -> str:
     """What an export was asked for (scope ids and filters), to find it again by them."""
@@ -43,7 +48,7 @@ def _request_key(req: s.Scoped) -> str:
 
 class ExportStore:
     def __init__(self, location: Path | str) -> None:
-        self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
+        self._db = open_state(location, SCHEMA)
 
     def close(self) -> None:
         self._db.close()

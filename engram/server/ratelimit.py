@@ -28,7 +28,8 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engram.errors import InvalidInputError
-from engram.server.state import open_state
+from engram.server.state import StateSchema, open_state
+from engram.stores.migrations import Migration
 
 ENV = "ENGRAM_RATE_LIMIT"
 
@@ -53,6 +54,10 @@ CREATE TABLE IF NOT EXISTS {key_rate_limits} (
 _HIT = (
     "INSERT INTO {rate_windows} (key, slot, hits) VALUES (?, ?, 1)"
     " ON CONFLICT (key, slot) DO UPDATE SET hits = {rate_windows}.hits + 1 RETURNING hits"
+)
+
+SCHEMA = StateSchema(
+    "rate_limits", sqlite=[Migration(1, _SQLITE_SCHEMA)], postgres=[Migration(1, _POSTGRES_SCHEMA)]
 )
 
 
@@ -100,7 +105,7 @@ class RateLimiter:
     RELOAD_SECONDS = 5.0  # a key's new limit applies within this long, on every server
 
     def __init__(self, location: Path | str, default: Limit | None) -> None:
-        self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
+        self._db = open_state(location, SCHEMA)
         self.default = default
         self._per_key: list[tuple[str, Limit | None]] = []
         self._loaded_at = -math.inf

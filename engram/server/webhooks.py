@@ -37,8 +37,9 @@ import httpx
 from engram.errors import InvalidInputError, NotFoundError
 from engram.models import Event, HistoryEntry, MemoryRecord, iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import open_state
+from engram.server.state import StateSchema, open_state
 from engram.stores.base import WriteBatch
+from engram.stores.migrations import Migration
 
 log = logging.getLogger("engram.server.webhooks")
 
@@ -150,6 +151,10 @@ CREATE TABLE IF NOT EXISTS {webhook_attempts} (
 );
 """
 
+SCHEMA = StateSchema(
+    "webhooks", sqlite=[Migration(1, _SQLITE_SCHEMA)], postgres=[Migration(1, _POSTGRES_SCHEMA)]
+)
+
 _HOOK_COLS = ("id, org_id, project_id, name, url, event_types, secret, is_active,"
               " created_at, updated_at")
 _DELIVERY_COLS = ("id, webhook_id, event_type, status, attempts, next_attempt_at,"
@@ -221,7 +226,7 @@ class WebhookStore:
     PostgreSQL URL (the server's state database)."""
 
     def __init__(self, location: Path | str, settings: Settings | None = None) -> None:
-        self._db = open_state(location, _SQLITE_SCHEMA, _POSTGRES_SCHEMA)
+        self._db = open_state(location, SCHEMA)
         self.postgres = self._db.postgres
         self.settings = settings or Settings()
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
