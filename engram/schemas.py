@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypedDict, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypedDict, TypeVar
 
 from pydantic import (
     AliasChoices,
@@ -504,11 +504,17 @@ class SearchResult(Result):
     results: list[MemoryItem]
 
 
-class Page(Result):
+class Paged(Result, Generic[M]):
+    """One page of a list, in Mem0's shape; `next`/`previous` link the neighbouring pages."""
+
     count: int
     next: str | None = None
     previous: str | None = None
-    results: list[MemoryItem]
+    results: list[M]
+
+
+class Page(Paged[MemoryItem]):
+    """A page of memories."""
 
 
 class AddEvent(Result):
@@ -603,11 +609,8 @@ class EventOut(Result):
     updated_at: str
 
 
-class EventList(Result):
-    count: int
-    next: str | None = None
-    previous: str | None = None
-    results: list[EventOut]
+class EventList(Paged[EventOut]):
+    """A page of queued adds."""
 
 
 class FeedbackResult(Result):
@@ -687,11 +690,8 @@ class WebhookDelivery(Result):
     attempt_log: list[WebhookAttempt]
 
 
-class WebhookDeliveryPage(Result):
-    count: int
-    next: str | None = None
-    previous: str | None = None
-    results: list[WebhookDelivery]
+class WebhookDeliveryPage(Paged[WebhookDelivery]):
+    """A page of webhook deliveries."""
 
 
 class Stats(Result):
