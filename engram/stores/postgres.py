@@ -267,9 +267,6 @@ class PostgresStore(SQLStore):
         sql = f"(SELECT count(*) FROM engram_memories WHERE fts @@ CAST({mark} AS tsquery))"
         return sql, _lexeme
 
-    def _pair_similarity(self, left: str, right: str) -> str:
-        return f"1.0 - ({left} <=> {right})"
-
     def _json_length(self, column: str) -> str:
         return f"jsonb_array_length({column})"
 

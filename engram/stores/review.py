@@ -1,7 +1,7 @@
 """The reads a person needs to review a project's memories (the dashboard), and feedback.
 
-Written once over `SQLStore`'s plumbing; each backend supplies two small hooks: the
-similarity of two stored vectors and the length of a JSON array.
+Written once over `SQLStore`'s plumbing; each backend supplies one small hook, the length
+of a JSON array.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from engram.models import MemoryRecord
 from engram.stores.base import Query
 from engram.stores.database import Row
 
 # `similar_pairs` compares the newest memories of a project pairwise, per user: this many
-# at most (pairs grow with its square; 1,000 is ~0.5M comparisons, well under a second).
+# at most (pairs grow with its square; one user's 1,000 is a 1,000 x 1,000 matrix product).
 PAIR_WINDOW = 1000
 
 
@@ -35,9 +37,6 @@ class ReviewQueries:
 
     # -- hooks (SQLite and PostgreSQL fill them in) -------------------------------------
 
-    def _pair_similarity(self, left: str, right: str) -> str:
-        raise NotImplementedError
-
     def _json_length(self, column: str) -> str:
         raise NotImplementedError
 
@@ -48,6 +47,7 @@ class ReviewQueries:
     def _where(self, q: Query) -> tuple[str, list[Any]]: ...
     def _record(self, row: Sequence[Any]) -> MemoryRecord: ...
     def _read_json(self, value: Any) -> Any: ...
+    def _read_vector(self, value: Any) -> np.ndarray: ...
 
     # -- pages --------------------------------------------------------------------------
 
@@ -154,17 +154,35 @@ class ReviewQueries:
 
     def similar_pairs(self, q: Query, threshold: float, window: int = PAIR_WINDOW) -> list[Pair]:
         """Pairs of one user's memories with cosine similarity >= threshold, most similar
-        first (`q.limit` pairs), among the project's `window` newest visible memories."""
+        first (`q.limit` pairs), among the project's `window` newest visible memories.
+        The window is read in one query and compared here, per user, as one matrix product:
+        a self-join comparing them in SQL took 10x longer (sqlite-vec, 1,000 memories)."""
         where, params = self._where(q)
         p = self.dialect.param()
-        score = self._pair_similarity("a.embedding", "b.embedding")
         rows = self._rows(
-            f"WITH recent AS MATERIALIZED (SELECT m.id, m.user_id, m.created_at, m.embedding "
-            f"FROM {self.MEMORIES} m WHERE {where} AND m.user_id IS NOT NULL "
-            f"AND m.embedding IS NOT NULL ORDER BY m.created_at DESC, m.id DESC LIMIT {p}) "
-            f"SELECT a.id, b.id, {score} AS score FROM recent a JOIN recent b "
-            "ON a.user_id = b.user_id AND (a.created_at, a.id) < (b.created_at, b.id) "
-            f"WHERE {score} >= {p} ORDER BY score DESC, a.id, b.id LIMIT {p}",
-            (*params, window, threshold, q.limit),
+            f"SELECT m.id, m.user_id, m.created_at, m.embedding FROM {self.MEMORIES} m "
+            f"WHERE {where} AND m.user_id IS NOT NULL AND m.embedding IS NOT NULL "
+            f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p}",
+            (*params, window),
         )
-        return [Pair(first, second, float(s)) for first, second, s in rows]
+        by_user: dict[str, list[tuple[tuple[str, str], np.ndarray]]] = {}
+        for memory_id, user, created, vector in rows:
+            by_user.setdefault(user, []).append(((created, memory_id), self._read_vector(vector)))
+        pairs = [pair for items in by_user.values() for pair in _close(items, threshold)]
+        pairs.sort(key=lambda pair: (-pair.score, pair.first, pair.second))
+        return pairs[: q.limit]
+
+
+def _close(items: list[tuple[tuple[str, str], np.ndarray]], threshold: float) -> list[Pair]:
+    """The pairs among one user's memories (oldest first in each pair) at `threshold`."""
+    items = sorted((item for item in items if len(item[1]) == len(items[0][1])),
+                   key=lambda item: item[0])  # fmt: skip
+    if len(items) < 2:
+        return []
+    matrix = np.stack([vector for _, vector in items]).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix /= np.where(norms == 0, 1, norms)
+    similar = matrix @ matrix.T
+    older, newer = np.nonzero(np.triu(similar >= threshold, k=1))
+    return [Pair(items[a][0][1], items[b][0][1], float(similar[a, b]))
+            for a, b in zip(older, newer)]  # fmt: skip

@@ -184,9 +184,6 @@ class SQLiteStore(SQLStore):
         sql = f"(SELECT count(*) FROM memories_fts WHERE memories_fts MATCH {mark})"
         return sql, _phrase
 
-    def _pair_similarity(self, left: str, right: str) -> str:
-        return f"1.0 - vec_distance_cosine({left}, {right})"
-
     def _json_length(self, column: str) -> str:
         return f"json_array_length({column})"
 
