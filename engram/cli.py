@@ -413,6 +413,20 @@ def delete_all(
 
 
 @command()
+def feedback(
+    memory_id: MemoryId,
+    value: Annotated[str | None, typer.Argument(
+        metavar="FEEDBACK", help="POSITIVE, NEGATIVE or VERY_NEGATIVE (omit to clear).")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    *, target: Target, as_json: bool,
+) -> None:  # fmt: skip
+    """Judge a memory; VERY_NEGATIVE hides it from search."""
+    with backend(target) as memory:
+        result = memory.feedback(memory_id, value, feedback_reason=reason)
+    show(result, as_json, lambda r: f"{memory_id}: {r.get('feedback') or 'feedback cleared'}")
+
+
+@command()
 def history(memory_id: MemoryId, *, target: Target, as_json: bool) -> None:
     """Show every change to a memory: ADD, UPDATE, DELETE, with old and new text."""
     with backend(target) as memory:

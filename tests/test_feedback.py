@@ -131,3 +131,27 @@ def test_official_client_feedback(
     done = subprocess.run([str(python), str(driver), server.api_key, server.url, knee],
                           capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
     assert done.returncode == 0 and "ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_feedback_from_the_command_line() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from engram.cli import app
+
+    runner = CliRunner()
+
+    def run_json(*args: str) -> dict:
+        done = runner.invoke(app, [*args, "--json"])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.stdout)
+
+    knee = run_json("add", KNEE, "--user", "max", "--no-infer")["results"][0]["id"]
+    judged = run_json("feedback", knee, "VERY_NEGATIVE", "--reason", "not Max")
+    assert judged["feedback"] == "VERY_NEGATIVE" and judged["feedback_reason"] == "not Max"
+    assert run_json("search", "knee", "--user", "max", "--threshold", "0")["results"] == []
+    assert run_json("feedback", knee)["feedback"] is None
+    assert run_json("search", "knee", "--user", "max", "--threshold", "0")["results"]
+    refused = runner.invoke(app, ["feedback", knee, "MEH"])
+    assert refused.exit_code == 1 and "feedback must be one of" in refused.output
