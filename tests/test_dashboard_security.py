@@ -164,3 +164,27 @@ def test_a_key_sees_only_its_project(server: ServerProcess, memory_id: str) -> N
         assert browser.post(path, data={"csrf": token, **data}).status_code == 404, path
     page = browser.get("/dashboard/memories").text
     assert "tempo runs" not in page and "0 memories" in page
+
+
+def test_bad_input_is_a_4xx_page_never_a_500(server: ServerProcess, memory_id: str) -> None:
+    browser = _signed_in(server)
+    token = _csrf(browser.get("/dashboard/memories").text)
+    pages = [
+        browser.get("/dashboard/memories", params={"date_from": "not a date"}),
+        browser.get("/dashboard/memories", params={"meta_key": "a\x00b"}),
+        browser.get("/dashboard/memories/no-such-memory"),
+        browser.post(f"/dashboard/memories/{memory_id}/edit",
+                     data={"csrf": token, "metadata": "{not json"}),
+        browser.post(f"/dashboard/memories/{memory_id}/feedback",
+                     data={"csrf": token, "feedback": "MEH"}),
+        browser.post("/dashboard/settings", data={"csrf": token, "threshold": "high"}),
+        browser.post("/dashboard/quality/resolve", data={"csrf": token, "action": "explode"}),
+        browser.post("/dashboard/entities/delete",
+                     data={"csrf": token, "kind": "planet", "entity_id": "x"}),
+        browser.post("/dashboard/cleanup", data={"csrf": token, "user_id": "max",
+                                                 "fingerprint": "stale"}),
+    ]  # fmt: skip
+    for page in pages:
+        assert 400 <= page.status_code < 500, (page.request.url, page.status_code, page.text)
+        assert page.headers["content-type"].startswith("text/html"), page.request.url
+        assert 'class="error"' in page.text
