@@ -1,0 +1,182 @@
+"""Load on a running Engram server over loopback: bounded concurrent clients, one operation
+at a time, reporting requests/s and latency percentiles (ms) per operation.
+
+Operations (each runs alone for --seconds, with --clients requests in flight at most):
+  search        POST /v2/memories/search/  (user scope, limit 10)
+  add raw       POST /v1/memories/  infer=False, one message
+  add infer     POST /v1/memories/  infer=True, a two-message turn (offline extractor)
+  get_all       POST /v2/memories/  one page of 100 of a user's memories
+Before them it seeds --seed-memories memories over --users users (batched raw adds), so the
+searches run against a store of that size.
+
+    engram serve --port 8765 &                              # a server to drive
+    .venv/bin/python bench/serve.py --url http://127.0.0.1:8765 --api-key eng_...
+    .venv/bin/python bench/serve.py --start --workers 1 2   # starts its own (temp home),
+                                                            # one run per worker count
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.perf_data import fresh_sentences, memories, percentile, queries, user_of  # noqa: E402
+
+OPERATIONS = ("search", "add raw", "add infer", "get_all")
+SEED_BATCH = 100
+
+
+class Load:
+    def __init__(self, url: str, key: str, clients: int, users: int) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Token {key}"}, timeout=60,
+            limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients),
+        )  # fmt: skip
+        self.clients, self.users = clients, users
+        self.questions = queries(20_000, seed=23)
+        self.sentences = iter(fresh_sentences(50_000, seed=31))
+        self.count = 0
+
+    def request(self, op: str) -> Callable[[], Awaitable[httpx.Response]]:
+        def call() -> Awaitable[httpx.Response]:
+            self.count += 1
+            user = user_of(self.count, self.users)
+            if op == "search":
+                q = self.questions[self.count % len(self.questions)]
+                return self.client.post("/v2/memories/search/",
+                                        json={"query": q, "user_id": user, "limit": 10})
+            if op == "get_all":
+                return self.client.post("/v2/memories/?page=1&page_size=100",
+                                        json={"filters": {"user_id": user}})  # fmt: skip
+            text = next(self.sentences)
+            messages = [{"role": "user", "content": text}]
+            if op == "add infer":
+                messages = [{"role": "assistant", "content": "How was training this week?"},
+                            {"role": "user", "content": text}]  # fmt: skip
+            return self.client.post("/v1/memories/", json={
+                "messages": messages, "user_id": user, "infer": op == "add infer"})
+
+        return call
+
+    async def run(self, op: str, seconds: float) -> dict[str, Any]:
+        call, latencies, errors = self.request(op), [], 0
+        deadline = time.perf_counter() + seconds
+
+        async def one_client() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                try:
+                    response = await call()
+                    ok = response.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(1000 * (time.perf_counter() - started))
+                errors += not ok
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(self.clients)))
+        elapsed = time.perf_counter() - started
+        return {"op": op, "requests": len(latencies), "errors": errors,
+                "per_s": round(len(latencies) / elapsed, 1),
+                **{f"p{q}": round(percentile(latencies, q), 1) for q in (50, 95, 99)}}  # fmt: skip
+
+    async def seed(self, n: int) -> None:
+        """`n` memories over the users, raw adds of SEED_BATCH messages, clients at once."""
+        data = [t for t, _ in memories(n, seed=41)]
+        chunks = [(k, data[k:k + SEED_BATCH]) for k in range(0, n, SEED_BATCH)]
+        sem = asyncio.Semaphore(self.clients)
+
+        async def add(k: int, texts: list[str]) -> None:
+            async with sem:
+                response = await self.client.post("/v1/memories/", json={
+                    "messages": [{"role": "user", "content": t} for t in texts],
+                    "user_id": user_of(k // SEED_BATCH, self.users), "infer": False})
+                response.raise_for_status()
+
+        await asyncio.gather(*(add(k, texts) for k, texts in chunks))
+
+
+async def drive(url: str, key: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    load = Load(url, key, args.clients, args.users)
+    try:
+        if args.seed_memories:
+            started = time.perf_counter()
+            await load.seed(args.seed_memories)
+            print(f"  seeded {args.seed_memories:,} memories in "
+                  f"{time.perf_counter() - started:.0f} s", flush=True)  # fmt: skip
+        await load.run("search", 2)  # warm up every worker's model and caches
+        return [await load.run(op, args.seconds) for op in args.operations]
+    finally:
+        await load.client.aclose()
+
+
+def started_server(workers: int, home: Path) -> Any:
+    from tests.support.server_process import ServerProcess
+
+    env = {"ENGRAM_API_KEY": "eng_bench_serve_key_0123456789abcdef"}
+    return ServerProcess(home, env=env, workers=workers).start()
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| server | operation | requests | errors | req/s | p50 ms | p95 ms | p99 ms |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(f"| {r['server']} | {r['op']} | {r['requests']} | {r['errors']} | "
+                     f"{r['per_s']} | {r['p50']} | {r['p95']} | {r['p99']} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8765")
+    parser.add_argument("--api-key", default=os.environ.get("ENGRAM_API_KEY"))
+    parser.add_argument("--start", action="store_true",
+                        help="start a server per --workers value in a temp ENGRAM_HOME")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seed-memories", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--operations", nargs="+", default=list(OPERATIONS), choices=OPERATIONS)
+    parser.add_argument("--json", help="also write the rows as JSON here")
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    if args.start:
+        for workers in args.workers:
+            with tempfile.TemporaryDirectory(prefix="engram-serve-") as tmp:
+                server = started_server(workers, Path(tmp))
+                try:
+                    out = asyncio.run(drive(server.url, server.api_key, args))
+                finally:
+                    server.stop()
+            rows += [{"server": f"{workers} worker(s)", **r} for r in out]
+    else:
+        if not args.api_key:
+            parser.error("--api-key (or ENGRAM_API_KEY) is needed to drive a running server")
+        rows = [{"server": args.url, **r} for r in asyncio.run(drive(args.url, args.api_key, args))]
+    print(f"\n{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+          f"{args.clients} clients, {args.seconds:.0f} s per operation, "
+          f"{args.seed_memories:,} memories over {args.users} users\n")  # fmt: skip
+    print(markdown(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
