@@ -21,26 +21,24 @@ from engram.errors import RateLimitError
 from engram.server.auth import KeyStore
 from engram.server.ratelimit import RateLimiter
 from engram.server.state import default_auth_path
+from tests.conftest import BACKENDS
 from tests.support.server_process import ServerProcess
 
 DAY = 86_400  # a window no test run crosses (it would reset the count)
 
 
-@pytest.fixture
-def database(backend: str, request: pytest.FixtureRequest, engram_home: Path) -> str:
-    if backend == "postgres":
-        return request.getfixturevalue("postgres_url")
-    return str(engram_home / "engram.db")
-
-
-def _serve(home: Path, database: str, limit: str) -> ServerProcess:
-    return ServerProcess(home, env={"ENGRAM_DATABASE": database, "ENGRAM_RATE_LIMIT": limit})
-
-
-@pytest.fixture
-def server(engram_home: Path, database: str) -> Iterator[ServerProcess]:
-    with _serve(engram_home, database, f"3/{DAY}") as proc:
-        yield proc
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[ServerProcess, str, Path]]:  # fmt: skip
+    """One server per backend, every key limited to 3 requests a day."""
+    home = tmp_path_factory.mktemp("home")
+    pg = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    database = pg.create_database() if pg else str(home / "engram.db")
+    env = {"ENGRAM_DATABASE": database, "ENGRAM_RATE_LIMIT": f"3/{DAY}"}
+    with ServerProcess(home, env=env) as server:
+        yield server, database, home
+    if pg:
+        pg.drop_database(database)
 
 
 def _state(database: str, home: Path) -> str | Path:
@@ -51,9 +49,8 @@ def _get(server: ServerProcess, key: str) -> httpx.Response:
     return httpx.get(f"{server.url}/v1/ping/", headers={"Authorization": f"Token {key}"})
 
 
-def test_each_key_gets_its_budget_then_429_with_headers(
-    server: ServerProcess, database: str, engram_home: Path
-) -> None:
+def test_each_key_gets_its_budget_then_429_with_headers(served) -> None:
+    server, database, home = served
     answers = [_get(server, server.api_key) for _ in range(4)]
     assert [r.status_code for r in answers] == [200, 200, 200, 429]
     assert [r.headers["X-RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
@@ -76,21 +73,21 @@ def test_each_key_gets_its_budget_then_429_with_headers(
     with pytest.raises(RateLimitError):
         asyncio.run(async_call())
 
-    keys = KeyStore(_state(database, engram_home))
+    keys = KeyStore(_state(database, home))
     other = keys.create_key("default", name="second")
     keys.close()
     assert _get(server, other).status_code == 200  # another key, another budget
 
 
-def test_a_key_can_have_its_own_limit(
-    server: ServerProcess, database: str, engram_home: Path
-) -> None:
-    keys = KeyStore(_state(database, engram_home))
-    tight, free = keys.create_key("default"), keys.create_key("default")
+def test_a_key_can_have_its_own_limit_and_a_client_waits_it_out(served) -> None:
+    server, database, home = served
+    keys = KeyStore(_state(database, home))
+    tight, free, brief = (keys.create_key("default") for _ in range(3))
     keys.close()
-    assert _limit(engram_home, database, tight[:12], f"1/{DAY}").returncode == 0
-    assert _limit(engram_home, database, free[:12], "off").returncode == 0
-    bad = _limit(engram_home, database, free[:12], "lots")
+    assert _limit(home, database, tight[:12], f"1/{DAY}").returncode == 0
+    assert _limit(home, database, free[:12], "off").returncode == 0
+    assert _limit(home, database, brief[:12], "2/2").returncode == 0
+    bad = _limit(home, database, free[:12], "lots")
     assert bad.returncode == 1 and "REQUESTS/SECONDS" in bad.stderr
     time.sleep(RateLimiter.RELOAD_SECONDS + 0.5)  # servers reread key limits this often
     assert [_get(server, tight).status_code for _ in range(2)] == [200, 429]
@@ -98,12 +95,9 @@ def test_a_key_can_have_its_own_limit(
     assert {r.status_code for r in unlimited} == {200}
     assert "X-RateLimit-Limit" not in unlimited[0].headers
 
-
-def test_client_waits_retry_after_and_gets_in(engram_home: Path, database: str) -> None:
-    with _serve(engram_home, database, "2/2") as server:
-        with MemoryClient(api_key=server.api_key, host=server.url, retries=2) as client:
-            answers = [client.get_all(user_id="max") for _ in range(4)]
-        assert all(a["results"] == [] for a in answers)  # none raised: it waited and retried
+    with MemoryClient(api_key=brief, host=server.url, retries=2) as client:
+        answers = [client.get_all(user_id="max") for _ in range(4)]  # 2 per 2 s
+    assert all(a["results"] == [] for a in answers)  # none raised: it waited and retried
 
 
 def _limit(home: Path, database: str, prefix: str, value: str) -> subprocess.CompletedProcess:

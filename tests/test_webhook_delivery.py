@@ -15,6 +15,7 @@ import pytest
 
 from engram import MemoryClient
 from engram.errors import InvalidInputError, NotFoundError
+from tests.conftest import BACKENDS
 from tests.support.server_process import ServerProcess
 from tests.support.webhook_receiver import Receiver
 
@@ -22,17 +23,27 @@ FAST_RETRIES = {"ENGRAM_WEBHOOK_BACKOFF_SECONDS": "0.2", "ENGRAM_WEBHOOK_POLL_SE
                 "ENGRAM_WEBHOOK_TIMEOUT_SECONDS": "2"}  # fmt: skip
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[ServerProcess]:  # fmt: skip
+    """One server per backend for the tests that leave it running."""
+    pg = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    url = pg.create_database() if pg else None
+    env = {**FAST_RETRIES, **({"ENGRAM_DATABASE": url} if url else {})}
+    with ServerProcess(tmp_path_factory.mktemp("home"), env=env) as proc:
+        yield proc
+    if pg:
+        pg.drop_database(url)
+
+
 @pytest.fixture
-def server_env(backend: str, request: pytest.FixtureRequest) -> dict[str, str]:
+def server(backend: str, request: pytest.FixtureRequest, engram_home: Path
+           ) -> Iterator[ServerProcess]:  # fmt: skip
+    """A server of its own, for a test that kills it."""
     env = dict(FAST_RETRIES)
     if backend == "postgres":
         env["ENGRAM_DATABASE"] = request.getfixturevalue("postgres_url")
-    return env
-
-
-@pytest.fixture
-def server(engram_home: Path, server_env: dict[str, str]) -> Iterator[ServerProcess]:
-    with ServerProcess(engram_home, env=server_env) as proc:
+    with ServerProcess(engram_home, env=env) as proc:
         yield proc
 
 
@@ -40,7 +51,8 @@ def _client(server: ServerProcess) -> MemoryClient:
     return MemoryClient(api_key=server.api_key, host=server.url, retries=0)
 
 
-def test_webhooks_are_managed_per_project(server: ServerProcess) -> None:
+def test_webhooks_are_managed_per_project(shared: ServerProcess) -> None:
+    server = shared
     with _client(server) as client:
         project = client.ping()["project_id"]
         made = client.create_webhook(url="http://127.0.0.1:9/hook", name="logger",
@@ -71,8 +83,9 @@ def test_webhooks_are_managed_per_project(server: ServerProcess) -> None:
 
 
 def test_every_change_is_delivered_signed_once_per_id_after_retries(
-    server: ServerProcess,
+    shared: ServerProcess,
 ) -> None:
+    server = shared
     secret = "whsec_test_secret_0123456789"
     with Receiver(lambda: secret, fail_first=2) as rx, _client(server) as client:
         project = client.ping()["project_id"]
