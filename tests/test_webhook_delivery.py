@@ -5,6 +5,9 @@ dedupe), and a delivery cut off by a killed server is made after the restart."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +163,48 @@ def _settled(client: MemoryClient, webhook_id: int | None = None, timeout: float
         if settled or time.monotonic() > deadline:
             return log
         time.sleep(0.1)
+
+
+# A process that stores a change and dies before it releases the change's webhook calls (and
+# one that held calls for a write that never committed): what a crash between the memory
+# database and the server database leaves behind.
+_CRASH_AFTER_COMMIT = """
+import os
+from engram.config import MemoryConfig
+from engram.memory import Memory
+from engram.server.state import state_location
+from engram.server.webhooks import ObservedStore, WebhookStore
+from engram.stores import make_store
+
+config = MemoryConfig()
+hooks = WebhookStore(state_location(config))
+never = {"id": "never-written", "history_id": "none", "event": "ADD", "data": {"memory": "x"}}
+hooks.hold("default", [("memory_add", never)])
+hooks.release = lambda ids: os._exit(9)  # dies after the commit, before the release
+Memory(config, store=ObservedStore(make_store(config), hooks)).add(
+    "I cycle to work.", user_id="max", infer=False)
+"""
+
+
+def test_a_change_stored_just_before_a_crash_is_still_announced(server: ServerProcess) -> None:
+    secret = "whsec_test_secret_0123456789"
+    with Receiver(lambda: secret) as rx:
+        with _client(server) as client:
+            project = client.ping()["project_id"]
+            client.create_webhook(url=rx.url, name="app", project_id=project,
+                                  event_types=["memory_add"], secret=secret)  # fmt: skip
+        server.stop()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENGRAM_")}
+        env.update(ENGRAM_HOME=str(server.home), **server.extra_env)
+        died = subprocess.run([sys.executable, "-c", _CRASH_AFTER_COMMIT], env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert died.returncode == 9, died.stderr
+        server.extra_env["ENGRAM_WEBHOOK_HOLD_SECONDS"] = "0"  # recover at once
+        server.start()
+        rx.wait_for(lambda got: len(got) >= 1)
+        with _client(server) as client:
+            log = _settled(client)
+        assert [e["payload"]["event_details"]["data"]["memory"] for e in log] == [
+            "I cycle to work."]  # the committed change, and not the one that never was
+        assert [c.body["event_details"]["data"]["memory"] for c in rx.delivered().values()
+                ] == ["I cycle to work."]  # fmt: skip

@@ -130,7 +130,7 @@ class Server:
                  webhooks: WebhookStore) -> None:  # fmt: skip
         self.memory, self.keys, self.events, self.webhooks = memory, keys, events, webhooks
         self.worker = AddWorker(events, self.run_add, purge=memory.purge_expired_everywhere)
-        self.dispatcher = Dispatcher(webhooks)  # delivers the webhook calls of every write
+        self.dispatcher = Dispatcher(webhooks, memory.store)  # delivers every write's calls
         self.limiter: RateLimiter | None = None  # per-key request limits (RateLimit reads it)
         self.exports: ExportStore | None = None
 

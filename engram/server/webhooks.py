@@ -3,12 +3,15 @@
 Every write to the memory store is a `WriteBatch` carrying its history entries; the server's
 store is wrapped (`ObservedStore`) so each committed batch becomes deliveries: one row per
 (change, subscribed webhook) in `webhook_deliveries` (server.db, or `engram_webhook_deliveries`
-in PostgreSQL). A dispatcher thread in every server process claims due rows with a lease,
-POSTs them, and records each attempt. A failure (non-2xx, timeout, refused) is retried with
-exponential backoff; a process that dies mid-delivery leaves a lease that runs out, and any
-server (the same one after a restart) delivers again. Delivery is therefore at least once;
-the delivery id (header `X-Engram-Delivery`, body `delivery_id`) is stable across retries so
-a receiver can drop repeats.
+in PostgreSQL), written HELD before the batch and released after its commit; HELD rows a dead
+process left are released if the batch's history entry is in the store (it committed) and
+dropped otherwise, so a crash between the two databases loses no change. A dispatcher thread
+in every server process claims due rows with a lease, POSTs them, and records each attempt.
+A failure (non-2xx, timeout, refused) is retried with exponential backoff; a process that
+dies mid-delivery leaves a lease that runs out, and any server (the same one after a
+restart) delivers again. Delivery is therefore at least once; the delivery id (header
+`X-Engram-Delivery`, body `delivery_id`) is stable across retries so a receiver can drop
+repeats.
 
 Each request is signed: `X-Engram-Signature: v1=<hex HMAC-SHA256(secret, f"{t}." + body)>`
 with `t` the `X-Engram-Timestamp` (Unix seconds, fresh on every attempt). `verify_signature`
@@ -65,6 +68,8 @@ class Settings:
         self.poll = float(env.get("ENGRAM_WEBHOOK_POLL_SECONDS") or 1)
         # a claim outlives any one request, so a live dispatcher never loses its claim
         self.lease = self.timeout + 5
+        # a write holds its deliveries this long at most; older HELD ones were cut off
+        self.hold = float(env.get("ENGRAM_WEBHOOK_HOLD_SECONDS") or 60)
 
     def delay(self, attempts: int) -> float:
         """Seconds before the next try after `attempts` failures: backoff, 2x, 4x, ..."""
@@ -309,10 +314,53 @@ class WebhookStore:
 
     # --------------------------------------------------------------- deliveries
 
+    def hold(self, project: str, changes: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Record the deliveries of a write about to commit, HELD until `release` (after the
+        commit) or `drop` (it failed); a process that dies in between leaves them HELD, and
+        `recover_held` settles them by whether the write's history entry exists."""
+        return self._insert(project, changes, "HELD")
+
+    def release(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._set_held(ids, "UPDATE {webhook_deliveries} SET status = 'PENDING'")
+            self.on_enqueue()
+
+    def drop(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._set_held(ids, "DELETE FROM {webhook_deliveries}")
+
+    def _set_held(self, ids: Sequence[str], statement: str) -> None:
+        marks = ", ".join("?" * len(ids))
+        self._db.execute(f"{statement} WHERE status = 'HELD' AND id IN ({marks})", ids)
+
+    def recover_held(self, store: Any) -> int:
+        """Release the HELD deliveries whose write committed (its history entry is in
+        `store`) and drop the others; only those held longer than any live write takes."""
+        rows = self._db.execute(
+            "SELECT id, project_id, payload FROM {webhook_deliveries}"
+            " WHERE status = 'HELD' AND next_attempt_at < ?",
+            (time.time() - self.settings.hold,),
+        )
+        committed, failed = [], []
+        for delivery_id, project, payload in rows:
+            details = json.loads(payload)["event_details"]
+            known = {h.id for h in store.history(project, details["id"])}
+            (committed if details.get("history_id") in known else failed).append(delivery_id)
+        self.release(committed)
+        self.drop(failed)
+        return len(committed)
+
     def enqueue(self, project: str, changes: Sequence[tuple[str, dict[str, Any]]]) -> int:
         """One delivery per (change, active webhook of `project` subscribed to its type)."""
+        ids = self._insert(project, changes, "PENDING")
+        if ids:
+            self.on_enqueue()
+        return len(ids)
+
+    def _insert(self, project: str, changes: Sequence[tuple[str, dict[str, Any]]],
+                status: str) -> list[str]:  # fmt: skip
         if not changes:
-            return 0
+            return []
         hooks = self._db.execute(
             "SELECT id, org_id, event_types FROM {webhooks}"
             " WHERE project_id = ? AND is_active = 1",
@@ -328,19 +376,19 @@ class WebhookStore:
                     body = {"delivery_id": delivery_id, "event_type": event_type,
                             "webhook_id": hook_id, "project_id": project,
                             "event_details": details}  # fmt: skip
-                    rows.append((delivery_id, hook_id, org_id, project, event_type,
-                                 json.dumps(body, ensure_ascii=False), due, now, now))  # fmt: skip
+                    payload = json.dumps(body, ensure_ascii=False)
+                    rows.append((delivery_id, hook_id, org_id, project, event_type, payload,
+                                 status, due, now, now))  # fmt: skip
         if rows:
             with self._db.transaction() as run:
                 for row in rows:
                     run(
                         "INSERT INTO {webhook_deliveries} (id, webhook_id, org_id, project_id,"
                         " event_type, payload, status, next_attempt_at, created_at, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)",
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         row,
                     )
-            self.on_enqueue()
-        return len(rows)
+        return [row[0] for row in rows]
 
     def claim(self) -> dict[str, Any] | None:
         """Take the oldest due delivery (with its webhook's url and secret), or None."""
@@ -391,7 +439,8 @@ class WebhookStore:
     def deliveries(self, who: Principal, *, webhook_id: Any = None, limit: int = 50,
                    offset: int = 0) -> tuple[int, list[dict[str, Any]]]:  # fmt: skip
         """The delivery log, newest first, each with its attempts (the API and dashboard)."""
-        where, params = "org_id = ? AND project_id = ?", [who.org_id, who.project_id]
+        where = "org_id = ? AND project_id = ? AND status <> 'HELD'"
+        params = [who.org_id, who.project_id]
         if webhook_id is not None:
             where += " AND webhook_id = ?"
             params.append(_hook_id(webhook_id))
@@ -413,7 +462,7 @@ class WebhookStore:
         """How many of the project's deliveries are in each status."""
         rows = self._db.execute(
             "SELECT status, count(*) FROM {webhook_deliveries} WHERE org_id = ? AND project_id = ?"
-            " GROUP BY status",
+            " AND status <> 'HELD' GROUP BY status",
             (who.org_id, who.project_id),
         )
         return {status: n for status, n in rows}
@@ -520,12 +569,19 @@ class ObservedStore:
         return getattr(self._store, name)
 
     def write(self, batch: WriteBatch) -> None:
-        self._store.write(batch)
+        """Hold the deliveries, write, then release them: a crash in between leaves them
+        HELD for `recover_held`, so no committed change goes unannounced."""
+        held = [i for project, changes in changes_of(batch).items()
+                for i in self._hooks.hold(project, changes)]  # fmt: skip
         try:
-            for project, changes in changes_of(batch).items():
-                self._hooks.enqueue(project, changes)
-        except Exception:  # the write stands; a lost notification must not undo it
-            log.exception("could not queue webhook deliveries")
+            self._store.write(batch)
+        except BaseException:
+            self._hooks.drop(held)
+            raise
+        try:
+            self._hooks.release(held)
+        except Exception:  # the write stands; recover_held releases them later
+            log.exception("could not release webhook deliveries; they are recovered later")
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -535,9 +591,9 @@ class Dispatcher(threading.Thread):
     """Delivers due webhook calls one at a time; wakes when a delivery is queued and polls
     for retries whose time came and for claims abandoned by dead processes."""
 
-    def __init__(self, hooks: WebhookStore) -> None:
+    def __init__(self, hooks: WebhookStore, store: Any = None) -> None:
         super().__init__(name="engram-webhooks", daemon=True)
-        self.hooks = hooks
+        self.hooks, self.store = hooks, store  # `store`: the memory store, to recover HELD
         self.wake = threading.Event()
         self.stopping = threading.Event()
         hooks.on_enqueue = self.wake.set
@@ -551,7 +607,14 @@ class Dispatcher(threading.Thread):
         self._http.close()
 
     def run(self) -> None:
+        next_recovery = 0.0
         while not self.stopping.is_set():
+            if self.store is not None and time.monotonic() >= next_recovery:
+                next_recovery = time.monotonic() + self.hooks.settings.hold / 2
+                try:
+                    self.hooks.recover_held(self.store)
+                except Exception:
+                    log.exception("could not recover held webhook deliveries")
             try:
                 job = self.hooks.claim()
             except Exception:  # the database may be briefly away; the thread must outlive it
