@@ -39,6 +39,7 @@ from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.exports import ExportStore
 from engram.server.limits import BodyLimit, redact_access_log
+from engram.server.openapi import allowed_methods, install_links
 from engram.server.ratelimit import RateLimit, RateLimiter, default_limit
 from engram.server.state import state_location
 from engram.server.webhooks import Dispatcher, ObservedStore, WebhookStore
@@ -100,8 +101,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _engram_error(exc)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        response = _error(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: every method of the path, not one route's
+            response.headers["Allow"] = allowed_methods(request)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -474,6 +479,7 @@ def create_app(
     from engram.server.platform_api import router as platform_router  # it imports this module
 
     app.include_router(platform_router)
+    install_links(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RateLimit)  # outermost: a refused request costs no body read
     return app
