@@ -66,12 +66,15 @@ def install_links(app: FastAPI) -> None:
 
 
 def allowed_methods(request: Request) -> str:
-    """The methods the document lists for the request's path (for `Allow`)."""
+    """The methods the document lists for the request's path (for `Allow`). As OpenAPI
+    resolves paths, a concrete path wins over templates (`/webhooks/deliveries/` over
+    `/webhooks/{webhook_id}/`)."""
     path = request.scope["path"]
     paths = request.app.openapi()["paths"]
-    return ", ".join(
-        sorted(m.upper() for t, ops in paths.items() if _template(t).match(path) for m in ops)
-    )
+    matching = [t for t in paths if _template(t).match(path)]
+    fewest = min((t.count("{") for t in matching), default=0)
+    methods = {m.upper() for t in matching if t.count("{") == fewest for m in paths[t]}
+    return ", ".join(sorted(methods))
 
 
 @cache
