@@ -98,7 +98,7 @@ def test_postgres_unversioned_server_tables_are_migrated_then_a_newer_refused(
     try:  # the tables as the releases before versions made them, with a key in them
         state.execute(auth.SCHEMA.postgres[0].ddl)
         state.execute(events.SCHEMA.postgres[0].ddl)
-        state.execute(auth._INSERT_KEY, (KEY[:12], auth._digest(KEY), CLUB.org_id,
+        state.execute(auth._INSERT_KEY, (KEY[:12], auth.key_digest(KEY), CLUB.org_id,
                                          CLUB.project_id, "coach app", "2026-03-01"))  # fmt: skip
     finally:
         state.close()
