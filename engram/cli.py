@@ -39,6 +39,9 @@ app.add_typer(keys_app, name="keys")
 project_app = typer.Typer(help="Project settings, as memory.project.get/update.",
                           no_args_is_help=True)  # fmt: skip
 app.add_typer(project_app, name="project")
+webhooks_app = typer.Typer(help="Webhooks of a server's project (needs --host).",
+                           no_args_is_help=True)  # fmt: skip
+app.add_typer(webhooks_app, name="webhooks")
 
 
 
@@ -701,6 +704,106 @@ def keys_limit(
     from engram.server.ratelimit import limit_key
 
     out.print(f"{prefix}: {limit_key(prefix, limit, path=_auth_path(home))}")
+
+
+# ---------------------------------------------------------------------------- webhooks
+
+EventTypes = Annotated[list[str] | None, typer.Option(
+    "--event", help="memory_add, memory_update, memory_delete or memory_categorize; repeat it.")]
+WebhookId = Annotated[int, typer.Argument(metavar="WEBHOOK_ID", help="Webhook id.")]
+
+
+@contextmanager
+def server_client(target: Target) -> Iterator[Any]:
+    """Webhooks live in a server's database: these commands need --host."""
+    if not target.host:
+        raise CliError("webhooks are kept by a server: pass --host/ENGRAM_HOST and --api-key")
+    with backend(target) as client:
+        yield client
+
+
+def webhooks_table(rows: list[dict[str, Any]]) -> Table:
+    made = grid("id", "name", "url", "events", "active")
+    for h in rows:
+        made.add_row(str(h["webhook_id"]), h["name"], h["url"], ", ".join(h["event_types"]),
+                     "yes" if h["is_active"] else "no")  # fmt: skip
+    return made
+
+
+@command("list", group=webhooks_app)
+def webhooks_list(*, target: Target, as_json: bool) -> None:
+    """The project's webhooks."""
+    with server_client(target) as client:
+        rows = client.get_webhooks(project_id=client.ping()["project_id"])
+    show(rows, as_json, webhooks_table)
+
+
+@command("create", group=webhooks_app)
+def webhooks_create(
+    url: Annotated[str, typer.Argument(metavar="URL", help="Where the calls go.")],
+    name: Annotated[str | None, typer.Option("--name", help="A label.")] = None,
+    events: EventTypes = None,
+    secret: Annotated[str | None, typer.Option("--secret", help="Signing secret.")] = None,
+    *, target: Target, as_json: bool,
+) -> None:  # fmt: skip
+    """Add a webhook (all event types unless --event); prints its signing secret."""
+    with server_client(target) as client:
+        made = client.create_webhook(url, name or url, client.ping()["project_id"],
+                                     events or None, secret=secret)  # fmt: skip
+    show(made, as_json, lambda h: webhooks_table([h]))
+    if not as_json:
+        out.print(f"secret: {made['secret']}", markup=False)
+
+
+@command("update", group=webhooks_app)
+def webhooks_update(
+    webhook_id: WebhookId,
+    url: Annotated[str | None, typer.Option("--url", help="New URL.")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="New label.")] = None,
+    events: EventTypes = None,
+    active: Annotated[bool | None, typer.Option("--active/--paused",
+                                                help="Deliver, or hold off.")] = None,
+    secret: Annotated[str | None, typer.Option("--secret", help="New signing secret.")] = None,
+    *, target: Target, as_json: bool,
+) -> None:  # fmt: skip
+    """Change a webhook; --paused cancels its pending calls."""
+    with server_client(target) as client:
+        made = client.update_webhook(webhook_id, name=name, url=url, event_types=events or None,
+                                     is_active=active, secret=secret)  # fmt: skip
+    show(made, as_json, lambda h: webhooks_table([h]))
+
+
+@command("delete", group=webhooks_app)
+def webhooks_delete(webhook_id: WebhookId, *, target: Target, as_json: bool) -> None:
+    """Remove a webhook; its delivery log stays."""
+    with server_client(target) as client:
+        result = client.delete_webhook(webhook_id)
+    show(result, as_json, lambda r: r["message"])
+
+
+@command("deliveries", group=webhooks_app)
+def webhooks_deliveries(
+    webhook_id: Annotated[int | None, typer.Argument(
+        metavar="[WEBHOOK_ID]", help="One webhook's log; all by default.")] = None,
+    page: Annotated[int, typer.Option("--page", help="Page, newest first.")] = 1,
+    page_size: Annotated[int, typer.Option("--page-size", help="Entries per page.")] = 50,
+    *, target: Target, as_json: bool,
+) -> None:  # fmt: skip
+    """The delivery log: each call's status, attempts and last answer."""
+    with server_client(target) as client:
+        result = client.webhook_deliveries(webhook_id, page=page, page_size=page_size)
+
+    def render(r: dict[str, Any]) -> Table:
+        made = grid("delivery", "webhook", "event", "status", "attempts", "last", "created",
+                    title=f"{r['count']} deliveries")  # fmt: skip
+        for d in r["results"]:
+            made.add_row(d["id"], str(d["webhook_id"]), d["event_type"], d["status"],
+                         str(d["attempts"]), str(d.get("last_status_code") or d.get("last_error")
+                                                 or ""), d["created_at"][:19])  # fmt: skip
+        return made
+
+    show(result, as_json, render)
+
 
 if __name__ == "__main__":
     app()

@@ -5,6 +5,7 @@ dedupe), and a delivery cut off by a killed server is made after the restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -208,3 +209,27 @@ def test_a_change_stored_just_before_a_crash_is_still_announced(server: ServerPr
             "I cycle to work."]  # the committed change, and not the one that never was
         assert [c.body["event_details"]["data"]["memory"] for c in rx.delivered().values()
                 ] == ["I cycle to work."]  # fmt: skip
+
+
+def test_the_cli_manages_webhooks_on_a_server(shared: ServerProcess) -> None:
+    from typer.testing import CliRunner
+
+    from engram.cli import app
+
+    remote = ["--host", shared.url, "--api-key", shared.api_key, "--json"]
+
+    def cli(*args: str) -> Any:
+        result = CliRunner().invoke(app, ["webhooks", *args, *remote])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    made = cli("create", "http://127.0.0.1:9/hook", "--name", "cli", "--event", "memory_add",
+               "--event", "memory_delete")  # fmt: skip
+    assert made["event_types"] == ["memory_add", "memory_delete"] and made["name"] == "cli"
+    assert [h["webhook_id"] for h in cli("list")] == [made["webhook_id"]]
+    paused = cli("update", str(made["webhook_id"]), "--paused", "--url", "http://127.0.0.1:9/b")
+    assert paused["is_active"] is False and paused["url"] == "http://127.0.0.1:9/b"
+    assert cli("deliveries", str(made["webhook_id"]))["count"] == 0
+    assert cli("delete", str(made["webhook_id"]))["message"] == "Webhook deleted successfully"
+    local = CliRunner().invoke(app, ["webhooks", "list"])
+    assert local.exit_code == 1 and "--host" in local.stderr
