@@ -18,7 +18,7 @@ Vectors are stored in an unconstrained `vector` column and ranked by an exact sc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -270,6 +270,11 @@ class PostgresStore(SQLStore):
     def _json_length(self, column: str) -> str:
         return f"jsonb_array_length({column})"
 
+    def _vector_out(self, column: str) -> tuple[str, Callable[[Any], np.ndarray]]:
+        # pgvector's binary form: int16 dimensions, int16 unused, then big-endian float4s
+        return f"vector_send({column})", _vector_from_send
+
+
     def _bind_vector(self, vector: np.ndarray) -> np.ndarray:
         return np.asarray(vector, dtype=np.float32)
 
@@ -284,6 +289,10 @@ class PostgresStore(SQLStore):
 
     def _prepare(self, where: Node) -> Node:
         return _typed_values(where)
+
+
+def _vector_from_send(value: bytes) -> np.ndarray:
+    return np.frombuffer(value, dtype=">f4", offset=4).astype(np.float32)
 
 
 def _lexeme(term: str) -> str:

@@ -8,7 +8,7 @@ writes, deletes or purges a memory changes its full-text entry in the same trans
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +186,9 @@ class SQLiteStore(SQLStore):
 
     def _json_length(self, column: str) -> str:
         return f"json_array_length({column})"
+
+    def _vector_out(self, column: str) -> tuple[str, Callable[[Any], np.ndarray]]:
+        return column, self._read_vector
 
     def _bind_vector(self, vector: np.ndarray) -> bytes:
         return np.asarray(vector, dtype=np.float32).tobytes()
