@@ -14,7 +14,7 @@ from engram.client import MemoryClient
 from engram.config import MemoryConfig
 from engram.memory import Memory
 from engram.server.state import default_auth_path
-from engram.stores.postgres import PostgresStore
+from engram.stores.postgres import MIGRATIONS, PostgresStore
 from tests.conftest import Clock
 from tests.support.server_process import ServerProcess
 
@@ -85,7 +85,7 @@ def test_concurrent_schema_creation_is_safe(postgres_url: str) -> None:
     """Several processes starting at once on an empty database must all come up (a process
     shares one pool per database, so only separate processes race on the schema)."""
     code = (
-        "import sys; from engram.stores.postgres import PostgresStore; "
+        "import sys; from engram.stores.postgres import MIGRATIONS, PostgresStore; "
         "PostgresStore(sys.argv[1]).close()"
     )
     procs = [
@@ -96,7 +96,7 @@ def test_concurrent_schema_creation_is_safe(postgres_url: str) -> None:
     assert failures == []
     store = PostgresStore(postgres_url)
     try:
-        assert store._rows("SELECT version FROM engram_schema") == [(2,)]
+        assert store._rows("SELECT version FROM engram_schema") == [(MIGRATIONS[-1].version,)]
     finally:
         store.close()
 
