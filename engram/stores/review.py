@@ -47,6 +47,7 @@ class ReviewQueries:
 
     # provided by SQLStore
     dialect: Any
+    M_COLUMNS: str  # the memory columns as m.<column>, in the order _record reads them
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def _where(self, q: Query) -> tuple[str, list[Any]]: ...
@@ -66,11 +67,9 @@ class ReviewQueries:
 
     def _select(self, q: Query, extra: str, params: list[Any], order: str) -> list[MemoryRecord]:
         """The visible memories of `q` that also match `extra`, in `order`, `q.limit` of them."""
-        from engram.stores.sql import M_COLUMNS
-
         where, where_params = self._where(q)
         rows = self._rows(
-            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} {extra} "
+            f"SELECT {self.M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} {extra} "
             f"ORDER BY {order} LIMIT {self.dialect.param()}",
             (*where_params, *params, q.limit),
         )
@@ -78,11 +77,9 @@ class ReviewQueries:
 
     def replaced(self, project: str, memory_id: str) -> list[MemoryRecord]:
         """The superseded memories that `memory_id` replaced."""
-        from engram.stores.sql import M_COLUMNS
-
         p = self.dialect.param()
         rows = self._rows(
-            f"SELECT {M_COLUMNS} FROM {self.MEMORIES} m WHERE m.project = {p} "
+            f"SELECT {self.M_COLUMNS} FROM {self.MEMORIES} m WHERE m.project = {p} "
             f"AND m.replaced_by = {p} ORDER BY m.updated_at, m.id",
             (project, memory_id),
         )

@@ -58,6 +58,7 @@ class SQLStore(ReviewQueries):
     HISTORY: ClassVar[str]
     SETTINGS: ClassVar[str]
     HISTORY_ORDER: ClassVar[str]  # a column that keeps insertion order within a timestamp
+    M_COLUMNS: ClassVar[str] = M_COLUMNS  # for the review queries (engram.stores.review)
     _db: Database
 
     # -- hooks ------------------------------------------------------------------------
