@@ -14,7 +14,6 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,22 +24,29 @@ from starlette.exceptions import HTTPException
 
 from engram import schemas as s
 from engram.errors import (
-    AuthenticationError,
     EngramError,
     InvalidInputError,
     NotFoundError,
-    ProjectAccessError,
     RateLimitError,
     status_of,
 )
 from engram.models import MAX_PAGE, MAX_PAGE_SIZE
-from engram.server.auth import KeyStore, Principal
+from engram.server.auth import KeyStore
 from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.exports import ExportStore
 from engram.server.limits import BodyLimit, redact_access_log
 from engram.server.openapi import allowed_methods, install_links
+from engram.server.platform_api import router as platform_router
 from engram.server.ratelimit import RateLimit, RateLimiter, default_limit
+from engram.server.routing import (
+    ERROR_RESPONSES,
+    Auth,
+    Ctx,
+    check_target,
+    ctx_check,
+    page_links,
+)
 from engram.server.state import state_location
 from engram.server.webhooks import Dispatcher, ObservedStore, WebhookStore
 
@@ -122,14 +128,6 @@ def _raised_by_us(exc: RequestValidationError) -> bool:
 # ------------------------------------------------------------------------- app state
 
 
-@dataclass
-class Ctx:
-    """What a route needs: who is calling and that project's memory."""
-
-    who: Principal
-    memory: Any  # engram.Memory scoped to who.project_id
-
-
 class Server:
     def __init__(self, memory: Any, keys: KeyStore, events: EventStore,
                  webhooks: WebhookStore) -> None:  # fmt: skip
@@ -158,44 +156,7 @@ class Server:
         self.memory.close()
 
 
-def _token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() in ("token", "bearer") and value.strip() else None
-
-
-def context(request: Request) -> Ctx:
-    server: Server = request.app.state.server
-    who = server.keys.verify(_token(request))
-    if who is None:
-        raise AuthenticationError("missing or invalid API key (send 'Authorization: Token <key>')")
-    _check_target(who, request.query_params.get("org_id"), request.query_params.get("project_id"))
-    return Ctx(who, server.for_project(who.project_id))
-
-
-def _check_target(who: Principal, org_id: str | None, project_id: str | None) -> None:
-    """A key reaches only its own project; naming another one is refused, not ignored."""
-    if (org_id and org_id != who.org_id) or (project_id and project_id != who.project_id):
-        raise ProjectAccessError(f"this API key belongs to {who.org_id}/{who.project_id}")
-
-
-Auth = Annotated[Ctx, Depends(context)]
-
-
-def ctx_check(ctx: Ctx, body: s.Request) -> None:
-    _check_target(ctx.who, body.org_id, body.project_id)
-
-
 # ----------------------------------------------------------------------- memory calls
-
-
-def _page_links(request: Request, page: int, size: int, count: int) -> tuple[str | None, ...]:
-    def link(p: int) -> str:
-        return str(request.url.include_query_params(page=p, page_size=size))
-
-    nxt = link(page + 1) if page * size < count else None
-    prev = link(page - 1) if page > 1 else None
-    return nxt, prev
 
 
 def _list(
@@ -206,7 +167,7 @@ def _list(
     out = ctx.memory._get_all(body.model_copy(update={"page": page, "page_size": size,
                                                       "limit": None}))  # fmt: skip
     count = out["count"]
-    nxt, prev = _page_links(request, page, size, count)
+    nxt, prev = page_links(request, page, size, count)
     return {"count": count, "next": nxt, "previous": prev, "results": out["results"]}
 
 
@@ -239,22 +200,6 @@ ScopeQuery = Annotated[dict[str, Any], Depends(scope_query)]
 
 # ---------------------------------------------------------------------------- routes
 
-# Every route can answer with Engram's JSON error body; documenting it keeps the OpenAPI
-# document true (FastAPI would otherwise advertise its own 422 shape).
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": s.ErrorBody, "description": description}
-    for status, description in (
-        (400, "Bad input; `field` names it"),
-        (401, "Missing or invalid API key"),
-        (403, "The key's project differs from the one named"),
-        (404, "Unknown memory, event or project"),
-        (413, "Request body too large"),
-        (422, "Malformed request; `field` names it"),
-        (429, "Too many requests; retry after `retry_after` seconds"),
-        (500, "An unexpected server failure"),
-        (503, "A model or storage backend failed"),
-    )
-}
 router = APIRouter(responses=ERROR_RESPONSES)
 
 
@@ -317,7 +262,7 @@ def list_events(
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
 ) -> dict[str, Any]:
     total, rows = request.app.state.server.events.list(ctx.who, page_size, (page - 1) * page_size)
-    nxt, prev = _page_links(request, page, page_size, total)
+    nxt, prev = page_links(request, page, page_size, total)
     return {"count": total, "next": nxt, "previous": prev, "results": rows}
 
 
@@ -410,7 +355,7 @@ PROJECT_PATH = "/api/v1/orgs/organizations/{org_id}/projects/{project_id}/"
 def get_project(
     ctx: Auth, org_id: str, project_id: str, fields: Annotated[list[str] | None, Query()] = None
 ) -> dict[str, Any]:
-    _check_target(ctx.who, org_id, project_id)
+    check_target(ctx.who, org_id, project_id)
     out = _project_view(ctx)
     return {k: v for k, v in out.items() if k in fields} if fields else out
 
@@ -419,7 +364,7 @@ def get_project(
 def update_project(
     ctx: Auth, org_id: str, project_id: str, body: s.ProjectUpdateRequest
 ) -> dict[str, Any]:
-    _check_target(ctx.who, org_id, project_id)
+    check_target(ctx.who, org_id, project_id)
     ctx.memory.project._update(body)
     return {"message": "Updated project settings", **_project_view(ctx)}
 
@@ -476,8 +421,6 @@ def create_app(
     _install_error_handlers(app)
     app.include_router(router)
     mount_dashboard(app)  # /dashboard: engram.server.dashboard
-    from engram.server.platform_api import router as platform_router  # it imports this module
-
     app.include_router(platform_router)
     install_links(app)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

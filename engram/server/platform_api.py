@@ -2,8 +2,9 @@
 exports, and the project's counts (`/v1/stats/`).
 
 Kept apart from `engram.server.app` (the memory routes) so each concept has its module;
-`create_app` includes `router`. Paths and bodies are the official clients' (mem0ai 2.2.1:
-`get_webhooks`, `create_webhook`, `update_webhook`, `delete_webhook`).
+both build on `engram.server.routing`, and `create_app` includes `router`. Paths and
+bodies are the official clients' (mem0ai 2.2.1: `get_webhooks`, `create_webhook`,
+`update_webhook`, `delete_webhook`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Query, Request
 
 from engram import schemas as s
 from engram.models import MAX_PAGE, MAX_PAGE_SIZE
-from engram.server.app import ERROR_RESPONSES, Auth, _check_target, _page_links
+from engram.server.routing import ERROR_RESPONSES, Auth, check_target, page_links
 from engram.server.webhooks import WebhookStore
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -30,7 +31,7 @@ def _hooks(request: Request) -> WebhookStore:
 @router.get("/api/v1/webhooks/projects/{project_id}/", response_model=list[s.Webhook],
             tags=[WEBHOOKS])  # fmt: skip
 def list_webhooks(ctx: Auth, request: Request, project_id: str) -> list[dict[str, Any]]:
-    _check_target(ctx.who, None, project_id)
+    check_target(ctx.who, None, project_id)
     return _hooks(request).list(ctx.who)
 
 
@@ -39,7 +40,7 @@ def list_webhooks(ctx: Auth, request: Request, project_id: str) -> list[dict[str
 def create_webhook(
     ctx: Auth, request: Request, project_id: str, body: s.WebhookCreateRequest
 ) -> dict[str, Any]:
-    _check_target(ctx.who, body.org_id, project_id)
+    check_target(ctx.who, body.org_id, project_id)
     return _hooks(request).create(ctx.who, **body.model_dump(exclude={"org_id", "project_id"}))
 
 
@@ -53,7 +54,7 @@ def project_deliveries(
     page_size: PageSize = 50,
 ) -> dict[str, Any]:  # fmt: skip
     """Every delivery of the key's project (the log the dashboard shows)."""
-    _check_target(ctx.who, None, project_id)
+    check_target(ctx.who, None, project_id)
     return _delivery_page(request, _hooks(request), ctx, page, page_size)
 
 
@@ -66,7 +67,7 @@ def get_webhook(ctx: Auth, request: Request, webhook_id: str) -> dict[str, Any]:
 def update_webhook(
     ctx: Auth, request: Request, webhook_id: str, body: s.WebhookUpdateRequest
 ) -> dict[str, Any]:
-    _check_target(ctx.who, body.org_id, body.project_id)
+    check_target(ctx.who, body.org_id, body.project_id)
     changes = body.model_dump(exclude={"org_id", "project_id"})
     return {**_hooks(request).update(ctx.who, webhook_id, **changes),
             "message": "Webhook updated successfully"}  # fmt: skip
@@ -92,7 +93,7 @@ def webhook_deliveries(
 def _delivery_page(request: Request, hooks: WebhookStore, ctx: Any, page: int, size: int,
                    **where: Any) -> dict[str, Any]:  # fmt: skip
     total, rows = hooks.deliveries(ctx.who, limit=size, offset=(page - 1) * size, **where)
-    nxt, prev = _page_links(request, page, size, total)
+    nxt, prev = page_links(request, page, size, total)
     return {"count": total, "next": nxt, "previous": prev, "results": rows}
 
 
@@ -102,13 +103,13 @@ def _delivery_page(request: Request, hooks: WebhookStore, ctx: Any, page: int, s
 @router.post("/v1/exports/", response_model=s.ExportCreated, tags=["exports"])
 def create_export(ctx: Auth, request: Request, body: s.ExportRequest) -> dict[str, Any]:
     """The project's memories (those matching the scope/filters), made now and kept."""
-    _check_target(ctx.who, body.org_id, body.project_id)
+    check_target(ctx.who, body.org_id, body.project_id)
     return request.app.state.server.exports.create(ctx.who, ctx.memory, body)
 
 
 @router.post("/v1/exports/get/", response_model=s.Export, tags=["exports"])
 def get_export(ctx: Auth, request: Request, body: s.ExportGetRequest) -> dict[str, Any]:
-    _check_target(ctx.who, body.org_id, body.project_id)
+    check_target(ctx.who, body.org_id, body.project_id)
     return request.app.state.server.exports.get(ctx.who, body)
 
 
