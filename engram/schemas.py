@@ -11,6 +11,7 @@ add a field to the request model; to add a result field, add it to the result mo
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -740,8 +741,6 @@ class ExportRequest(_WholeProjectByDefault):
         """The export fields the schema asks for; None for all of them."""
         schema = self.export_schema
         if isinstance(schema, str):
-            import json
-
             try:
                 schema = json.loads(schema) if schema.strip() else None
             except json.JSONDecodeError as exc:

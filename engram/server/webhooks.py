@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -510,14 +511,9 @@ def _delivery_dict(row: Sequence[Any]) -> dict[str, Any]:
     out = dict(zip(keys, row, strict=True))
     out["payload"] = json.loads(out["payload"])
     due = out.pop("next_attempt_at")
-    out["next_attempt_at"] = (iso(_from_epoch(due)) if out["status"] == "PENDING" else None)
+    pending = out["status"] == "PENDING"
+    out["next_attempt_at"] = iso(datetime.fromtimestamp(due, UTC)) if pending else None
     return out
-
-
-def _from_epoch(seconds: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 # ---------------------------------------------------------------------------- changes
