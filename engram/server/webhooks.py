@@ -67,6 +67,7 @@ class Settings:
         self.max_backoff = float(env.get("ENGRAM_WEBHOOK_MAX_BACKOFF_SECONDS") or 3600)
         self.max_attempts = int(env.get("ENGRAM_WEBHOOK_MAX_ATTEMPTS") or 10)
         self.poll = float(env.get("ENGRAM_WEBHOOK_POLL_SECONDS") or 1)
+        self.threads = max(1, int(env.get("ENGRAM_WEBHOOK_THREADS") or 4))
         # a claim outlives any one request, so a live dispatcher never loses its claim
         self.lease = self.timeout + 5
         # a write holds its deliveries this long at most; older HELD ones were cut off
@@ -583,29 +584,37 @@ class ObservedStore:
 # ---------------------------------------------------------------------------- delivery
 
 
-class Dispatcher(threading.Thread):
-    """Delivers due webhook calls one at a time; wakes when a delivery is queued and polls
-    for retries whose time came and for claims abandoned by dead processes."""
+class Dispatcher:
+    """Delivers due webhook calls on `settings.threads` threads (so one slow receiver does not
+    hold up the others); wakes when a delivery is queued and polls for retries whose time
+    came and for claims abandoned by dead processes."""
 
     def __init__(self, hooks: WebhookStore, store: Any = None) -> None:
-        super().__init__(name="engram-webhooks", daemon=True)
         self.hooks, self.store = hooks, store  # `store`: the memory store, to recover HELD
         self.wake = threading.Event()
         self.stopping = threading.Event()
         hooks.on_enqueue = self.wake.set
         self._http = httpx.Client(timeout=hooks.settings.timeout, follow_redirects=False)
+        self._threads = [threading.Thread(target=self._run, args=(i == 0,), daemon=True,
+                                          name=f"engram-webhooks-{i}")
+                         for i in range(hooks.settings.threads)]  # fmt: skip
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
         self.wake.set()
-        if self.is_alive():
-            self.join(timeout=self.hooks.settings.timeout + 5)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout=self.hooks.settings.timeout + 5)
         self._http.close()
 
-    def run(self) -> None:
+    def _run(self, recovers: bool) -> None:
         next_recovery = 0.0
         while not self.stopping.is_set():
-            if self.store is not None and time.monotonic() >= next_recovery:
+            if recovers and self.store is not None and time.monotonic() >= next_recovery:
                 next_recovery = time.monotonic() + self.hooks.settings.hold / 2
                 try:
                     self.hooks.recover_held(self.store)
