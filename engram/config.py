@@ -16,6 +16,11 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def _env_float(name: str, default: float) -> float:
+    value = _env(name)
+    return float(value) if value else default
+
+
 class EmbedderConfig(BaseModel):
     provider: str = Field(default_factory=lambda: _env("ENGRAM_EMBEDDER") or "local")
     model: str | None = Field(default_factory=lambda: _env("ENGRAM_EMBEDDING_MODEL"))
@@ -30,8 +35,12 @@ class LLMConfig(BaseModel):
     base_url: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_BASE_URL"))
     api_key: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_API_KEY"))
     model: str | None = Field(default_factory=lambda: _env("ENGRAM_LLM_MODEL"))
-    timeout: float = 60.0
+    timeout: float = 60.0  # one request's limit; the add's own budget bounds them all
+    # retries of failures the server certainly did not process (connection refused, 429/503)
+    # and corrections of a reply that is JSON but breaks the schema; never a timed-out call
     max_retries: int = 2
+    # ceiling of a request's output tokens; each call asks for what its task needs below it
+    max_tokens: int = Field(default_factory=lambda: int(_env("ENGRAM_LLM_MAX_TOKENS") or 4096))
 
     @property
     def enabled(self) -> bool:
@@ -47,6 +56,12 @@ class MemoryConfig(BaseModel):
     reconcile_candidates: int = 5
     # weight of the conversation's vector blended into each extracted fact's stored vector
     context_weight: float = 0.6
+    # seconds one add may take in all (every LLM call and the parsing), and a queued add's
+    # (the server's durable queue has no caller waiting, so it gets longer)
+    add_timeout: float = Field(default_factory=lambda: _env_float("ENGRAM_ADD_TIMEOUT", 120.0))
+    queued_add_timeout: float = Field(
+        default_factory=lambda: _env_float("ENGRAM_QUEUED_ADD_TIMEOUT", 600.0)
+    )
 
     @property
     def is_postgres(self) -> bool:

@@ -18,8 +18,8 @@ from typing import Any, Unpack
 
 import numpy as np
 
+from engram import deadline, provenance, timeframe
 from engram import filters as F
-from engram import provenance, timeframe
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
 from engram.embeddings.cache import CachedEmbedder
@@ -189,6 +189,7 @@ class Memory:
             AddRequest, messages=messages, metadata=metadata, infer=infer,
             expiration_date=expiration_date, timestamp=timestamp, **scope))  # fmt: skip
 
+    @deadline.within(lambda self: self.config.add_timeout)  # one budget for the whole add
     def _add(self, req: AddRequest) -> dict[str, Any]:
         """`add` with its arguments already checked (the server's parsed body)."""
         scope, turns = req.scope(), [m.model_dump(exclude_none=True) for m in req.messages]

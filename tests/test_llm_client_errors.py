@@ -47,42 +47,57 @@ def test_malformed_once_then_valid_succeeds_and_quotes_the_error(server) -> None
     assert "value: Input should be a valid integer" in retry[3]["content"]
 
 
-def test_always_malformed_raises_and_returns_nothing(server) -> None:
+def test_a_reply_with_no_json_fails_at_once_and_returns_nothing(server) -> None:
     server.reply_text("I think the facts are: Max likes tea.", times=3)
     extractor = LLMExtractor(make(server, max_retries=2))
     ctx = ExtractionContext("Max", None, None, {}, date(2025, 3, 14))
 
-    with pytest.raises(LLMError, match=r"no valid JSON for _Extraction after 3 attempts"):
+    with pytest.raises(LLMError, match=r"answered no JSON for _Extraction"):
         extractor.extract([{"role": "user", "content": "I like tea"}], ctx)
 
+    assert len(server.requests) == 1  # garbage is not a near miss worth a correction
+    assert server.pending == 2
+
+
+def test_json_that_stays_invalid_raises_after_the_corrections(server) -> None:
+    server.reply_text('{"value": "seven"}', times=3)
+    with pytest.raises(LLMError, match=r"no valid JSON for Answer after 3 attempts"):
+        make(server, max_retries=2).complete_json("JSON please", "7?", Answer)
     assert len(server.requests) == 3
-    assert server.pending == 0
 
 
-def test_timeout_raises_within_a_bounded_time(server) -> None:
+def test_a_timed_out_request_is_not_sent_again(server) -> None:
     server.reply_json({"value": 1}, delay=10, times=2)
-    llm = make(server, timeout=0.3, max_retries=1)
+    llm = make(server, timeout=0.3, max_retries=2)
 
     started = time.monotonic()
     with pytest.raises(LLMError, match="timed out") as info:
         llm.complete_json("JSON please", "1?", Answer)
 
-    assert time.monotonic() - started < 3.0  # 2 attempts x 0.3 s + backoff, not 10 s
+    assert time.monotonic() - started < 3.0  # one attempt of 0.3 s, not 10 s, not 3 x 0.3
     assert server.base_url in str(info.value)  # names the endpoint
-    assert len(server.requests) == 2
+    assert len(server.requests) == 1  # the server is still busy with it: no second copy
+    assert server.most_busy == 1
 
 
-def test_server_error_then_success(server) -> None:
-    server.reply_status(500, "model is loading")
+def test_overloaded_then_success(server) -> None:
     server.reply_status(503, "overloaded")
+    server.reply_status(429, "rate limited", retry_after=0.05)
     server.reply_json({"value": 2})
     assert make(server).complete_json("JSON please", "2?", Answer) == Answer(value=2)
     assert len(server.requests) == 3
 
 
-def test_persistent_server_errors_raise_naming_the_endpoint(server) -> None:
-    server.reply_status(502, "bad gateway", times=3)
-    with pytest.raises(LLMError, match=r"failed after 3 attempts: HTTP 502: bad gateway"):
+def test_a_server_error_is_not_retried(server) -> None:
+    server.reply_status(500, "model crashed", times=3)
+    with pytest.raises(LLMError, match=r"HTTP 500: model crashed"):
+        make(server).complete_json("JSON please", "?", Answer)
+    assert len(server.requests) == 1
+
+
+def test_persistent_overload_raises_naming_the_endpoint(server) -> None:
+    server.reply_status(503, "busy", times=3)
+    with pytest.raises(LLMError, match=r"failed after 3 attempts: HTTP 503: busy"):
         make(server).complete_json("JSON please", "?", Answer)
 
 

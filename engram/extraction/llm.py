@@ -49,6 +49,26 @@ class _Reconciliation(BaseModel):
     decisions: list[_DecisionOut] = Field(default_factory=list)
 
 
+# --- output bounds ------------------------------------------------------------------------
+# A reply restates what it is given (facts re-word the conversation; decisions re-word the
+# facts): twice the input's tokens, plus room for the JSON around each item, is plenty for an
+# honest answer and cuts a rambling model off early. config.max_tokens caps it.
+_REPLY_BASE_TOKENS = 512
+_TOKENS_PER_ITEM = 40
+
+
+def reply_tokens(text: str, items: int = 0) -> int:
+    """Output tokens a reply restating `text` (in `items` JSON objects) needs."""
+    return _REPLY_BASE_TOKENS + 2 * estimate_tokens(text) + _TOKENS_PER_ITEM * items
+
+
+def estimate_tokens(text: str) -> int:
+    """About 4 characters a token for Latin script; about one a character for CJK and the
+    rest (a tokenizer-free over-estimate, which is the safe side for a limit)."""
+    ascii_chars = sum(1 for c in text if c.isascii())
+    return ascii_chars // 4 + (len(text) - ascii_chars) + 1
+
+
 # --- extraction ---------------------------------------------------------------------------
 class LLMExtractor:
     """Extractor: conversation -> atomic third-person facts, tagged with known categories."""
@@ -59,10 +79,12 @@ class LLMExtractor:
     def extract(self, messages: list[dict[str, str]], ctx: ExtractionContext) -> list[Fact]:
         if not any((m.get("content") or "").strip() for m in messages):
             return []
+        said = "\n".join(m.get("content") or "" for m in messages)
         reply = self.llm.complete_json(
             prompts.extraction_system_prompt(ctx),
             prompts.extraction_user_prompt(messages, ctx),
             _Extraction,
+            max_tokens=reply_tokens(said),
         )
         return _facts_from(reply, ctx.categories)
 
@@ -114,6 +136,7 @@ class LLMReconciler:
             prompts.reconcile_system_prompt(ctx),
             prompts.reconcile_user_prompt(facts, candidates, ctx),
             _Reconciliation,
+            max_tokens=reply_tokens(" ".join(f.text for f in facts), items=len(facts)),
         )
         return _decisions_from(reply, facts, aliases)
 

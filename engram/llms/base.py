@@ -16,9 +16,13 @@ class LLMError(BackendError):
 
 
 class LLM(Protocol):
-    def complete_json(self, system: str, user: str, schema: type[T]) -> T:
+    def complete_json(
+        self, system: str, user: str, schema: type[T], *, max_tokens: int | None = None
+    ) -> T:
         """Send one system + user turn; return the reply parsed and validated as `schema`.
 
-        Raises LLMError when the endpoint is unreachable or the reply stays invalid.
+        `max_tokens` bounds the reply (the config's ceiling applies too); the call ends by
+        the current add's deadline (`engram.deadline`). Raises LLMError when the endpoint
+        is unreachable, too slow, or the reply stays invalid.
         """
         ...

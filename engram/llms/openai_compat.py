@@ -1,17 +1,28 @@
 """An LLM over any OpenAI-compatible chat endpoint: OpenAI, Ollama, vLLM, llama.cpp server.
 
-Retry policy (one budget of 1 + config.max_retries calls per `complete_json`):
-- a transport error, timeout, 429 or 5xx is retried after a short exponential backoff;
-- a reply that is not valid JSON for the schema is retried with a follow-up turn quoting
-  the validation error, so the model can correct itself;
+Bounds (issue 14: a slow local model held every add for 3 x 60 s, then stored its echo of
+the prompt's placeholders):
+- every request carries an output-token limit (`max_tokens`, sized by the caller to its
+  task, below config.max_tokens); a reply cut at that limit ("finish_reason": "length") is a
+  model rambling, and fails at once;
+- one deadline bounds the whole call, and the whole add it belongs to (`engram.deadline`):
+  each request's timeout is what is left of it, at most config.timeout;
+- only a failure the server certainly did not process is retried, after a backoff (or the
+  server's Retry-After) that must fit in the deadline: connection refused, a connect
+  timeout, HTTP 429 or 503. A request that timed out is NOT re-sent: the server may still
+  be generating it, and a second copy would only queue behind the first. 500, 502, 504
+  fail at once too;
+- a reply with no JSON in it fails at once; a JSON reply that breaks the schema is retried
+  with a follow-up turn quoting the validation error (within max_retries and the deadline);
 - a 400 while sending optional parameters (response_format, temperature) is retried once
-  without them and remembered, since many local servers reject them; this is free.
-Any other 4xx (bad key, unknown model) fails at once. Worst-case wall time is about
-(1 + max_retries) * timeout plus the backoffs.
+  without them and remembered, since many local servers reject them; a 400 asking for
+  `max_completion_tokens` (OpenAI's reasoning models) switches the token parameter. Both
+  are free. Any other 4xx (bad key, unknown model) fails at once.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import re
@@ -22,6 +33,7 @@ from urllib.parse import urlsplit
 import openai
 from pydantic import ValidationError
 
+from engram import deadline
 from engram.config import LLMConfig
 from engram.errors import InvalidInputError
 from engram.llms.base import LLMError, T
@@ -32,14 +44,24 @@ _OPTIONAL_PARAMS: dict[str, Any] = {"response_format": {"type": "json_object"}, 
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*\n?(.*?)\n?```$", re.DOTALL)
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)  # reasoning models served by Ollama/vLLM
 _MAX_ERROR_CHARS = 1500
+_NOT_PROCESSED = frozenset({429, 503})  # the server says it did not take the request on
+_MAX_BACKOFF = 8.0
 
 
 class _InvalidReply(ValueError):
-    """The model answered, but not with valid JSON for the schema."""
+    """The model answered JSON, but not valid for the schema: worth one correction."""
 
 
-class _RetryableTransportError(Exception):
-    pass
+class _NoJSON(ValueError):
+    """The model answered something with no JSON object in it: garbage, not a near miss."""
+
+
+class _NotProcessed(Exception):
+    """The request never reached the model; re-sending it duplicates no work."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class OpenAICompatibleLLM:
@@ -48,6 +70,8 @@ class OpenAICompatibleLLM:
             raise InvalidInputError("an LLM needs a model name", field="llm.model")
         self.model = config.model
         self.max_retries = max(0, config.max_retries)
+        self.max_tokens = max(1, config.max_tokens)
+        self.timeout = config.timeout
         self.backoff = backoff
         # the SDK's own retries are off: one retry policy, here, that also covers bad JSON
         self._client = openai.OpenAI(
@@ -58,47 +82,81 @@ class OpenAICompatibleLLM:
         )
         self.endpoint = str(self._client.base_url).rstrip("/")
         self._send_optional = True  # flipped off for good once the server rejects them
+        self._token_param = "max_tokens"  # or max_completion_tokens, if the server asks
 
-    def complete_json(self, system: str, user: str, schema: type[T]) -> T:
+    def complete_json(
+        self, system: str, user: str, schema: type[T], *, max_tokens: int | None = None
+    ) -> T:
+        # outside an add, the call is its own budget; inside one, the add's budget rules
+        with deadline.budget(self.timeout):
+            return self._complete(system, user, schema, min(max_tokens or self.max_tokens,
+                                                            self.max_tokens))  # fmt: skip
+
+    def _complete(self, system: str, user: str, schema: type[T], max_tokens: int) -> T:
         if "json" not in (system + user).lower():  # OpenAI's JSON mode insists on the word
             system += "\n\nReply with a single JSON object."
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        attempts = 1 + self.max_retries
-        failure: Exception | None = None
-        for attempt in range(attempts):
-            if attempt and isinstance(failure, _RetryableTransportError):
-                time.sleep(min(self.backoff * 2 ** (attempt - 1), 8.0))
+        attempts = 0
+        while True:
+            attempts += 1
             try:
-                content = self._chat(messages)
-            except _RetryableTransportError as exc:
-                failure = exc
-                log.warning(
-                    "LLM call to %s failed (attempt %d/%d): %s",
-                    self.endpoint,
-                    attempt + 1,
-                    attempts,
-                    exc,
-                )
+                content, cut = self._chat(messages, max_tokens)
+            except _NotProcessed as exc:
+                self._wait_to_retry(exc, attempts)
                 continue
             try:
                 return _parse(content, schema)
-            except _InvalidReply as exc:
-                failure = exc
-                log.warning(
-                    "LLM reply invalid for %s (attempt %d/%d): %s",
-                    schema.__name__,
-                    attempt + 1,
-                    attempts,
-                    exc,
-                )
+            except (_NoJSON, _InvalidReply) as exc:
+                self._check_worth_correcting(exc, cut, attempts, max_tokens, schema)
                 messages = messages[:2] + _correction_turns(content, exc)
-        raise self._final_error(failure, attempts, schema)
 
-    def _chat(self, messages: list[dict[str, str]]) -> str:
-        """One completion; transient failures become _RetryableTransportError."""
+    def _check_worth_correcting(
+        self, exc: Exception, cut: bool, attempts: int, max_tokens: int, schema: type
+    ) -> None:
+        """Raise LLMError unless the reply was a near miss worth a correction turn: not cut
+        off at max_tokens (rambling), not free of JSON (garbage), with retries and time left."""
+        where = f"LLM {self.model!r} at {self.endpoint}"
+        if cut:
+            raise LLMError(f"{where} was cut off at {max_tokens} output tokens with no valid "
+                           f"reply: it rambled instead of answering ({exc})")  # fmt: skip
+        if isinstance(exc, _NoJSON):
+            raise LLMError(f"{where} answered no JSON for {schema.__name__}: {exc}")
+        log.warning("LLM reply invalid for %s (attempt %d): %s", schema.__name__, attempts, exc)
+        if attempts > self.max_retries or not deadline.remaining():
+            raise LLMError(f"{where} gave no valid JSON for {schema.__name__} after {attempts} "
+                           f"attempts; last error: {exc}")  # fmt: skip
+
+    def _wait_to_retry(self, exc: _NotProcessed, attempts: int) -> None:
+        """Sleep before re-sending a request the server did not take, or raise LLMError when
+        retries are used up or the wait would not fit in the deadline."""
+        wait = exc.retry_after
+        if wait is None:
+            wait = min(self.backoff * 2 ** (attempts - 1), _MAX_BACKOFF)
+        left = deadline.remaining() or 0.0
+        log.warning("LLM call to %s failed (attempt %d): %s", self.endpoint, attempts, exc)
+        if attempts > self.max_retries:
+            raise LLMError(f"LLM endpoint {self.endpoint} failed after {attempts} attempts: {exc}")
+        if wait >= left:
+            raise LLMError(f"LLM endpoint {self.endpoint} failed ({exc}); a retry in {wait:.1f} s "
+                           f"would not fit in the {left:.1f} s left of the add's time budget")
+        time.sleep(wait)
+
+    def _request_timeout(self) -> float:
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            raise LLMError(f"LLM endpoint {self.endpoint}: the add's time budget is spent")
+        return self.timeout if left is None else min(self.timeout, left)
+
+    def _chat(self, messages: list[dict[str, str]], max_tokens: int) -> tuple[str, bool]:
+        """One completion and whether it was cut at max_tokens; failures the server did not
+        process become _NotProcessed."""
+        timeout = self._request_timeout()
         try:
-            return self._create(messages)
+            return self._create(messages, max_tokens, timeout)
         except openai.BadRequestError as exc:
+            if self._token_param == "max_tokens" and "max_completion_tokens" in str(exc.body):
+                self._token_param = "max_completion_tokens"
+                return self._chat(messages, max_tokens)
             if not self._send_optional:
                 raise self._status_error(exc) from exc
             log.info(
@@ -107,26 +165,36 @@ class OpenAICompatibleLLM:
                 _api_message(exc),
             )
             self._send_optional = False
-            return self._chat(messages)
+            return self._chat(messages, max_tokens)
         except openai.APITimeoutError as exc:
-            raise _RetryableTransportError(f"timed out after {self._client.timeout}s") from exc
+            if _cause_is(exc, "ConnectTimeout"):
+                raise _NotProcessed(f"connect timed out after {timeout:.1f}s") from exc
+            raise LLMError(
+                f"LLM endpoint {self.endpoint} timed out after {timeout:.1f}s (not re-sent: "
+                "the server may still be generating it)"
+            ) from exc
         except openai.APIConnectionError as exc:
-            raise _RetryableTransportError(f"connection failed: {exc}") from exc
+            if _cause_is(exc, "ConnectError"):
+                raise _NotProcessed(f"connection failed: {exc.__cause__}") from exc
+            raise LLMError(f"LLM endpoint {self.endpoint} dropped the request: {exc}") from exc
         except openai.APIStatusError as exc:
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise _RetryableTransportError(
-                    f"HTTP {exc.status_code}: {_api_message(exc)}"
-                ) from exc
+            if exc.status_code in _NOT_PROCESSED:
+                raise _NotProcessed(f"HTTP {exc.status_code}: {_api_message(exc)}",
+                                    _retry_after(exc.response)) from exc  # fmt: skip
             raise self._status_error(exc) from exc
         except openai.OpenAIError as exc:  # e.g. an unparseable response body
             raise LLMError(f"LLM endpoint {self.endpoint} failed: {exc}") from exc
 
-    def _create(self, messages: list[dict[str, str]]) -> str:
-        extra = _OPTIONAL_PARAMS if self._send_optional else {}
+    def _create(
+        self, messages: list[dict[str, str]], max_tokens: int, timeout: float
+    ) -> tuple[str, bool]:
+        extra = dict(_OPTIONAL_PARAMS) if self._send_optional else {}
+        extra[self._token_param] = max_tokens
         response = self._client.chat.completions.create(
             model=self.model,
-            messages=messages,
-            **extra,  # type: ignore[arg-type]
+            messages=messages,  # type: ignore[arg-type]
+            timeout=timeout,
+            **extra,
         )
         choices = getattr(response, "choices", None)  # a str when the body was not JSON
         if choices is None:
@@ -135,8 +203,8 @@ class OpenAICompatibleLLM:
                 "(is base_url the server's OpenAI-compatible API, usually ending in /v1?)"
             )
         if not choices:
-            return ""
-        return choices[0].message.content or ""
+            return "", False
+        return choices[0].message.content or "", choices[0].finish_reason == "length"
 
     def _status_error(self, exc: openai.APIStatusError) -> LLMError:
         hint = {401: " (check the API key)", 404: f" (is model {self.model!r} available?)"}
@@ -145,13 +213,27 @@ class OpenAICompatibleLLM:
             f"{_api_message(exc)}{hint.get(exc.status_code, '')}"
         )
 
-    def _final_error(self, failure: Exception | None, attempts: int, schema: type) -> LLMError:
-        if isinstance(failure, _InvalidReply):
-            return LLMError(
-                f"LLM {self.model!r} at {self.endpoint} gave no valid JSON for "
-                f"{schema.__name__} after {attempts} attempts; last error: {failure}"
-            )
-        return LLMError(f"LLM endpoint {self.endpoint} failed after {attempts} attempts: {failure}")
+
+def _cause_is(exc: Exception, name: str) -> bool:
+    """Whether the HTTP library's error under `exc` is `name` (by name: the SDK has moved
+    between httpx packages, and each has its own classes)."""
+    return type(exc.__cause__).__name__ == name
+
+
+def _retry_after(response: Any) -> float | None:
+    """Retry-After in seconds (a number or an HTTP date), or None when absent or unreadable."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _normalize_base_url(base_url: str | None) -> str | None:
@@ -164,7 +246,9 @@ def _normalize_base_url(base_url: str | None) -> str | None:
 def _parse(content: str, schema: type[T]) -> T:
     text = _extract_json_text(content)
     if not text:
-        raise _InvalidReply("the reply was empty")
+        raise _NoJSON("the reply was empty")
+    if not text.startswith(("{", "[")):
+        raise _NoJSON(f"the reply was {text[:200]!r}")
     try:
         return schema.model_validate_json(text)
     except ValidationError as exc:

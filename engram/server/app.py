@@ -22,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from engram import deadline
 from engram import schemas as s
 from engram.errors import (
     EngramError,
@@ -141,7 +142,9 @@ class Server:
         return self.memory.for_project(project)  # Memory caches these views itself
 
     def run_add(self, project: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return self.for_project(project)._add(s.parse_request(s.AddRequest, **payload))
+        """A queued add: no caller is waiting, so it runs under its own, longer budget."""
+        with deadline.budget(self.memory.config.queued_add_timeout):
+            return self.for_project(project)._add(s.parse_request(s.AddRequest, **payload))
 
     def close(self) -> None:
         self.worker.stop()

@@ -14,9 +14,14 @@ what the prompt contained. Use it as a context manager or in a fixture:
         ...
         assert "Max" in llm_server.requests[0].user
 
-Scripting API: reply_json(obj), reply_text(raw_content), reply_status(code, message),
-each with `delay=` seconds (longer than the client's timeout simulates a timeout) and
-`times=` (repeat the reply). When the script runs out the server answers 500 and says so.
+Scripting API: reply_json(obj), reply_text(raw_content), reply_status(code, message,
+retry_after=), reply_ramble(text), each with `delay=` seconds (longer than the client's
+timeout simulates a timeout) and `times=` (repeat the reply). reply_ramble plays a model that
+never stops: it repeats `text` up to the request's max_tokens (about 4 characters a token)
+and answers finish_reason "length"; a request with no max_tokens takes `delay` seconds, as
+a model generating until its context fills. When the script runs out the server answers 500
+and says so. `busy` counts requests being answered right now (a timed-out client does not
+stop the server's work, as with a real model server).
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class ScriptedReply:
     status: int = 200
     content: str = ""  # assistant message content (200) or error message (otherwise)
     delay: float = 0.0
+    retry_after: float | None = None  # a Retry-After header on an error
+    ramble: bool = False  # repeat `content` until the request's max_tokens
 
 
 @dataclass
@@ -80,6 +87,8 @@ class ScriptedOpenAIServer:
         self.requests: list[RecordedRequest] = []
         self._script: deque[ScriptedReply] = deque()
         self._lock = threading.Lock()
+        self.busy = 0  # requests being answered now
+        self.most_busy = 0  # the most answered at once
         self._stopping = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -132,10 +141,20 @@ class ScriptedOpenAIServer:
         self._push(ScriptedReply(200, content, delay), times)
 
     def reply_status(
-        self, status: int, message: str = "scripted error", *, delay: float = 0.0, times: int = 1
+        self,
+        status: int,
+        message: str = "scripted error",
+        *,
+        delay: float = 0.0,
+        times: int = 1,
+        retry_after: float | None = None,
     ) -> None:
-        """Answer an HTTP error with an OpenAI-style error body."""
-        self._push(ScriptedReply(status, message, delay), times)
+        """Answer an HTTP error with an OpenAI-style error body (and a Retry-After)."""
+        self._push(ScriptedReply(status, message, delay, retry_after), times)
+
+    def reply_ramble(self, text: str, *, delay: float = 30.0, times: int = 1) -> None:
+        """Answer `text` over and over, cut at the request's max_tokens ("length")."""
+        self._push(ScriptedReply(200, text, delay, ramble=True), times)
 
     @property
     def pending(self) -> int:
@@ -173,17 +192,40 @@ def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 return
             headers = {name.lower(): value for name, value in self.headers.items()}
             reply = server._next(RecordedRequest(self.path, headers, body))
+            with server._lock:
+                server.busy += 1
+                server.most_busy = max(server.most_busy, server.busy)
+            try:
+                self._answer(reply, body)
+            finally:
+                with server._lock:
+                    server.busy -= 1
+
+        def _answer(self, reply: ScriptedReply, body: dict[str, Any]) -> None:
+            limit = body.get("max_tokens") or body.get("max_completion_tokens")
+            if reply.ramble and limit:
+                content = (reply.content * (4 * int(limit) // max(1, len(reply.content)) + 1))
+                self._send(200, _completion_body(content[: 4 * int(limit)], body.get("model"),
+                                                 "length"))  # fmt: skip
+                return
             if reply.delay and server._stopping.wait(reply.delay):
                 return  # server stopping: drop the request
             if reply.status == 200:
-                self._send(200, _completion_body(reply.content, body.get("model")))
+                finish = "length" if reply.ramble else "stop"
+                self._send(200, _completion_body(reply.content, body.get("model"), finish))
             else:
-                self._send(reply.status, _error_body(reply.content, reply.status))
+                wait = reply.retry_after
+                extra = {} if wait is None else {"Retry-After": f"{wait:g}"}
+                self._send(reply.status, _error_body(reply.content, reply.status), extra)
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
+        def _send(
+            self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -197,7 +239,7 @@ def _handler_for(server: ScriptedOpenAIServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _completion_body(content: str, model: Any) -> dict[str, Any]:
+def _completion_body(content: str, model: Any, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": f"chatcmpl-scripted-{time.monotonic_ns()}",
         "object": "chat.completion",
@@ -207,7 +249,7 @@ def _completion_body(content: str, model: Any) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
