@@ -39,6 +39,7 @@ from engram.extraction.categories import (
     categories_as_list,
     normalize_categories,
 )
+from engram.extraction.grounding import with_ungrounded
 from engram.lexical import terms
 from engram.llms import make_llm
 from engram.models import (
@@ -109,7 +110,7 @@ def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder |
     if llm is not None:
         from engram.extraction.llm import LLMExtractor, LLMReconciler
 
-        extractor: Extractor = LLMExtractor(llm)
+        extractor: Extractor = LLMExtractor(llm, embedder)
         reconciler: Reconciler = LLMReconciler(llm)
     else:
         from engram.extraction.local import LocalExtractor
@@ -205,9 +206,10 @@ class Memory:
             adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
             vectors = self._with_neighbours(self._engine.embedder.embed([f.text for f in facts]))
             return self._apply(facts, adds, vectors, new, ctx.categories)
-        facts = _dedupe(self._engine.extractor.extract(turns, ctx))
+        extracted = self._engine.extractor.extract(turns, ctx)
+        facts = _dedupe(extracted)
         if not facts:
-            return {"results": []}
+            return with_ungrounded({"results": []}, extracted)
         new.sources = [provenance.with_context(provenance.attribute(f.text, messages_said),
                                                messages_said) for f in facts]  # fmt: skip
         pure = self._engine.embedder.embed([f.text for f in facts])
@@ -216,7 +218,8 @@ class Memory:
         candidates = [self._candidates(near, v) for v in stored]
         candidates = _alias(self._rescore(pure, candidates))
         decisions = self._engine.reconciler.decide(facts, candidates, ctx)
-        return self._apply(facts, decisions, stored, new, ctx.categories)
+        return with_ungrounded(self._apply(facts, decisions, stored, new, ctx.categories),
+                               extracted)  # fmt: skip
 
     def _check_embedder(self, *, claim: bool) -> None:
         """Once the project's model is on record as this one, searches and writes skip the

@@ -530,6 +530,9 @@ class AddEvent(Result):
 
 class AddResult(Result):
     results: list[AddEvent]
+    # facts the LLM returned that the messages do not support (or that echo the prompt):
+    # dropped, never stored; present only when there were some (engram.extraction.grounding)
+    ungrounded: int | None = None
 
 
 class Queued(Result):

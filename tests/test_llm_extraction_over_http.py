@@ -90,20 +90,20 @@ def test_custom_instructions_and_subject_are_in_the_prompt(server, llm) -> None:
 
 
 def test_without_configured_categories_the_pipeline_assigns_them(server, llm) -> None:
-    server.reply_json({"facts": [{"text": "Max has a dog", "categories": ["pets"]}]})
+    server.reply_json({"facts": [{"text": "Max runs with Anna", "categories": ["pets"]}]})
     facts = LLMExtractor(llm).extract(CONVERSATION, ctx(categories={}))
-    assert facts == [Fact("Max has a dog", None)]
+    assert facts == [Fact("Max runs with Anna", None)]
 
 
 def test_accepts_plain_string_facts_and_drops_duplicates(server, llm) -> None:
-    server.reply_json({"facts": ["Max has a dog", "  Max has a   dog ", ""]})
+    server.reply_json({"facts": ["Max runs with Anna", "  Max runs with   Anna ", ""]})
     facts = LLMExtractor(llm).extract(CONVERSATION, ctx())
-    assert facts == [Fact("Max has a dog", None)]
+    assert facts == [Fact("Max runs with Anna", None)]
 
 
 def test_fenced_json_reply_is_accepted(server, llm) -> None:
-    server.reply_text('Sure!\n```json\n{"facts": [{"text": "Max has a dog"}]}\n```')
-    assert LLMExtractor(llm).extract(CONVERSATION, ctx()) == [Fact("Max has a dog", None)]
+    server.reply_text('Sure!\n```json\n{"facts": [{"text": "Max runs with Anna"}]}\n```')
+    assert LLMExtractor(llm).extract(CONVERSATION, ctx()) == [Fact("Max runs with Anna", None)]
 
 
 def test_agent_persona_mode_asks_for_facts_from_system_messages(server, llm) -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from engram.embeddings import Embedder
 from engram.extraction import prompts
 from engram.extraction.base import Candidate, Decision, ExtractionContext, Fact
+from engram.extraction.grounding import Extracted, GroundingCheck, is_prompt_fragment
 from engram.llms.base import LLM
 from engram.models import Event
 
@@ -71,22 +73,35 @@ def estimate_tokens(text: str) -> int:
 
 # --- extraction ---------------------------------------------------------------------------
 class LLMExtractor:
-    """Extractor: conversation -> atomic third-person facts, tagged with known categories."""
+    """Extractor: conversation -> atomic third-person facts, tagged with known categories.
 
-    def __init__(self, llm: LLM) -> None:
+    The reply is untrusted: a fact not grounded in the messages, or echoing the prompt, is
+    dropped and counted (`Extracted.ungrounded`; engram.extraction.grounding)."""
+
+    def __init__(self, llm: LLM, embedder: Embedder | None = None) -> None:
         self.llm = llm
+        self._grounding = GroundingCheck(embedder)
 
-    def extract(self, messages: list[dict[str, str]], ctx: ExtractionContext) -> list[Fact]:
+    def extract(self, messages: list[dict[str, str]], ctx: ExtractionContext) -> Extracted:
         if not any((m.get("content") or "").strip() for m in messages):
-            return []
+            return Extracted()
         said = "\n".join(m.get("content") or "" for m in messages)
+        system = prompts.extraction_system_prompt(ctx)
         reply = self.llm.complete_json(
-            prompts.extraction_system_prompt(ctx),
+            system,
             prompts.extraction_user_prompt(messages, ctx),
             _Extraction,
             max_tokens=reply_tokens(said),
         )
-        return _facts_from(reply, ctx.categories)
+        facts = _facts_from(reply, ctx.categories)
+        instructions = system + "\n" + prompts.extraction_user_prompt([], ctx)
+        verdict = self._grounding.check(facts, messages, ctx, instructions)
+        if verdict.ungrounded:
+            log.warning("dropped %d fact(s) not grounded in the messages: %r",
+                        len(verdict.ungrounded), verdict.ungrounded[:5])  # fmt: skip
+        kept = Extracted(verdict.kept)
+        kept.ungrounded = len(verdict.ungrounded)
+        return kept
 
 
 def _facts_from(reply: _Extraction, categories: dict[str, str]) -> list[Fact]:
@@ -197,6 +212,8 @@ def _resolve(
         log.warning("reconcile: memory already changed by an earlier fact; adding fact %d", index)
         return add
     if event == Event.UPDATE:
-        text = " ".join((out.text or "").split()) or fact.text
+        text = " ".join((out.text or "").split())
+        if not text or is_prompt_fragment(text, fact.text, prompts.RECONCILE_RULES):
+            text = fact.text  # an echo of the prompt's "<final memory text>" is not a text
         return Decision(Event.UPDATE, text, target_id, index)
     return Decision(Event(event), fact.text, target_id, index)
