@@ -14,6 +14,7 @@ reads context words as the memory's own (engram.ranking); they are not where it 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from engram.lexical import terms
@@ -56,12 +57,21 @@ def attribute(fact: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The messages an extracted fact most likely came from: those sharing the most of its
     words (a fact is a rewrite of one clause, so its rarer words come from that message)."""
     readable = [s for s in sources if s["role"] in FACT_ROLES] or sources
+    if len(readable) == 1:
+        return readable
     wanted = set(terms(fact))
-    overlap = [len(wanted & set(terms(s["text"]))) for s in readable]
+    overlap = [len(wanted & _term_set(s["text"])) for s in readable]
     best = max(overlap, default=0)
     if best == 0:
         return readable
     return [s for s, n in zip(readable, overlap) if n == best]
+
+
+@lru_cache(maxsize=64)
+def _term_set(text: str) -> frozenset[str]:
+    """A message's terms, read once per add rather than once per fact (a 10,000-character
+    message with 159 facts spent 8 s re-reading them)."""
+    return frozenset(terms(text))
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -309,6 +309,14 @@ class AddRequest(Scoped):
     async_mode: bool = False
 
     @model_validator(mode="after")
+    def _bounded_extraction(self) -> AddRequest:
+        if self.infer:
+            from engram.extraction.bounds import check_size
+
+            check_size(self.messages)
+        return self
+
+    @model_validator(mode="after")
     def _resolve_scope(self) -> AddRequest:
         """An add stores its scope on each memory: ids inside `filters` (as plain equality,
         or under AND) count as if given at top level."""

@@ -10,10 +10,10 @@ docs/offline-extractor.md for the conventions and their rationale.
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from engram.extraction import bounds
 from engram.extraction import offline_rules as rules
 
 if TYPE_CHECKING:  # spaCy is imported lazily: importing engram must stay cheap.
@@ -49,7 +49,7 @@ class OfflineExtractor:
 
     def __init__(self) -> None:
         self._nlp: Language | None = None
-        self._lock = threading.Lock()
+        self._lock = bounds.FairLock()  # first come first served, per piece
 
     def extract(
         self, messages: list[dict[str, str]], *, subject: str | None, agent: str | None = None
@@ -64,7 +64,7 @@ class OfflineExtractor:
             role = message.get("role", "user")
             if not content or role == "assistant":
                 continue  # assistant turns are advice and questions, not user facts
-            for line in content.splitlines():
+            for line in bounds.lines(content):  # bounded pieces, deadline checked
                 line = _BULLET.sub("", line).strip()
                 if line:
                     facts.extend(self._line_facts(line, role, subject))
