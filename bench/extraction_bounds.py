@@ -62,9 +62,15 @@ def run_variant(variant: str, chars: int) -> dict[str, object]:
     from engram.memory import Memory
 
     parsed: list[tuple[int, int]] = []
+    started: list[int] = []
 
-    @Language.component("bench_parse_log")
-    def log_parse(doc):  # type: ignore[no-untyped-def]
+    @Language.component("bench_parse_start")
+    def log_start(doc):  # type: ignore[no-untyped-def]
+        started.append(th.get_ident())
+        return doc
+
+    @Language.component("bench_parse_end")
+    def log_end(doc):  # type: ignore[no-untyped-def]
         parsed.append((th.get_ident(), len(doc.text)))
         return doc
 
@@ -77,7 +83,8 @@ def run_variant(variant: str, chars: int) -> dict[str, object]:
     if variant == "pieces+plain":
         english._lock = th.Lock()
     memory.for_project("b").add("warm up the models", user_id="max")
-    english._pipeline().add_pipe("bench_parse_log")
+    english._pipeline().add_pipe("bench_parse_start", first=True)
+    english._pipeline().add_pipe("bench_parse_end", last=True)
     loaded = rss_mb()
 
     start = time.perf_counter()
@@ -93,17 +100,18 @@ def run_variant(variant: str, chars: int) -> dict[str, object]:
         memory.for_project("a").add(text(chars, 1000), user_id="max")
 
     parsed.clear()
+    started.clear()
     worker = threading.Thread(target=add_big)
-    started = time.perf_counter()
+    begun = time.perf_counter()
     worker.start()
-    while not parsed and worker.is_alive():
+    while not started and worker.is_alive():  # until A is parsing
         time.sleep(0.002)
     b_start = time.perf_counter()
     memory.for_project("b").add("I like green tea", user_id="max")
     b_wait["seconds"] = time.perf_counter() - b_start
     a_when_b = sum(n for t, n in list(parsed) if t in a_ident)
     worker.join()
-    second = time.perf_counter() - started
+    second = time.perf_counter() - begun
     a_total = sum(n for t, n in parsed if t in a_ident)
     memory.close()
     return {

@@ -20,6 +20,7 @@ from engram.extraction.offline import OfflineExtractor
 from engram.memory import Memory
 
 PARSED: list[tuple[int, int]] = []  # (thread, characters) of every spaCy parse, when logged
+STARTED: list[int] = []  # the thread of every spaCy parse begun
 SENTENCES = [
     "I ran {n} km along the river on Tuesday with my friend Sam.",
     "My coach wants me to keep the easy runs under {n} beats per minute.",
@@ -69,8 +70,14 @@ def test_a_line_past_spacys_max_length_is_parsed_in_pieces() -> None:
     assert any("river" in f for f in facts) and any("oatmeal" in f for f in facts)
 
 
-@Language.component("engram_test_parse_log")
-def _log_parse(doc: Doc) -> Doc:
+@Language.component("engram_test_parse_start")
+def _log_start(doc: Doc) -> Doc:
+    STARTED.append(threading.get_ident())
+    return doc
+
+
+@Language.component("engram_test_parse_end")
+def _log_end(doc: Doc) -> Doc:
     PARSED.append((threading.get_ident(), len(doc.text)))
     return doc
 
@@ -80,7 +87,9 @@ def test_a_big_add_does_not_hold_up_another_projects_small_add(memory) -> None:
     parsed half of its text: the parser is handed over between pieces, first come first
     served (before the pieces, B waited for the whole of A's line)."""
     memory.for_project("b").add("warm up", user_id="max")
-    memory._engine.extractor._english._pipeline().add_pipe("engram_test_parse_log")
+    nlp = memory._engine.extractor._english._pipeline()
+    nlp.add_pipe("engram_test_parse_start", first=True)
+    nlp.add_pipe("engram_test_parse_end", last=True)
     big = " ".join(SENTENCES).format(n=5) * 80  # ~20,000 characters, four facts
     a_thread: list[int] = []
 
@@ -89,10 +98,11 @@ def test_a_big_add_does_not_hold_up_another_projects_small_add(memory) -> None:
         memory.for_project("a").add(big, user_id="max")
 
     PARSED.clear()
+    STARTED.clear()
     worker = threading.Thread(target=add_big)
     worker.start()
-    while not PARSED and worker.is_alive():  # until A has parsed its first piece
-        time.sleep(0.005)
+    while not STARTED and worker.is_alive():  # until A is parsing
+        time.sleep(0.002)
     memory.for_project("b").add("I like green tea", user_id="max")
     a_parsed_when_b_done = sum(n for t, n in list(PARSED) if t in a_thread)
     worker.join()

@@ -121,12 +121,13 @@ class ScriptedOpenAIServer:
         return f"http://{host}:{port}/v1"
 
     def llm_config(self, **overrides: Any) -> LLMConfig:
-        """An LLMConfig aimed at this server (fast timeout, test key); override any field."""
+        """An LLMConfig aimed at this server (test key; a timeout a loaded machine meets: a
+        timed-out request is not retried); override any field."""
         values: dict[str, Any] = {
             "base_url": self.base_url,
             "api_key": "test-key",
             "model": self.model,
-            "timeout": 5.0,
+            "timeout": 30.0,
             "max_retries": 2,
         }
         return LLMConfig(**(values | overrides))
