@@ -147,9 +147,7 @@ def _messages(value: Any) -> list[dict[str, str]]:
         raise InvalidInputError(
             "messages must be a non-empty string or list of {role, content}", field="messages"
         )
-    if len(value) > MAX_PAGE_SIZE:  # like a batch: each message may become a memory
-        raise InvalidInputError(f"messages holds {len(value)} items; an add takes at most "
-                                f"{MAX_PAGE_SIZE}", field=f"messages[{MAX_PAGE_SIZE}]")  # fmt: skip
+    check_batch(value, "messages")  # like a batch: each message may become a memory
     turns = [_turn(m, i) for i, m in enumerate(value)]
     if not any(t["content"].strip() for t in turns):
         raise InvalidInputError("messages contain no text", field="messages")
