@@ -79,3 +79,9 @@ def test_an_update_echoing_the_prompt_keeps_the_fact_text(llm_memory, llm_server
     assert [(r["event"], r["memory"]) for r in result["results"]] == [
         ("UPDATE", "Max wants a sub-3:45 marathon")
     ]
+
+
+def test_control_characters_in_a_reply_never_reach_the_store(llm_memory, llm_server) -> None:
+    llm_server.reply_text('{"facts": [{"text": "Max wants\\u0000 to run a marathon\\u001b"}]}')
+    result = llm_memory.add(SAID, user_id="max")
+    assert [r["memory"] for r in result["results"]] == ["Max wants to run a marathon"]

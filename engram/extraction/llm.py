@@ -8,6 +8,7 @@ an alias it was not shown is never touched (that decision becomes an ADD).
 from __future__ import annotations
 
 import logging
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
@@ -109,12 +110,18 @@ def _facts_from(reply: _Extraction, categories: dict[str, str]) -> list[Fact]:
     facts: list[Fact] = []
     seen: set[str] = set()
     for item in reply.facts:
-        text = " ".join(item.text.split())
+        text = " ".join(_printable(item.text).split())
         if not text or text.lower() in seen:
             continue
         seen.add(text.lower())
         facts.append(Fact(text, _known_categories(item.categories, known)))
     return facts
+
+
+def _printable(text: str) -> str:
+    """The reply's text without control characters or lone surrogates: the messages were
+    checked at the boundary, a model's reply was not (PostgreSQL refuses NUL in text)."""
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in text)
 
 
 def _known_categories(chosen: list[str] | None, known: dict[str, str]) -> tuple[str, ...] | None:
