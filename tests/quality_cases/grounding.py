@@ -6,8 +6,17 @@ engram/extraction/grounding.py, in English and Chinese. Written for issue 14 bef
     made_up     the fact was never said (a hallucination, often on the same topic): dropped
     prompt      the fact is a piece of the prompt (placeholders, rules, keys): dropped
 
-`sweep(embedder)` measures the check at other thresholds; the figures for the chosen ones
-are in the commit that set them and in docs (precision and recall of the drop).
+`sweep(embedder)` measures the check at other thresholds. With MiniLM, drop precision /
+recall (an ungrounded fact is the positive class) and grounded facts kept, out of 33:
+
+    words >= 0.5 or meaning >= 0.5 (shipped)   0.968 / 0.938   32
+    words >= 0.5, meaning >= 0.55 ... 0.7      0.938 / 0.938   31
+    words alone (>= 0.34 or 0.5)               0.938 / 0.938   31
+    words >= 0.67 or meaning >= 0.5            0.889 / 1.0     29
+    meaning alone >= 0.5 / >= 0.6              0.711 / 1.0     20 / 0.627 / 1.0  14
+
+The two made-up facts kept reuse the message's own words for a new claim ("has run three
+marathons before" after "I want to run a marathon"): words cannot tell, and meaning is close.
 """
 
 from __future__ import annotations
