@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from engram import deadline
@@ -60,35 +60,29 @@ def pieces(text: str, limit: int = PIECE_CHARS) -> Iterator[str]:
     if len(text) <= limit:
         yield text
         return
-    packed = ""
-    for sentence in _SENTENCE_END.split(text):
-        for part in _cut(sentence, limit):
-            if packed and len(packed) + 1 + len(part) > limit:
-                yield packed
-                packed = ""
-            packed = f"{packed} {part}" if packed else part
-    if packed:
-        yield packed
+    sentences = (_pack(_words(s, limit), limit) for s in _SENTENCE_END.split(text))
+    yield from _pack((part for parts in sentences for part in parts), limit)
 
 
-def _cut(sentence: str, limit: int) -> Iterator[str]:
-    if len(sentence) <= limit:
-        yield sentence
-        return
-    line = ""
+def _words(sentence: str, limit: int) -> Iterator[str]:
     for word in _SPACE.split(sentence):
         while len(word) > limit:  # a "word" longer than a piece: no better place to cut
-            if line:
-                yield line
-                line = ""
             yield word[:limit]
             word = word[limit:]
-        if line and len(line) + 1 + len(word) > limit:
-            yield line
-            line = ""
-        line = f"{line} {word}" if line else word
-    if line:
-        yield line
+        if word:
+            yield word
+
+
+def _pack(parts: Iterable[str], limit: int) -> Iterator[str]:
+    """Consecutive parts joined by spaces, as many as fit in `limit`."""
+    packed = ""
+    for part in parts:
+        if packed and len(packed) + 1 + len(part) > limit:
+            yield packed
+            packed = ""
+        packed = f"{packed} {part}" if packed else part
+    if packed:
+        yield packed
 
 
 class FairLock:
