@@ -40,6 +40,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+if os.environ.get("PERF_ENGRAM_TREE"):  # --compare: this worker measures another `engram`
+    sys.path.insert(0, os.environ["PERF_ENGRAM_TREE"])
 
 from bench.perf_data import (  # noqa: E402
     CATEGORY_FILTER,
@@ -237,6 +239,19 @@ def ensure_mem0_venv() -> Path:
 # ---------------------------------------------------------------------------- orchestration
 
 
+def exported_tree(ref: str) -> Path:
+    """The engram package as of `ref` (git archive), for --compare."""
+    sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", ref], check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    tree = CACHE / f"tree-{sha[:12]}"
+    if not (tree / "engram").is_dir():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", sha, "engram"],
+                                 check=True, capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
 def run_worker(python: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one phase in its own process; its last stdout line is its JSON result."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
@@ -264,16 +279,18 @@ def one_config(system: str, n: int, users: int, args: argparse.Namespace, ctx: d
     if system == "postgres":
         location = ctx["pg"].create_database("perf")
     else:
+        tmp.mkdir(parents=True, exist_ok=True)
         location = str(tmp / f"engram-{n}-{users}.db")
     me = [sys.executable, __file__]
+    tree = {"PERF_ENGRAM_TREE": str(ctx["tree"])} if ctx.get("tree") else {}
     built = run_worker(me[0], [me[1], "build", "--location", location, *common,
-                               "--vectors", vectors])  # fmt: skip
-    result = run_worker(me[0], [me[1], "measure", "--location", location, *common])
+                               "--vectors", vectors], tree)  # fmt: skip
+    result = run_worker(me[0], [me[1], "measure", "--location", location, *common], tree)
     return {**built, **result, "db_mb": db_size_mb(location)}
 
 
 COLUMNS = (
-    ("system", "system"), ("memories", "n"), ("users", "users"),
+    ("system", "system"), ("variant", "variant"), ("memories", "n"), ("users", "users"),
     ("add/s one", "add_one_per_s"), ("add/s batched", "add_batch_per_s"),
     ("search p50", "search.p50"), ("p95", "search.p95"), ("p99", "search.p99"),
     ("filtered p50", "filtered.p50"), ("p95 ", "filtered.p95"), ("p99 ", "filtered.p99"),
@@ -291,11 +308,12 @@ def _get(row: dict[str, Any], key: str) -> Any:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    head = "| " + " | ".join(c for c, _ in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * len(COLUMNS)]
+    columns = [(c, k) for c, k in COLUMNS if k != "variant" or any("variant" in r for r in rows)]
+    head = "| " + " | ".join(c for c, _ in columns) + " |"
+    lines = [head, "|" + "---|" * len(columns)]
     for row in rows:
         cells = []
-        for _, key in COLUMNS:
+        for _, key in columns:
             value = _get(row, key)
             if key == "system":
                 value = NAMES.get(value, value)
@@ -307,7 +325,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 def ratios(rows: list[dict[str, Any]]) -> str:
     """Engram (each backend) against mem0ai in the same size and layout: × better."""
-    keyed = {(r["system"], r["n"], r["users"]): r for r in rows}
+    keyed = {(r["system"], r["n"], r["users"]): r for r in rows
+             if r.get("variant", "this tree") == "this tree"}  # fmt: skip
     lines = ["| Engram on | memories | users | search p95 | filtered p95 | add one | "
              "add batched | peak RSS |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for (system, n, users), row in keyed.items():
@@ -339,6 +358,10 @@ def main() -> None:
     parser.add_argument("--searches", type=int, default=200, help="of each kind")
     parser.add_argument("--mem0-searches", type=int, default=60,
                         help="mem0ai's searches take ~0.1-1 s each: fewer of them")
+    parser.add_argument("--compare", metavar="GIT_REF",
+                        help="also measure the engram package of GIT_REF, interleaved with "
+                        "this tree's (rounds A B B A ...), each row named by its variant")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
     if args.quick:
@@ -351,15 +374,27 @@ def main() -> None:
         from tests.support.postgres_server import session_server
 
         ctx["pg"] = session_server()
+    variants: list[tuple[str, Path | None]] = [("this tree", None)]
+    if args.compare:
+        variants.append((args.compare, exported_tree(args.compare)))
+    order = [v for r in range(args.rounds if args.compare else 1)
+             for v in (variants if r % 2 == 0 else variants[::-1])]  # fmt: skip
     rows = []
     try:
         with tempfile.TemporaryDirectory(prefix="engram-perf-") as tmp:
             for n in args.sizes:
                 for users in args.layouts:
                     for system in args.systems:
-                        print(f"  {system} {n:,} memories / {users} users ...", flush=True)
-                        row = one_config(system, n, users, args, ctx, Path(tmp))
-                        rows.append({"system": system, "n": n, "users": users, **row})
+                        for k, (name, tree) in enumerate(order):
+                            if system == "mem0" and (tree is not None or k):
+                                continue  # the other side does not change between variants
+                            print(f"  {system} {n:,} memories / {users} users "
+                                  f"[{name}] ...", flush=True)  # fmt: skip
+                            ctx["tree"] = tree
+                            row = one_config(system, n, users, args, ctx, Path(tmp) / str(k))
+                            variant = {"variant": name} if args.compare else {}
+                            rows.append({"system": system, **variant, "n": n, "users": users,
+                                         **row})  # fmt: skip
     finally:
         if "pg" in ctx:
             ctx["pg"].stop()

@@ -135,7 +135,8 @@ def queries(n: int, seed: int = 11) -> list[str]:
     rng, seen, out = random.Random(seed), set(), []
     while len(out) < n:
         text = _fill(rng.choice(_QUESTIONS), rng)
-        text = text if text not in seen else f"{text[:-1]} this {rng.choice(_MONTHS)}?"
+        if text in seen:  # few combinations: ask about a time too
+            text = f"{text[:-1]} {_fill(rng.choice(_ASIDES), rng)}?"
         if text not in seen:
             seen.add(text)
             out.append(text)

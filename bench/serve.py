@@ -47,7 +47,7 @@ class Load:
             limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients),
         )  # fmt: skip
         self.clients, self.users = clients, users
-        self.questions = queries(20_000, seed=23)
+        self.questions = queries(3000, seed=23)
         self.sentences = iter(fresh_sentences(50_000, seed=31))
         self.count = 0
 
@@ -125,10 +125,12 @@ async def drive(url: str, key: str, args: argparse.Namespace) -> list[dict[str, 
         await load.client.aclose()
 
 
-def started_server(workers: int, home: Path) -> Any:
+def started_server(workers: int, home: Path, tree: Path | None) -> Any:
     from tests.support.server_process import ServerProcess
 
     env = {"ENGRAM_API_KEY": "eng_bench_serve_key_0123456789abcdef"}
+    if tree is not None:  # --compare: the server runs the engram package of that tree
+        env["PYTHONPATH"] = str(tree)
     return ServerProcess(home, env=env, workers=workers).start()
 
 
@@ -154,18 +156,27 @@ def main() -> None:
     parser.add_argument("--seed-memories", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS), choices=OPERATIONS)
+    parser.add_argument("--compare", metavar="GIT_REF",
+                        help="with --start: also run the server of GIT_REF's engram package, "
+                        "one after the other for each --workers value")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     if args.start:
+        variants: list[tuple[str, Path | None]] = [("", None)]
+        if args.compare:
+            from bench.perf import exported_tree
+
+            variants = [("this tree, ", None), (f"{args.compare}, ", exported_tree(args.compare))]
         for workers in args.workers:
-            with tempfile.TemporaryDirectory(prefix="engram-serve-") as tmp:
-                server = started_server(workers, Path(tmp))
-                try:
-                    out = asyncio.run(drive(server.url, server.api_key, args))
-                finally:
-                    server.stop()
-            rows += [{"server": f"{workers} worker(s)", **r} for r in out]
+            for name, tree in variants:
+                with tempfile.TemporaryDirectory(prefix="engram-serve-") as tmp:
+                    server = started_server(workers, Path(tmp), tree)
+                    try:
+                        out = asyncio.run(drive(server.url, server.api_key, args))
+                    finally:
+                        server.stop()
+                rows += [{"server": f"{name}{workers} worker(s)", **r} for r in out]
     else:
         if not args.api_key:
             parser.error("--api-key (or ENGRAM_API_KEY) is needed to drive a running server")

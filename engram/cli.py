@@ -557,7 +557,8 @@ def import_(
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8765,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Worker processes (default: one per core, up to 4).")] = None,
     database: Annotated[str | None, typer.Option("--database", help="Database path.")] = None,
     home: Home = None,
 ) -> None:
@@ -595,7 +596,7 @@ def dashboard(
               markup=False)  # fmt: skip
     if browser:  # once uvicorn is listening; the key is typed in, never put in the URL
         threading.Timer(1.5, webbrowser.open, [url]).start()
-    run_server(host=host, port=port, database=database or database_for(home))
+    run_server(host=host, port=port, workers=1, database=database or database_for(home))
 
 
 @app.command()

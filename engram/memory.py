@@ -22,6 +22,7 @@ from engram import deadline, provenance, timeframe
 from engram import filters as F
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
+from engram.embeddings.batching import BatchingEmbedder
 from engram.embeddings.cache import CachedEmbedder
 from engram.embeddings.guard import check_model
 from engram.errors import InvalidInputError, MemoryNotFoundError
@@ -38,6 +39,7 @@ from engram.extraction.categories import (
     CategoryTagger,
     categories_as_list,
     normalize_categories,
+    with_intent_hint,
 )
 from engram.extraction.grounding import with_ungrounded
 from engram.lexical import terms
@@ -98,13 +100,13 @@ class Engine:
 
 
 def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder | None) -> Engine:
-    embedder = CachedEmbedder(embedder or make_embedder(
+    embedder = CachedEmbedder(BatchingEmbedder(embedder or make_embedder(
         config.embedder.provider,
         model=config.embedder.model,
         base_url=config.embedder.base_url,
         api_key=config.embedder.api_key,
         dims=config.embedder.dims,
-    ))
+    )))
     store = store or make_store(config)
     llm = make_llm(config.llm)
     if llm is not None:
@@ -204,7 +206,7 @@ class Memory:
             facts = [Fact(s["text"].strip()) for s in kept]
             new.sources = [provenance.with_context([s], messages_said) for s in kept]
             adds = [Decision(Event.ADD, f.text, None, i) for i, f in enumerate(facts)]
-            vectors = self._with_neighbours(self._engine.embedder.embed([f.text for f in facts]))
+            vectors = self._with_neighbours(self._embed_facts(facts))
             return self._apply(facts, adds, vectors, new, ctx.categories)
         extracted = self._engine.extractor.extract(turns, ctx)
         facts = _dedupe(extracted)
@@ -212,7 +214,7 @@ class Memory:
             return with_ungrounded({"results": []}, extracted)
         new.sources = [provenance.with_context(provenance.attribute(f.text, messages_said),
                                                messages_said) for f in facts]  # fmt: skip
-        pure = self._engine.embedder.embed([f.text for f in facts])
+        pure = self._embed_facts(facts)
         stored = self._with_context(pure, turns)
         near = _reconcile_scope(scope)
         candidates = [self._candidates(near, v) for v in stored]
@@ -220,6 +222,14 @@ class Memory:
         decisions = self._engine.reconciler.decide(facts, candidates, ctx)
         return with_ungrounded(self._apply(facts, decisions, stored, new, ctx.categories),
                                extracted)  # fmt: skip
+
+    def _embed_facts(self, facts: list[Fact]) -> np.ndarray:
+        """The facts' vectors. The texts the category tagger embeds for the untagged facts
+        go into the same model call (the tagger then finds them in the embedding cache):
+        one model call per add, not two (infer=False adds: +40% a second, bench/perf.py)."""
+        texts = [f.text for f in facts]
+        hinted = [with_intent_hint(f.text) for f in facts if f.categories is None]
+        return self._engine.embedder.embed([*texts, *hinted])[: len(texts)]
 
     def _check_embedder(self, *, claim: bool) -> None:
         """Once the project's model is on record as this one, searches and writes skip the
@@ -449,8 +459,7 @@ class Memory:
         if not KEYWORD_LIST_PER_TERM:
             return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool))]
         each = max(KEYWORD_LIST_MIN, pool // len(words))
-        return [store.query(Query(self.project_id, where, now, keywords=(w,), limit=each))
-                for w in words]  # fmt: skip
+        return store.keyword_lists(Query(self.project_id, where, now, keywords=words, limit=each))
 
     def _threshold(self, threshold: float | None) -> float:
         """The request's, else the project's, else the default (all validated to [0, 1])."""

@@ -39,3 +39,14 @@ def test_two_workers_lose_no_write(backend: str, engram_home: Path, request) -> 
             }
     assert len(ids) == WRITES
     assert stored == ids
+
+
+def test_default_workers_one_per_core_where_the_store_is_shared(monkeypatch) -> None:
+    from engram.server import MAX_DEFAULT_WORKERS, default_workers
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert default_workers("engram.db") == 2
+    assert default_workers("postgresql://u@h/db") == 2
+    assert default_workers(":memory:") == 1  # lives in one process
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert default_workers(None) == MAX_DEFAULT_WORKERS

@@ -6,6 +6,7 @@ Both forms Mem0 accepts become one `{name: description}` dict:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from typing import Any
@@ -139,6 +140,7 @@ _SLOT_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)  # add embeds the hinted text in its one model call first
 def with_intent_hint(text: str) -> str:
     lowered = text.lower()
     hints = [hint for pattern, hint in _INTENT_HINTS if pattern.search(lowered)]
@@ -197,9 +199,14 @@ def _shared_words(hinted: str, categories: dict[str, str]) -> list[float]:
     fact = _stems(hinted)
     out = []
     for name, description in categories.items():
-        words = _stems(f"{name.replace('_', ' ')} {description}")
+        words = _category_stems(name, description)
         out.append(len(words & fact) / max(1, len(words)) ** 0.5)
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _category_stems(name: str, description: str) -> frozenset[str]:
+    return frozenset(_stems(f"{name.replace('_', ' ')} {description}"))
 
 
 def _pick(row: np.ndarray, names: list[str]) -> list[str]:

@@ -10,16 +10,27 @@ import os
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers(database: str | None = None) -> int:
+    """One worker process per core (up to MAX_DEFAULT_WORKERS): both stores are shared by
+    processes (SQLite in WAL mode, PostgreSQL), and one process runs Python one thread at a
+    time. An in-memory SQLite database lives in one process, so it gets one."""
+    if database == ":memory:":
+        return 1
+    return max(1, min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1))
 
 
 def serve(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
-    workers: int = 1,
+    workers: int | None = None,
     database: str | None = None,
     log_level: str = "info",
 ) -> None:
-    """Run the server in the foreground (the `engram serve` CLI calls this)."""
+    """Run the server in the foreground (the `engram serve` CLI calls this); `workers`
+    defaults to `default_workers`."""
     import uvicorn
 
     from engram.config import MemoryConfig
@@ -43,9 +54,9 @@ def serve(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
+        workers=workers or default_workers(database or os.environ.get("ENGRAM_DATABASE")),
         log_level=log_level,
     )
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "default_workers", "serve"]

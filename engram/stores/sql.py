@@ -202,26 +202,14 @@ class SQLStore(ReviewQueries):
         return " AND ".join(clauses), params
 
     def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]:
-        where, params = self._where(q)
-        p = self.dialect.param()
-        page = f"LIMIT {p} OFFSET {p}"
         if q.vector is not None and q.keywords is not None:
             raise ValueError("a Query ranks by vector or by keywords, not both")
         if q.keywords is not None:
-            words = self._telling(q.keywords)
-            if not words:
-                return []
-            ft = self._fulltext(words)
-            # Scores are the backend's rank over the best match's rank among all the rows
-            # that match (the window spans them all, before the page is cut): the best is
-            # 1.0, the others proportionally less; comparable within one query only.
-            sql = (
-                f"{ft.prelude} SELECT {M_COLUMNS}, {ft.rank} / max({ft.rank}) OVER () AS score "
-                f"FROM {self.MEMORIES} m {ft.join} WHERE {where} "
-                f"ORDER BY score DESC, m.id {page}"
-            )
-            rows = self._rows(sql, (*ft.params, *params, q.limit, q.offset))
-        elif q.vector is None:
+            return self._matching(q, self._telling(q.keywords))
+        where, params = self._where(q)
+        p = self.dialect.param()
+        page = f"LIMIT {p} OFFSET {p}"
+        if q.vector is None:
             sql = (
                 f"SELECT {M_COLUMNS}, NULL FROM {self.MEMORIES} m WHERE {where} "
                 f"ORDER BY m.created_at DESC, m.id {page}"
@@ -234,6 +222,32 @@ class SQLStore(ReviewQueries):
                 f"ORDER BY score DESC, m.id {page}"
             )
             rows = self._rows(sql, (self._bind_vector(q.vector), *params, q.limit, q.offset))
+        return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
+
+    def keyword_lists(self, q: Query) -> list[list[tuple[MemoryRecord, float | None]]]:
+        """One list per term of `q.keywords`, each that term's best `q.limit` matches as
+        `query` ranks them; terms too common to tell memories apart are left out, judged
+        by one count query for all the terms (not one per term)."""
+        return [self._matching(q, (term,)) for term in self._telling(q.keywords or ())]
+
+    def _matching(
+        self, q: Query, words: tuple[str, ...]
+    ) -> list[tuple[MemoryRecord, float | None]]:
+        """The memories matching any of `words` (already judged by `_telling`)."""
+        if not words:
+            return []
+        where, params = self._where(q)
+        p = self.dialect.param()
+        ft = self._fulltext(words)
+        # Scores are the backend's rank over the best match's rank among all the rows
+        # that match (the window spans them all, before the page is cut): the best is
+        # 1.0, the others proportionally less; comparable within one query only.
+        sql = (
+            f"{ft.prelude} SELECT {M_COLUMNS}, {ft.rank} / max({ft.rank}) OVER () AS score "
+            f"FROM {self.MEMORIES} m {ft.join} WHERE {where} "
+            f"ORDER BY score DESC, m.id LIMIT {p} OFFSET {p}"
+        )
+        rows = self._rows(sql, (*ft.params, *params, q.limit, q.offset))
         return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
 
     def count(self, q: Query) -> int:
