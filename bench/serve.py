@@ -43,7 +43,7 @@ SEED_BATCH = 100
 class Load:
     def __init__(self, url: str, key: str, clients: int, users: int) -> None:
         self.client = httpx.AsyncClient(
-            base_url=url, headers={"Authorization": f"Token {key}"}, timeout=60,
+            base_url=url, headers={"Authorization": f"Token {key}"}, timeout=300,
             limits=httpx.Limits(max_connections=clients, max_keepalive_connections=clients),
         )  # fmt: skip
         self.clients, self.users = clients, users
