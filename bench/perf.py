@@ -49,8 +49,8 @@ from bench.perf_data import (  # noqa: E402
     fresh_sentences,
     memories,
     metadata_of,
-    percentile,
     queries,
+    timings,
     user_of,
 )
 
@@ -85,10 +85,6 @@ def vectors_file(n: int) -> Path:
     path = CACHE / f"vectors-{n}.npy"
     np.save(path, out)
     return path
-
-
-def timings(samples: list[float]) -> dict[str, float]:
-    return {f"p{q}": round(percentile(samples, q), 3) for q in (50, 95, 99)}
 
 
 def peak_rss_mb() -> float:

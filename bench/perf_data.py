@@ -154,3 +154,8 @@ def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
     return ordered[rank - 1]
+
+
+def timings(samples: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 of `samples`."""
+    return {f"p{q}": round(percentile(samples, q), 3) for q in (50, 95, 99)}

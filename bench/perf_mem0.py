@@ -25,8 +25,8 @@ from bench.perf_data import (
     fresh_sentences,
     memories,
     metadata_of,
-    percentile,
     queries,
+    timings,
     user_of,
 )
 
@@ -90,10 +90,6 @@ def build(where: Path, n: int, users: int, vectors: str) -> dict[str, Any]:
         memory.vector_store.insert(vectors=rows, ids=ids, payloads=payloads)
     seconds = time.perf_counter() - started
     return {"build_s": round(seconds, 1)}
-
-
-def timings(samples: list[float]) -> dict[str, float]:
-    return {f"p{q}": round(percentile(samples, q), 3) for q in (50, 95, 99)}
 
 
 def measure(where: Path, n: int, users: int, searches: int) -> dict[str, Any]:

@@ -1,0 +1,219 @@
+"""Approximate nearest neighbours for one big scope, against the exact scan Engram does today.
+
+One user holds all N memories (the worst case for an exact scan). For each variant, 100
+queries (MiniLM vectors of bench/perf_data.py questions) ask for the top 100 (search's
+vector pool) with the user filter alone and with a category filter too (about 1 in 6
+memories); recall@10 is measured against the exact top 10 under the same filter.
+
+  sqlite exact        today's query: vec_distance_cosine over the scope's rows
+  sqlite vec0 float   a vec0 table (partition key user, metadata column category): still
+                      exact, vectors stored contiguously
+  sqlite vec0 bit     binary-quantized vectors in vec0, top 10x by Hamming, rescored exactly
+  pg exact            today's query on PostgreSQL (no index on the vector)
+  pg hnsw ef=E        pgvector HNSW (m 16, ef_construction 64), iterative scans (relaxed
+                      order) so a filter still yields the top k
+
+    .venv/bin/python bench/ann.py [--n 20000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.perf import vectors_file  # noqa: E402
+from bench.perf_data import CATEGORY_FILTER, memories, percentile, queries  # noqa: E402
+
+POOL, K = 100, 10
+
+
+def truth(vecs: np.ndarray, q: np.ndarray, mask: np.ndarray | None) -> set[int]:
+    scores = vecs @ q
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    return set(np.argsort(-scores)[:K].tolist())
+
+
+def timed(fn: Any, qs: np.ndarray, wanted: list[set[int]]) -> dict[str, float]:
+    fn(qs[0])
+    lat, hits = [], 0
+    for q, want in zip(qs, wanted):
+        started = time.perf_counter()
+        got = fn(q)
+        lat.append(1000 * (time.perf_counter() - started))
+        hits += len(set(got[:K]) & want)
+    return {"p50": round(percentile(lat, 50), 2), "p95": round(percentile(lat, 95), 2),
+            "recall@10": round(hits / (K * len(qs)), 4)}  # fmt: skip
+
+
+def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, Any]:
+    import apsw
+    import sqlite_vec
+
+    db = apsw.Connection(str(tmp / "ann.db"))
+    db.enable_load_extension(True)
+    db.load_extension(sqlite_vec.loadable_path())
+    db.execute("CREATE TABLE m (seq INTEGER PRIMARY KEY, user_id TEXT, category TEXT, "
+               "padding TEXT, embedding BLOB)")  # fmt: skip
+    db.execute("CREATE INDEX m_user ON m (user_id)")
+    db.execute("CREATE VIRTUAL TABLE vf USING vec0(user_id text partition key, category text, "
+               "embedding float[384] distance_metric=cosine)")  # fmt: skip
+    db.execute("CREATE VIRTUAL TABLE vb USING vec0(user_id text partition key, category text, "
+               "embedding bit[384])")  # fmt: skip
+    pad = "x" * 600  # a memory row's other columns (text, sources, index text)
+    with db:
+        for i, (v, c) in enumerate(zip(vecs, cats)):
+            blob = v.astype(np.float32).tobytes()
+            db.execute("INSERT INTO m VALUES (?, 'u', ?, ?, ?)", (i + 1, c, pad, blob))
+            db.execute("INSERT INTO vf (rowid, user_id, category, embedding) "
+                       "VALUES (?, 'u', ?, ?)", (i + 1, c, blob))  # fmt: skip
+            db.execute("INSERT INTO vb (rowid, user_id, category, embedding) "
+                       "VALUES (?, 'u', ?, vec_quantize_binary(?))", (i + 1, c, blob))  # fmt: skip
+
+    def exact(cat: str | None):
+        extra = " AND category = ?" if cat else ""
+
+        def run(q: np.ndarray) -> list[int]:
+            rows = db.execute(
+                "SELECT seq FROM m WHERE user_id = 'u'" + extra +
+                " ORDER BY vec_distance_cosine(embedding, ?) LIMIT ?",
+                ((cat,) if cat else ()) + (q.tobytes(), POOL))  # fmt: skip
+            return [r[0] - 1 for r in rows]
+        return run
+
+    def vec0(table: str, cat: str | None, rescore: int = 0):
+        extra = " AND category = ?" if cat else ""
+        match = "vec_quantize_binary(?)" if table == "vb" else "?"
+
+        def run(q: np.ndarray) -> list[int]:
+            k = rescore or POOL
+            rows = db.execute(
+                f"SELECT rowid FROM {table} WHERE embedding MATCH {match} AND k = ? "
+                "AND user_id = 'u'" + extra, (q.tobytes(), k) + ((cat,) if cat else ()))
+            ids = [r[0] for r in rows]
+            if not rescore:
+                return [i - 1 for i in ids]
+            marks = ",".join("?" * len(ids))
+            rows = db.execute(
+                f"SELECT seq FROM m WHERE seq IN ({marks}) "
+                "ORDER BY vec_distance_cosine(embedding, ?) LIMIT ?", (*ids, q.tobytes(), POOL))
+            return [r[0] - 1 for r in rows]
+        return run
+
+    return {"sqlite exact": exact, "sqlite vec0 float": lambda c: vec0("vf", c),
+            "sqlite vec0 bit, rescore 10x": lambda c: vec0("vb", c, 10 * POOL)}  # fmt: skip
+
+
+def pg_variants(vecs: np.ndarray, cats: list[str], url: str) -> dict[str, Any]:
+    import psycopg
+    from pgvector.psycopg import register_vector
+
+    conn = psycopg.connect(url, autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    register_vector(conn)
+    conn.execute("CREATE TABLE m (seq int PRIMARY KEY, user_id text, category text, "
+                 "padding text, embedding vector)")  # fmt: skip
+    conn.execute("CREATE INDEX m_user ON m (user_id)")
+    with conn.cursor() as cur:
+        cur.executemany("INSERT INTO m VALUES (%s, 'u', %s, %s, %s)",
+                        [(i, c, "x" * 600, v) for i, (v, c) in enumerate(zip(vecs, cats))])
+    started = time.perf_counter()
+    conn.execute("CREATE INDEX m_hnsw ON m USING hnsw ((embedding::vector(384)) "
+                 "vector_cosine_ops) WITH (m = 16, ef_construction = 64)")  # fmt: skip
+    build_s = time.perf_counter() - started
+    conn.execute("ANALYZE m")
+    conn.execute("SET hnsw.iterative_scan = relaxed_order")
+
+    def exact(cat: str | None):
+        extra = " AND category = %s" if cat else ""
+
+        def run(q: np.ndarray) -> list[int]:
+            conn.execute("SET enable_indexscan = off")
+            rows = conn.execute(
+                "SELECT seq FROM m WHERE user_id = 'u'" + extra +
+                " ORDER BY embedding <=> %s LIMIT %s", ((cat,) if cat else ()) + (q, POOL))
+            out = [r[0] for r in rows]
+            conn.execute("SET enable_indexscan = on")
+            return out
+        return run
+
+    def hnsw(ef: int):
+        def variant(cat: str | None):
+            extra = " AND category = %s" if cat else ""
+
+            def run(q: np.ndarray) -> list[int]:
+                conn.execute(f"SET hnsw.ef_search = {ef}")
+                rows = conn.execute(
+                    "WITH near AS MATERIALIZED (SELECT seq, embedding::vector(384) <=> %s AS d "
+                    "FROM m WHERE user_id = 'u'" + extra + " ORDER BY "
+                    "embedding::vector(384) <=> %s LIMIT %s) SELECT seq FROM near ORDER BY d",
+                    (q, *((cat,) if cat else ()), q, POOL))  # fmt: skip
+                return [r[0] for r in rows]
+            return run
+        return variant
+
+    out: dict[str, Any] = {"pg exact": exact}
+    for ef in (40, 100, 200):
+        out[f"pg hnsw ef={ef}"] = hnsw(ef)
+    out["_pg_build_s"] = round(build_s, 1)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    vecs = np.load(vectors_file(args.n))[: args.n].astype(np.float32)
+    cats = [c for _, c in memories(args.n)]
+    from engram.embeddings import make_embedder
+
+    qs = make_embedder("local").embed(queries(args.queries, seed=5))
+    mask = np.array([c == CATEGORY_FILTER for c in cats])
+    wanted = {None: [truth(vecs, q, None) for q in qs],
+              CATEGORY_FILTER: [truth(vecs, q, mask) for q in qs]}  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        variants = sqlite_variants(vecs, cats, Path(tmp))
+        server = None
+        if not args.no_postgres:
+            from tests.support.postgres_server import session_server
+
+            server = session_server()
+            variants.update(pg_variants(vecs, cats, server.create_database("ann")))
+        try:
+            for name, make in variants.items():
+                if name.startswith("_"):
+                    continue
+                for cat in (None, CATEGORY_FILTER):
+                    r = timed(make(cat), qs, wanted[cat])
+                    rows.append({"variant": name, "filter": "user + category" if cat else
+                                 "user", **r})  # fmt: skip
+                    print(rows[-1], flush=True)
+        finally:
+            if server:
+                server.stop()
+    print(f"\nN = {args.n:,} memories of one user, top {POOL}, recall@10 vs the exact scan; "
+          f"pg HNSW build {variants.get('_pg_build_s', '–')} s\n")  # fmt: skip
+    print("| variant | filter | p50 ms | p95 ms | recall@10 |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['filter']} | {r['p50']} | {r['p95']} | {r['recall@10']} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
