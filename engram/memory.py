@@ -321,7 +321,7 @@ class Memory:
         return {"results": results}
 
     def _tags(self, facts: list[Fact], categories: dict[str, str]) -> list[list[str]]:
-        untagged = [f.text for f in facts if f.categories is None]
+        untagged = [f.tag_text or f.text for f in facts if f.categories is None]
         auto = iter(self._engine.tagger.tag(untagged, categories))
         return [list(f.categories) if f.categories is not None else next(auto) for f in facts]
 
@@ -508,7 +508,10 @@ class Memory:
         entries = self._engine.store.history(self.project_id, memory_id)
         if not entries:
             raise MemoryNotFoundError(memory_id)
-        return [e.to_dict() for e in entries]
+        found = self._engine.store.get(self.project_id, [memory_id])  # gone once deleted
+        sources = found[0].sources if found else []
+        return [{**e.to_dict(), "sources": provenance.as_of(sources, e.created_at)}
+                for e in entries]  # fmt: skip
 
     # ------------------------------------------------------------------ changes
 

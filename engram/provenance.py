@@ -5,7 +5,8 @@ Every memory keeps `sources`, one entry per message: its position in the add cal
 `said_at` (the add's `timestamp`, else the time of the add). A message stored as given
 (infer=False) is its memory's one source; an extracted fact's sources are the call's
 messages it shares the most words with (all of the call's user messages when it shares
-none), and an UPDATE appends the new fact's sources to the old ones.
+none), and an UPDATE appends the new fact's sources to the old ones. `history` shows, on each
+entry, the sources the memory had as of that event (`as_of`).
 
 A source may also be marked `"context": true`: the message just before one the memory came
 from, i.e. what it answered ("A sunrise, last year" answers "What did you paint?"). Search
@@ -15,6 +16,7 @@ reads context words as the memory's own (engram.ranking); they are not where it 
 from __future__ import annotations
 
 from functools import lru_cache
+from datetime import datetime
 from typing import Any
 
 from engram.lexical import terms
@@ -72,6 +74,15 @@ def _term_set(text: str) -> frozenset[str]:
     """A message's terms, read once per add rather than once per fact (a 10,000-character
     message with 159 facts spent 8 s re-reading them)."""
     return frozenset(terms(text))
+
+
+def as_of(sources: list[dict[str, Any]], at: str) -> list[dict[str, Any]]:
+    """The sources said at or before `at` (an event's time): what the memory came from then.
+    A source is dated when its add began, before the event it led to, so it counts."""
+    when = datetime.fromisoformat(at)
+    return [
+        s for s in sources if "said_at" not in s or datetime.fromisoformat(s["said_at"]) <= when
+    ]
 
 
 def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:

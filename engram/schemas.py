@@ -581,6 +581,7 @@ class HistoryItem(Result):
     agent_id: str | None = None
     run_id: str | None = None
     is_deleted: bool = False
+    sources: list[dict[str, Any]] = []  # the messages the memory came from as of this event
 
 
 class Entity(Result):

@@ -109,6 +109,17 @@ def test_an_update_appends_the_new_sources(mem: Memory) -> None:
     assert came_from(mem.get(first["id"])) == ["a", "z"]
 
 
+def test_history_shows_the_sources_as_of_each_event(mem: Memory) -> None:
+    first = mem.add([{"role": "user", "content": "I want to run a marathon in under 4 hours",
+                      "message_id": "a"}], user_id="max", timestamp=1683504000)["results"][0]
+    mem.add([{"role": "user", "content": "Actually I now want to run a marathon in under 3:45",
+              "message_id": "z"}], user_id="max", timestamp=1683590400)
+    history = mem.history(first["id"])
+    assert [(h["event"], came_from(h)) for h in history] == [("ADD", ["a"]),
+                                                             ("UPDATE", ["a", "z"])]
+    assert history[0]["sources"][0]["text"] == "I want to run a marathon in under 4 hours"
+
+
 def test_sources_only_on_request_in_lists_and_search(mem: Memory) -> None:
     mem.add("Max paints watercolours", user_id="max", infer=False)
     assert "sources" not in mem.get_all(user_id="max")["results"][0]

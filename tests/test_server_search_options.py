@@ -33,6 +33,7 @@ def test_options_reach_the_search(client: MemoryClient) -> None:
     plain = client.search("zorblax", user_id="max")["results"][0]
     assert "sources" not in plain and "score_breakdown" in plain
     assert client.get(found[0]["id"])["sources"][0]["text"] == "My cat is called Zorblax"
+    assert client.history(found[0]["id"])[0]["sources"][0]["message_id"] == "t-1"
 
 
 @pytest.mark.parametrize(("options", "field"), [({"threshold": 1.5}, "threshold"),

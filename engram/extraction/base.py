@@ -27,6 +27,9 @@ class Fact:
     text: str
     # None: the pipeline assigns categories by similarity; a list: the extractor chose them.
     categories: tuple[str, ...] | None = None
+    # What the pipeline's tagger reads instead of `text` (a Chinese fact's English key words,
+    # since category descriptions are usually English); None: the text itself.
+    tag_text: str | None = None
 
 
 class Extractor(Protocol):

@@ -16,7 +16,6 @@ from engram.embeddings import Embedder
 from engram.extraction import chinese
 from engram.extraction.attributes import states_attribute
 from engram.extraction.base import ExtractionContext, Fact
-from engram.extraction.categories import CategoryTagger
 from engram.extraction.dates import anchor_dates
 from engram.extraction.instructions import InstructionFilter
 from engram.extraction.language import CHINESE, ENGLISH, detect
@@ -40,7 +39,6 @@ class LocalExtractor:
         self._chinese = chinese.ChineseExtractor()
         self._embedder = embedder
         self._filter = InstructionFilter(embedder)
-        self._tagger = CategoryTagger(embedder)
         self._extractors: dict[str, Callable[[dict[str, str], ExtractionContext], list[str]]] = {
             ENGLISH: self._english_facts,
             CHINESE: self._chinese_facts,
@@ -59,7 +57,7 @@ class LocalExtractor:
                        for s in said]  # fmt: skip
             verdicts = self._filter.keep(judged, ctx.custom_instructions, profile)
             said = [s for s, keep in zip(said, verdicts) if keep]
-        return [Fact(s.text, self._categories(s, ctx)) for s in said]
+        return [Fact(s.text, tag_text=_tag_text(s)) for s in said]
 
     def _english_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:
         texts = self._english.extract([message], subject=ctx.subject, agent=ctx.agent)
@@ -68,21 +66,15 @@ class LocalExtractor:
     def _chinese_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:
         return self._chinese.extract([message], subject=ctx.subject, today=ctx.today)
 
-    def _categories(self, said: _Said, ctx: ExtractionContext) -> tuple[str, ...] | None:
-        """None leaves tagging to the pipeline; a Chinese fact is tagged by its English key
-        words, since category descriptions are usually English."""
-        if said.language != CHINESE or not ctx.categories:
-            return None
-        words = chinese.gloss(said.text)
-        if not words:
-            return None
-        return tuple(self._tagger.tag([words], ctx.categories)[0])
+
+def _tag_text(said: _Said) -> str | None:
+    """A Chinese fact is tagged by its English key words (the pipeline's one tagger reads
+    them), since category descriptions are usually English."""
+    return (chinese.gloss(said.text) or None) if said.language == CHINESE else None
 
 
 def _judged_text(said: _Said) -> str:
-    if said.language == CHINESE:
-        return chinese.gloss(said.text) or said.text
-    return said.text
+    return _tag_text(said) or said.text
 
 
 def _verbatim_facts(message: dict[str, str], ctx: ExtractionContext) -> list[str]:
