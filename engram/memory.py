@@ -215,7 +215,7 @@ class Memory:
         new.sources = [provenance.with_context(provenance.attribute(f.text, messages_said),
                                                messages_said) for f in facts]  # fmt: skip
         pure = self._embed_facts(facts)
-        stored = self._with_context(pure, turns)
+        stored = self._with_context(pure, turns, new.sources)
         near = _reconcile_scope(scope)
         candidates = [self._candidates(near, v) for v in stored]
         candidates = _alias(self._rescore(pure, candidates))
@@ -228,7 +228,7 @@ class Memory:
         go into the same model call (the tagger then finds them in the embedding cache):
         one model call per add, not two (1.75 -> 1.0 calls per infer=False add, counted)."""
         texts = [f.text for f in facts]
-        hinted = [with_intent_hint(f.text) for f in facts if f.categories is None]
+        hinted = [with_intent_hint(f.tag_text or f.text) for f in facts if f.categories is None]
         return self._engine.embedder.embed([*texts, *hinted])[: len(texts)]
 
     def _check_embedder(self, *, claim: bool) -> None:
@@ -239,15 +239,21 @@ class Memory:
                 self._engine.store, self.project_id, self._engine.embedder.model_id, claim=claim
             )
 
-    def _with_context(self, vectors: np.ndarray, turns: list[dict[str, str]]) -> np.ndarray:
-        """Blend each fact's vector with its conversation's, so a search finds a fact by what
-        was around it too ("Caroline's reason for running" -> "it clears her head").
-        On LoCoMo's dev half this lifted evidence hit@5 from 0.56 to 0.62."""
+    def _with_context(
+        self, vectors: np.ndarray, turns: list[dict[str, str]], sources: list[list[dict[str, Any]]]
+    ) -> np.ndarray:
+        """Blend each fact's vector with what was said around the message it came from (every
+        role), so a search finds a fact by what was around it too ("Caroline's reason for
+        running" -> "it clears her head"), as a raw message is (`_with_neighbours`). LoCoMo
+        dev, extract mode, conversation 1: evidence recall@10 0.727 blending the whole call's
+        user messages instead, 0.757 with this."""
         weight = self.config.context_weight
-        said = "\n".join(t["content"] for t in turns if t["role"] != "assistant").strip()
-        if not weight or not said:
+        if not weight:
             return vectors
-        blended = vectors + weight * self._engine.embedder.embed([said])[0]
+        said = self._engine.embedder.embed([t["content"] for t in turns])
+        around = np.stack([_around(said, [s["index"] for s in own if not s.get("context")])
+                           for own in sources])  # fmt: skip
+        blended = vectors + weight * around
         return blended / np.linalg.norm(blended, axis=1, keepdims=True)
 
     def _with_neighbours(self, vectors: np.ndarray) -> np.ndarray:
@@ -258,9 +264,7 @@ class Memory:
         weight = self.config.context_weight
         if not weight or len(vectors) < 2:
             return vectors
-        window = NEIGHBOUR_WINDOW
-        around = np.stack([vectors[max(0, i - window): i + window + 1].mean(axis=0)
-                           for i in range(len(vectors))])  # fmt: skip
+        around = np.stack([_around(vectors, [i]) for i in range(len(vectors))])
         blended = vectors + weight * around
         return blended / np.linalg.norm(blended, axis=1, keepdims=True)
 
@@ -733,6 +737,14 @@ class _NewMemoryFields:
             categories=categories, created_at=now, updated_at=now,
             expiration_date=self.expiration_date, hash=text_hash(text), **self.scope,
         )  # fmt: skip
+
+
+def _around(said: np.ndarray, own: list[int]) -> np.ndarray:
+    """The mean of the messages within NEIGHBOUR_WINDOW of a memory's one source message, or
+    of its sources when it has several (a fact sharing no word with any one message)."""
+    if len(own) != 1:
+        return said[own].mean(axis=0) if own else said.mean(axis=0)
+    return said[max(0, own[0] - NEIGHBOUR_WINDOW) : own[0] + NEIGHBOUR_WINDOW + 1].mean(axis=0)
 
 
 def _display_name(user_id: str | None) -> str | None:

@@ -60,7 +60,7 @@ class LocalExtractor:
         return [Fact(s.text, tag_text=_tag_text(s)) for s in said]
 
     def _english_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:
-        texts = self._english.extract([message], subject=ctx.subject, agent=ctx.agent)
+        texts = self._english.memories(message, subject=ctx.subject)
         return [anchor_dates(text, ctx.today) for text in texts]
 
     def _chinese_facts(self, message: dict[str, str], ctx: ExtractionContext) -> list[str]:

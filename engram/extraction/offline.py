@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engram.extraction import bounds
@@ -44,6 +45,21 @@ def _expand(word: str) -> str:
     return expanded.capitalize() if word[0].isupper() else expanded
 
 
+@dataclass(frozen=True)
+class Clause:
+    """One kept clause of a message, rewritten in third person.
+
+    `about_speaker`: it states something about the speaker or what is theirs (first person,
+    "my sister ...", a note the speaker made); otherwise it is a remark beside such a fact
+    ("it was so powerful"). `stands_alone`: such a remark still names something (a number, a
+    name, an object: "Yoga is on Wednesdays now"), unlike an evaluation ("That looks great").
+    """
+
+    text: str
+    about_speaker: bool = True
+    stands_alone: bool = False
+
+
 class OfflineExtractor:
     """Rule-guided extraction over a spaCy parse; no network, no LLM."""
 
@@ -58,17 +74,34 @@ class OfflineExtractor:
 
         `agent` does not change the rules: persona facts come from system messages.
         """
-        facts: list[str] = []
-        for message in messages:
-            content = (message.get("content") or "").strip()
-            role = message.get("role", "user")
-            if not content or role == "assistant":
-                continue  # assistant turns are advice and questions, not user facts
-            for line in bounds.lines(content):  # bounded pieces, deadline checked
-                line = _BULLET.sub("", line).strip()
-                if line:
-                    facts.extend(self._line_facts(line, role, subject))
-        return _dedupe(facts)
+        return _dedupe([c.text for m in messages for c in self.clauses(m, subject=subject)])
+
+    def memories(self, message: dict[str, str], *, subject: str | None) -> list[str]:
+        """What a memory layer keeps of one message: its facts about the speaker, with the
+        remarks said beside them, as ONE memory (a turn's facts are read together, and one
+        richer memory is found more easily than its fragments). A message with nothing
+        about the speaker keeps only remarks that stand alone; filler, questions, reactions
+        and evaluations keep nothing. System messages stay one memory a sentence:
+        each is an instruction of its own."""
+        clauses = self.clauses(message, subject=subject)
+        if message.get("role") == "system":
+            return _dedupe([c.text for c in clauses])
+        if not any(c.about_speaker for c in clauses):
+            clauses = [c for c in clauses if c.stands_alone]
+        return [_join(_dedupe([c.text for c in clauses]))] if clauses else []
+
+    def clauses(self, message: dict[str, str], *, subject: str | None) -> list[Clause]:
+        """The kept clauses of one message, in order (assistant turns keep none)."""
+        content = (message.get("content") or "").strip()
+        role = message.get("role", "user")
+        if not content or role == "assistant":
+            return []  # assistant turns are advice and questions, not user facts
+        out: list[Clause] = []
+        for line in bounds.lines(content):  # bounded pieces, deadline checked
+            line = _BULLET.sub("", line).strip()
+            if line:
+                out.extend(self._line_clauses(line, role, subject))
+        return out
 
     # -- model ------------------------------------------------------------------------
 
@@ -87,21 +120,21 @@ class OfflineExtractor:
 
     # -- per line -------------------------------------------------------------------
 
-    def _line_facts(self, line: str, role: str, subject: str | None) -> list[str]:
+    def _line_clauses(self, line: str, role: str, subject: str | None) -> list[Clause]:
         if not _mostly_latin(line):
-            return _foreign_facts(line)
+            return [Clause(text) for text in _foreign_facts(line)]
         doc = self._parse(_CONTRACTION.sub(lambda m: _expand(m[0]), line))
         if role == "system":
-            return _persona_facts(doc)
-        facts: list[str] = []
+            return [Clause(text) for text in _persona_facts(doc)]
+        out: list[Clause] = []
         for sent in doc.sents:
-            for clause in _clauses(list(sent)):
-                fact = self._user_fact(clause, subject)
-                if fact:
-                    facts.append(fact)
-        return facts
+            for tokens in _clauses(list(sent)):
+                clause = self._user_fact(tokens, subject)
+                if clause is not None and clause.text:
+                    out.append(clause)
+        return out
 
-    def _user_fact(self, tokens: list[Token], subject: str | None) -> str | None:
+    def _user_fact(self, tokens: list[Token], subject: str | None) -> Clause | None:
         asked = any(t.text == "?" for t in tokens)
         tokens = _strip_filler(tokens)
         if not tokens or _all_filler(tokens) or _is_question(tokens, asked):
@@ -112,30 +145,38 @@ class OfflineExtractor:
         if rules.TEST_TEXT.match(text):
             return None
         if _looks_foreign(tokens):
-            return _clean(text)
+            return Clause(_clean(text))
         first = tokens[0]
         if first.tag_ == "VB" and first.dep_ == "ROOT" and first.lower_ in rules.REQUEST_VERBS:
             return None  # "Give me a plan", "Forget what I said": a request, not a fact
         if any(_is_first_person_subject(t) for t in tokens):
-            return _rewrite(tokens, subject)
+            return _speaker_clause(_rewrite(tokens, subject))
         if first.tag_ == "VB" and first.lower_ in rules.REQUEST_VERBS:
             return None
         if first.lower_ in rules.IT_VERBS:
             return None  # "Sounds like a plan": the dropped subject is "it"
         implied = self._implied_first_person(first, text)
         if implied is not None:
-            return _rewrite(implied, subject)
-        if _has_subject(tokens):
-            return _rewrite(tokens, subject)  # third-party subject: only my/me change
+            return _speaker_clause(_rewrite(implied, subject))
+        if _has_subject(tokens):  # third-party subject: only my/me change
+            mine = any(_is_first_person(t) for t in tokens)
+            return Clause(_rewrite(tokens, subject), mine, _names_something(tokens))
         if not any(_is_content_noun(t) for t in tokens):
             return None  # a fragment note needs a thing or a number: "10x400m intervals"
-        return f"{_name(subject, first_word=True)}: {_clean(text, capitalize=False)}"
+        if any(t.dep_ == "ROOT" and t.tag_ == "VB" for t in tokens):
+            return None  # "By the way, take a look at this": an imperative to the listener
+        note = f"{_name(subject, first_word=True)}: {_clean(text, capitalize=False)}"
+        if any(t.dep_ in _SUBJECT_DEPS for t in tokens):
+            return Clause(note, False)  # "Taking care of ourselves is vital": an opinion
+        return Clause(note)
 
     def _implied_first_person(self, first: Token, text: str) -> list[Token] | None:
         """Chat fragments drop "I" ("Rolled ankle, need rest"): re-parse with "I" restored
         and accept it only if the tagger then reads the first word as the finite verb."""
         if not _verb_like(first) or first.lower_ in rules.WH_WORDS:
             return None
+        if first.dep_ in _SUBJECT_DEPS and first.head.i > first.i:
+            return None  # "Taking care of ourselves is vital": the -ing form is the subject
         rest = text[0].lower() + text[1:]
         redo = list(self._parse("I " + rest))
         if len(redo) > 1 and redo[1].tag_ == "VBG":  # "Feeling tired" -> "I am feeling tired"
@@ -147,6 +188,10 @@ class OfflineExtractor:
 
 
 # -- model loading --------------------------------------------------------------------
+
+
+def _speaker_clause(text: str) -> Clause | None:
+    return Clause(text) if text else None  # "" when the clause only named the speaker
 
 
 def _load_model() -> Language:
@@ -184,13 +229,14 @@ def _is_clause(tokens: list[Token]) -> bool:
 
 
 def _clauses(tokens: list[Token]) -> list[list[Token]]:
-    """Split where a conjunction or comma is followed by a clause with its own subject."""
+    """Split where a conjunction or comma is followed by a clause with its own subject;
+    a subordinate clause stays with the clause it belongs to ("when I rest, I heal")."""
     clauses: list[list[Token]] = []
     current: list[Token] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        if _is_joint(tok) and current:
+        if _is_joint(tok) and current and not _subordinate(current):
             j = i
             while j < len(tokens) and _is_joint(tokens[j]):
                 j += 1
@@ -203,6 +249,11 @@ def _clauses(tokens: list[Token]) -> list[list[Token]]:
     if current:
         clauses.append(current)
     return clauses
+
+
+def _subordinate(clause: list[Token]) -> bool:
+    """Opens with a subordinating conjunction ("since we last chatted", "even if ...")."""
+    return any(t.dep_ == "mark" and t.pos_ == "SCONJ" for t in clause[:2])
 
 
 def _is_joint(tok: Token) -> bool:
@@ -324,8 +375,12 @@ def _is_chatter(tokens: list[Token]) -> bool:
     """Reactions and small talk: social phrases, bare names (vocatives), "you ..." clauses,
     and "it/that/this ..." clauses that name nothing ("That's so cool", "It'll be fun")."""
     words = [t for t in tokens if not t.is_punct]
-    if all(t.pos_ == "PROPN" for t in words):
-        return True  # "Jon!" addressing the listener
+    if all(t.pos_ == "PROPN" or t.lower_ in rules.FILLER_WORDS | rules.VOCATIVES for t in words):
+        return True  # "Jon!", "Thanks, Mel": a name and filler, addressing the listener
+    if _addresses_listener(words) or _reacts_to_listener(words):
+        return True
+    if _is_vocative(words) or _is_exclamation(words):
+        return True
     verbless = not any(t.pos_ in {"VERB", "AUX"} for t in words)
     if verbless and words and words[0].lower_ in rules.REACTION_ADJECTIVES:
         return True  # "Cool setup!"
@@ -342,6 +397,80 @@ def _is_chatter(tokens: list[Token]) -> bool:
         and t.lower_ not in rules.EVALUATIVE_NOUNS | rules.CONVERSATION_NOUNS
         for t in words
     )
+
+
+def _addresses_listener(words: list[Token]) -> bool:
+    """ "You'd be a great counselor", "Your empathy will help": a remark about the listener,
+    with nothing about the speaker in it."""
+    if any(_is_first_person(t) for t in words):
+        return False
+    return any(
+        t.dep_ in _SUBJECT_DEPS
+        and (t.lower_ == "you" or any(c.lower_ == "your" for c in t.children))
+        for t in words
+    )
+
+
+_OBJECT_DEPS = frozenset({"dobj", "pobj", "attr", "oprd", "dative"})
+
+
+def _addressed(tok: Token) -> bool:
+    """A name after a comma, outside the clause's structure: the listener ("..., Mel")."""
+    return tok.dep_ in {"npadvmod", "appos", "dep"} and tok.i > 0 and tok.nbor(-1).text == ","
+
+
+def _names_something(tokens: list[Token]) -> bool:
+    """A number, a name, or a thing as an object: "Yoga is on Wednesdays now" says
+    something; "The colors blend nicely" only evaluates."""
+    vague = any(t.dep_ in _SUBJECT_DEPS and t.lower_ in rules.VAGUE_SUBJECTS for t in tokens)
+    return any(
+        t.like_num
+        or (t.pos_ in {"NUM", "PROPN"} and not _addressed(t))
+        or (
+            t.dep_ in _OBJECT_DEPS
+            and not (vague and t.dep_ == "attr")  # "That's a great pic": an evaluation
+            and _is_content_noun(t)
+            and t.lower_ not in rules.EVALUATIVE_NOUNS
+        )
+        for t in tokens
+    )
+
+
+def _reacts_to_listener(words: list[Token]) -> bool:
+    """ "I'm so happy for you", "I missed you", "I appreciate your help": the speaker's
+    reaction to the listener, naming nothing of the speaker's own."""
+    if not any(_is_first_person_subject(t) for t in words) or any(t.dep_ == "ccomp" for t in words):
+        return False
+    if not any(t.lower_ in _SECOND_PERSON for t in words):
+        return False
+    named = [
+        t
+        for t in words
+        if (_is_content_noun(t) or t.like_num or t.pos_ == "PROPN") and not _addressed(t)
+    ]
+    return all(any(c.lower_ == "your" for c in t.children) for t in named)
+
+
+def _is_vocative(words: list[Token]) -> bool:
+    """ "Caroline, glad you came": a lone capitalised word before a comma names the listener."""
+    if len(words) != 1 or not words[0].text[:1].isupper():
+        return False
+    after = words[0].i + 1
+    return after < len(words[0].doc) and words[0].doc[after].text == ","
+
+
+def _is_exclamation(words: list[Token]) -> bool:
+    """ "What an amazing pic!", "Glad it all worked out", "Great that you came": a reaction."""
+    first = words[0] if words else None
+    if first is None:
+        return False
+    if first.lower_ in rules.REACTION_ADJECTIVES | {"glad"} and first.dep_ not in _SUBJECT_DEPS:
+        return True
+    verbless = not any(t.pos_ in {"VERB", "AUX"} for t in words)
+    return verbless and first.lower_ in {"what", "how"} and first.dep_ in {"det", "advmod"}
+
+
+_SECOND_PERSON = frozenset({"you", "your", "yours", "yourself", "ya"})
 
 
 def _is_content_noun(tok: Token) -> bool:
@@ -523,6 +652,11 @@ def _foreign_facts(line: str) -> list[str]:
     """Non-Latin script: no English model applies; keep sentences verbatim, drop filler."""
     parts = (p.strip() for p in _FOREIGN_SPLIT.split(line))
     return [p for p in parts if p and not rules.is_cjk_filler(p)]
+
+
+def _join(texts: list[str]) -> str:
+    """Clauses of one message as one memory: sentences, each as said."""
+    return ". ".join(t.rstrip(_TERMINAL) for t in texts)
 
 
 def _dedupe(facts: list[str]) -> list[str]:

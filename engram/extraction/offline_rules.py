@@ -336,6 +336,8 @@ SOCIAL_PHRASES = frozenset(
         "you too", "definitely", "totally", "exactly", "agreed", "true", "wow", "awesome",
         "cool", "nice", "great", "amazing", "that's cool", "that's great", "that's awesome",
         "that's amazing", "that's so cool", "that's nice", "love it", "i love that",
+        "talk to you soon", "talk soon", "see you soon", "see you", "i agree", "i totally agree",
+        "totally agree", "i completely agree", "no doubt", "no doubts",
     ]
 )  # fmt: skip
 

@@ -229,5 +229,33 @@ class OfflineReconciler:
                 continue
             if event != Event.NONE:
                 claimed.add(candidate.id)
+                merged = _replace_parts(fact.text, candidate, subject)
+                if merged is not None:
+                    return Decision(Event.UPDATE, merged, candidate.id, index)
             return Decision(event, fact.text, candidate.id, index)
         return Decision(Event.ADD, fact.text, None, index)
+
+
+# A memory of several sentences holds one turn's facts (engram.extraction.offline joins them).
+_PARTS = re.compile(r"(?<=[^\s.])\. (?=[A-Z])")
+
+
+def _replace_parts(fact: str, stored: Candidate, subject: str | None) -> str | None:
+    """A change to one of a stored memory's sentences rewrites that sentence only, so the
+    memory's other facts stay: "Max is 34. Max lives in Lyon" + "Max moved to Paris" ->
+    "Max is 34. Max moved to Paris". None when the stored memory is one sentence, or when no
+    sentence of it is what the fact changes (the fact then replaces the whole memory)."""
+    old_parts, new_parts = _PARTS.split(stored.text), _PARTS.split(fact)
+    if len(old_parts) < 2:
+        return None
+    used: set[int] = set()
+    out = []
+    for old in old_parts:
+        changed = next((i for i, new in enumerate(new_parts) if i not in used and classify(
+            new, old, stored.score, subject) in {Event.UPDATE, Event.DELETE}), None)  # fmt: skip
+        if changed is not None:
+            used.add(changed)
+        out.append(old if changed is None else new_parts[changed])
+    if not used:
+        return None
+    return ". ".join([*out, *(new for i, new in enumerate(new_parts) if i not in used)])

@@ -77,6 +77,22 @@ FACTS += [
     ("Test race went well, 5k in 22:10", ["22:10"]),
 ]
 
+# Written for issue 13 (one memory per turn), before running them: remarks to the listener,
+# reactions and closings keep nothing; a fact said among them is kept.
+JUNK += [
+    "You'd make a great teacher!", "Your plan sounds really solid", "I'm so proud of you!",
+    "What a beautiful view!", "Glad it all worked out", "Thanks, Anna!", "Totally agree, Sam.",
+    "That's a gorgeous photo, Tom!", "I missed you!", "Talk to you soon!",
+    "Great that you're taking time off", "Your kids are lucky to have you",
+]  # fmt: skip
+FACTS += [
+    ("Since we last talked, I started a new job at a bakery", ["bakery"]),
+    ("Thanks, Anna! I finally finished my first half marathon", ["half marathon"]),
+    ("What a week! My sister had her baby on Tuesday", ["sister", "baby"]),
+    ("You'd love it here, I moved to Lisbon last month", ["Lisbon"]),
+    ("I'm so happy for you! I also got a puppy, his name is Rex", ["puppy", "Rex"]),
+]
+
 # (system message, the memories it must become)
 PERSONA = [
     ("Direct, data-driven feedback. No fluff.", ["Direct, data-driven feedback. No fluff"]),
