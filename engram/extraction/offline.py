@@ -462,9 +462,10 @@ def _is_vocative(words: list[Token]) -> bool:
 def _is_exclamation(words: list[Token]) -> bool:
     """ "What an amazing pic!", "Glad it all worked out", "Great that you came": a reaction."""
     first = words[0] if words else None
-    if first is None:
-        return False
-    if first.lower_ in rules.REACTION_ADJECTIVES | {"glad"} and first.dep_ not in _SUBJECT_DEPS:
+    if first is None or any(_is_first_person(t) for t in words):
+        return False  # "Glad I signed up for Boston": the speaker's own news
+    reaction = first.lower_ in rules.REACTION_ADJECTIVES | {"glad"}
+    if reaction and first.dep_ not in _SUBJECT_DEPS | {"amod"}:  # not "Cool weather ..."
         return True
     verbless = not any(t.pos_ in {"VERB", "AUX"} for t in words)
     return verbless and first.lower_ in {"what", "how"} and first.dep_ in {"det", "advmod"}
