@@ -297,6 +297,8 @@ def _strip_filler(tokens: list[Token]) -> list[Token]:
     start = 0
     while start < len(tokens) - 1 and _leading_noise(tokens[start], tokens[start + 1]):
         start += 1
+    if 0 < start < len(tokens) - 1 and _greeted_name(tokens[start], tokens[start + 1]):
+        start += 2  # "Hey Sam! I moved ...": the name greeted is the listener's
     end = len(tokens)
     while end > start and (tokens[end - 1].is_punct or tokens[end - 1].lower_ in _TRAILING_NOISE):
         end -= 1
@@ -309,6 +311,10 @@ def _strip_filler(tokens: list[Token]) -> list[Token]:
     while out and out[-1].is_punct:
         out = out[:-1]
     return out
+
+
+def _greeted_name(tok: Token, nxt: Token) -> bool:
+    return tok.is_alpha and tok.text[:1].isupper() and nxt.text in {"!", ",", "."}
 
 
 def _leading_noise(tok: Token, nxt: Token) -> bool:
