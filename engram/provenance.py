@@ -15,8 +15,8 @@ reads context words as the memory's own (engram.ranking); they are not where it 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from engram.lexical import terms
