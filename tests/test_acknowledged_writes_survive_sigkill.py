@@ -187,6 +187,7 @@ def crash_server(request: pytest.FixtureRequest, engram_home: Path) -> Iterator[
     server.stop()
 
 
+@pytest.mark.timeout(900)  # ~1 min a backend on an idle 2-core runner, ~4 under heavy load
 def test_acknowledged_writes_survive_sigkill(crash_server: ServerProcess) -> None:
     server = crash_server
     seed = int(os.environ.get("CRASH_SEED") or random.randrange(1 << 30))

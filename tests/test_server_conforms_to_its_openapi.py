@@ -81,6 +81,7 @@ def test_document_links_what_answers_supply(server: ServerProcess) -> None:
     ]
 
 
+@pytest.mark.timeout(TIMEOUT_S + 60)  # 2,400 cases: ~2.5 min on a loaded 2-core machine
 def test_server_conforms_to_its_openapi(server: ServerProcess) -> None:
     done = subprocess.run(
         [
