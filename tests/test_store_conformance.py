@@ -430,6 +430,23 @@ def test_keywords_match_any_term_best_first(store: Store) -> None:
     assert store.query(Query("default", None, NOW, keywords=())) == []
 
 
+def test_keyword_lists_are_the_per_word_queries_in_one_statement(store: Store) -> None:
+    """Store.keyword_lists answers what one keyword query per word would, list by list
+    (order and scores included), leaving out the words too common to tell memories apart."""
+    write(store, record("knee", "My knee hurts on long runs", user_id="max"),
+          record("both", "Knee pain before the marathon", user_id="max"),
+          record("boston", "Boston marathon in April", user_id="max"),
+          record("bob", "Bob's knee is fine", user_id="bob"))  # fmt: skip
+    where = parse({"user_id": "max"})
+    words = ("knee", "marathon", "april", "unheard")
+    q = Query("default", where, NOW, keywords=words, limit=2)
+    singles = [store.query(Query("default", where, NOW, keywords=(w,), limit=2)) for w in words]
+    assert store.keyword_lists(q) == singles
+    assert [ids_of(rows) for rows in store.keyword_lists(q)] == [
+        ["both", "knee"], ["boston", "both"], ["boston"], []]
+    assert store.keyword_lists(Query("default", where, NOW, keywords=())) == []
+
+
 def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
     write(store, record("rare", "My knee hurts after long hilly trail sessions", user_id="u"),
           *[record(f"c{i}", f"easy run {i}", user_id="u") for i in range(8)])  # fmt: skip

@@ -227,8 +227,22 @@ class SQLStore(ReviewQueries):
     def keyword_lists(self, q: Query) -> list[list[tuple[MemoryRecord, float | None]]]:
         """One list per term of `q.keywords`, each that term's best `q.limit` matches as
         `query` ranks them; terms too common to tell memories apart are left out, judged
-        by one count query for all the terms (not one per term)."""
-        return [self._matching(q, (term,)) for term in self._telling(q.keywords or ())]
+        by one count query for all the terms. The lists come back from one statement:
+        a search costs two round trips for its keywords, not two per word."""
+        words = self._telling(q.keywords or ())
+        if not words:
+            return []
+        parts, params = [], []
+        for k, word in enumerate(words):
+            sql, bound = self._matching_sql(q, (word,))
+            parts.append(f"SELECT {k} AS list_no, t{k}.* FROM ({sql}) t{k}")
+            params.extend(bound)
+        rows = self._rows(" UNION ALL ".join(parts) + " ORDER BY list_no, score DESC, id",
+                          params)  # fmt: skip
+        lists: list[list[tuple[MemoryRecord, float | None]]] = [[] for _ in words]
+        for row in rows:
+            lists[row[0]].append((self._record(row[1:-1]), _score(row[-1])))
+        return lists
 
     def _matching(
         self, q: Query, words: tuple[str, ...]
@@ -236,6 +250,10 @@ class SQLStore(ReviewQueries):
         """The memories matching any of `words` (already judged by `_telling`)."""
         if not words:
             return []
+        sql, params = self._matching_sql(q, words)
+        return [(self._record(row[:-1]), _score(row[-1])) for row in self._rows(sql, params)]
+
+    def _matching_sql(self, q: Query, words: tuple[str, ...]) -> tuple[str, list[Any]]:
         where, params = self._where(q)
         p = self.dialect.param()
         ft = self._fulltext(words)
@@ -247,8 +265,7 @@ class SQLStore(ReviewQueries):
             f"FROM {self.MEMORIES} m {ft.join} WHERE {where} "
             f"ORDER BY score DESC, m.id LIMIT {p} OFFSET {p}"
         )
-        rows = self._rows(sql, (*ft.params, *params, q.limit, q.offset))
-        return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
+        return sql, [*ft.params, *params, q.limit, q.offset]
 
     def count(self, q: Query) -> int:
         where, params = self._where(q)
