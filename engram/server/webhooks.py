@@ -573,7 +573,10 @@ class ObservedStore:
         try:
             self._store.write(batch)
         except BaseException:
-            self._hooks.drop(held)
+            try:
+                self._hooks.drop(held)
+            except Exception:  # the write's own error is the one to report; recovery drops them
+                log.exception("could not drop the held deliveries of a failed write")
             raise
         try:
             self._hooks.release(held)
