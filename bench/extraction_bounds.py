@@ -12,6 +12,10 @@ add, and its peak). Variants, side by side:
     pieces+plain   the same pieces under threading.Lock (the releasing thread may take it
                    straight back)
     one parse      each line parsed whole, as before issue 14 (one lock hold per line)
+
+Run on the shared 2-core machine under heavy load (load average ~28), 100,000 characters:
+B's add 1.0 s / 0.8 s / 21.0 s, A parsed 2% / 2% / 100% when B was done, peak RSS 373 /
+380 / 755 MB. The plain lock interleaved as well in this run; the fair one guarantees it.
 """
 
 from __future__ import annotations
