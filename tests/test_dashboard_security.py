@@ -58,7 +58,12 @@ def test_sign_in_cookie_is_httponly_samesite_and_holds_no_key(server: ServerProc
     cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(sess.COOKIE))
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=" in cookie
     assert server.api_key not in cookie and server.api_key not in answer.headers["location"]
-    assert browser.get("/dashboard/memories").status_code == 200
+    page = browser.get("/dashboard/memories")
+    assert page.status_code == 200
+    assert browser.post("/dashboard/logout", data={"csrf": "wrong"}).status_code == 403
+    out = browser.post("/dashboard/logout", data={"csrf": _csrf(page.text)})
+    assert out.status_code == 303 and out.headers["location"] == "/dashboard/login"
+    assert browser.get("/dashboard/memories").status_code == 303  # signed out
 
 
 def test_wrong_key_is_refused(server: ServerProcess) -> None:
