@@ -60,12 +60,12 @@ def test_one_deadline_bounds_the_whole_add(llm_server, embedder) -> None:
     """Extraction uses most of the budget; the reconcile call gets only what is left."""
     llm_server.reply_json(FACT, delay=0.8)
     llm_server.reply_json({"decisions": [{"fact": 0, "event": "ADD"}]}, delay=20)
-    with memory(llm_server, embedder, add_timeout=1.5, llm={"timeout": 10}) as m:
+    with memory(llm_server, embedder, add_timeout=3.0, llm={"timeout": 10}) as m:
         m.add("Max likes long runs", user_id="max", infer=False)  # so reconcile is asked
         started = time.monotonic()
-        with pytest.raises(LLMError, match="timed out after 0"):
+        with pytest.raises(LLMError, match=r"timed out after [0-2]\.\d+s"):
             m.add(SAID, user_id="max")
-        assert time.monotonic() - started < 4  # not 0.8 + 10 s of per-call timeouts
+        assert time.monotonic() - started < 8  # not 0.8 + 10 s of per-call timeouts
         assert len(m.get_all(user_id="max")["results"]) == 1  # nothing new stored
     assert len(llm_server.requests) == 2
 
@@ -110,7 +110,8 @@ def test_a_queued_add_has_its_own_longer_budget(llm_server, tmp_path: Path) -> N
         headers = {"Authorization": f"Token {server.api_key}"}
         with httpx.Client(base_url=server.url, headers=headers, timeout=30) as c:
             direct = c.post("/v1/memories/", json={"messages": SAID, "user_id": "max"})
-            assert direct.status_code == 503 and "timed out" in direct.json()["detail"]
+            assert direct.status_code == 503, direct.text
+            assert any(w in direct.json()["detail"] for w in ("timed out", "time budget"))
             queued = c.post("/v3/memories/add/", json={"messages": SAID, "user_id": "max"})
             event = wait_for_event(c, queued.json()["event_id"])
             assert event["status"] == "SUCCEEDED", event
