@@ -100,12 +100,15 @@ class Call:
     fallback: Callable[[str], Any] | None = None
 
 
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _body(model: type[s.Request], values: dict[str, Any]) -> dict[str, Any]:
     """The caller's values, checked by the model the server reads the body with (so a bad
     input fails here with the InvalidInputError `Memory` raises), sent as that model's JSON:
     only what the caller gave, dates as ISO text."""
-    given = {k: v for k, v in values.items() if v is not None}
-    return s.parse_request(model, **given).model_dump(
+    return s.parse_request(model, **_given(values)).model_dump(
         mode="json", by_alias=True, exclude_unset=True, exclude_none=True
     )
 
@@ -142,13 +145,13 @@ class _Calls:
         return Call("GET", f"/v1/memories/{memory_id}/")
 
     @staticmethod
-    def update(
-        memory_id: str, text: str | None, metadata: dict[str, Any] | None,
-        expiration_date: Any = None, categories: list[str] | None = None,
-    ) -> Call:  # fmt: skip
-        body = _body(s.UpdateRequest, {"text": text, "metadata": metadata,
-                                       "expiration_date": expiration_date,
-                                       "categories": categories})  # fmt: skip
+    def update(memory_id: str, values: dict[str, Any]) -> Call:
+        """`values`: text, metadata, categories, timestamp; expiration_date when given (None
+        clears it, so it travels as null)."""
+        given = {k: v for k, v in values.items() if v is not None or k == "expiration_date"}
+        checked = s.parse_request(s.UpdateRequest, **given)
+        body = checked.model_dump(mode="json", exclude_unset=True)
+        body = {k: v for k, v in body.items() if v is not None or k == "expiration_date"}
         return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
 
     @staticmethod
@@ -183,8 +186,9 @@ class _Calls:
         return Call("DELETE", "/v1/batch/", json=_body(s.BatchDeleteRequest, {"memories": items}))
 
     @staticmethod
-    def users() -> Call:
-        return Call("GET", "/v1/entities/")
+    def users(page: int | None = None, page_size: int | None = None) -> Call:
+        return Call("GET", "/v1/entities/",
+                    params=_given({"page": page, "page_size": page_size}) or None)  # fmt: skip
 
     @staticmethod
     def delete_entity(kind: str, entity_id: str) -> Call:
@@ -332,9 +336,14 @@ class _Base:
 
     def update(
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
-        expiration_date: Any = None, categories: list[str] | None = None,
+        expiration_date: Any = s.UNSET, categories: list[str] | None = None,
+        timestamp: Any = None,
     ) -> Any:  # fmt: skip
-        return self._send(_Calls.update(memory_id, text, metadata, expiration_date, categories))
+        values = {"text": text, "metadata": metadata, "categories": categories,
+                  "timestamp": timestamp}  # fmt: skip
+        if expiration_date is not s.UNSET:
+            values["expiration_date"] = expiration_date
+        return self._send(_Calls.update(memory_id, values))
 
     def delete(self, memory_id: str) -> Any:
         return self._send(_Calls.delete(memory_id))
@@ -356,8 +365,8 @@ class _Base:
     def batch_delete(self, memories: list[dict[str, Any] | str]) -> Any:
         return self._send(_Calls.batch_delete(memories))
 
-    def users(self) -> Any:
-        return self._send(_Calls.users())
+    def users(self, page: int | None = None, page_size: int | None = None) -> Any:
+        return self._send(_Calls.users(page, page_size))
 
     entities = users
 

@@ -18,7 +18,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
-from engram import deadline, provenance, timeframe
+from engram import deadline, provenance, timeframe, timeline
 from engram import filters as F
 from engram.config import MemoryConfig
 from engram.embeddings import Embedder, make_embedder
@@ -54,16 +54,23 @@ from engram.models import (
     text_hash,
     utcnow,
 )
+from engram.options import project_fields
 from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
 from engram.schemas import (
+    UNSET,
+    AddArgs,
     AddRequest,
     BatchUpdateRequest,
     DeleteAllRequest,
+    EntitiesRequest,
     FeedbackRequest,
+    ListArgs,
     ListRequest,
     ProjectUpdateRequest,
+    ReadRequest,
     ScopeArgs,
     Scoped,
+    SearchArgs,
     SearchRequest,
     UpdateRequest,
     check_batch,
@@ -184,23 +191,32 @@ class Memory:
         infer: bool = True,
         expiration_date: str | datetime | None = None,
         timestamp: int | float | str | datetime | None = None,
-        **scope: Unpack[ScopeArgs],
-    ) -> dict[str, Any]:
+        **scope: Unpack[AddArgs],
+    ) -> dict[str, Any] | list[dict[str, Any]]:
         """Remember what was said: facts are extracted (infer=False: each message as given)
-        and reconciled with the scope's stored memories. `scope`: see `schemas.ScopeArgs`."""
-        return self._add(parse_request(
+        and reconciled with the scope's stored memories. `scope`: the scope ids and the
+        hosted add options (`schemas.AddArgs`)."""
+        req = parse_request(
             AddRequest, messages=messages, metadata=metadata, infer=infer,
-            expiration_date=expiration_date, timestamp=timestamp, **scope))  # fmt: skip
+            expiration_date=expiration_date, timestamp=timestamp, **scope)  # fmt: skip
+        if req.async_mode:
+            raise InvalidInputError(
+                "async_mode: Memory.add runs in the calling process; queued adds are the "
+                "server's (POST /v3/memories/add/)", field="async_mode")
+        return req.shaped(self._add(req))
 
     @deadline.within(lambda self: self.config.add_timeout)  # one budget for the whole add
     def _add(self, req: AddRequest) -> dict[str, Any]:
         """`add` with its arguments already checked (the server's parsed body)."""
         scope, turns = req.scope(), [m.model_dump(exclude_none=True) for m in req.messages]
         said_at = req.timestamp
-        new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at))
+        new = _NewMemoryFields(scope, req.metadata or {}, req.expiration_date, iso(said_at),
+                               immutable=req.immutable,
+                               said=[{"role": t["role"], "content": t["content"]}
+                                     for t in turns])  # fmt: skip
         messages_said = provenance.message_sources(turns, new.said_at or self._now())
         self._check_embedder(claim=True)
-        ctx = self._context(scope, said_at)
+        ctx = self._context(scope, said_at, req)
         if not req.infer:  # store each message as given, still tagged with categories
             kept = [s for s, t in zip(messages_said, turns) if t["content"].strip()]
             facts = [Fact(s["text"].strip()) for s in kept]
@@ -283,13 +299,17 @@ class Memory:
             for fact, near in zip(facts, candidates)
         ]  # fmt: skip
 
-    def _context(self, scope: dict[str, str], said_at: datetime | None) -> ExtractionContext:
+    def _context(
+        self, scope: dict[str, str], said_at: datetime | None, req: AddRequest | None = None
+    ) -> ExtractionContext:
         settings = self.project.get()
+        own = normalize_categories(req.custom_categories) if req is not None else None
         return ExtractionContext(
             subject=_display_name(scope.get("user_id")),
             agent=scope.get("agent_id") if "user_id" not in scope else None,
-            custom_instructions=settings["custom_instructions"],
-            categories=_settings_categories(settings),
+            custom_instructions=req.instructions(settings["custom_instructions"])
+            if req is not None else settings["custom_instructions"],
+            categories=own or _settings_categories(settings),
             today=(said_at or self._clock()).date(),  # "yesterday" is relative to when said
         )
 
@@ -317,6 +337,8 @@ class Memory:
         batch, results, now = WriteBatch(), [], new.said_at or self._now()
         for d in decisions:
             target = existing.get(d.target_id or "")
+            if d.event in (Event.UPDATE, Event.DELETE) and target is not None and target.immutable:
+                target = None  # an immutable memory stands: the new fact is added beside it
             if d.event != Event.ADD and target is None:
                 d = Decision(Event.ADD, d.text, None, d.fact_index)  # never touch an unknown id
             vector = vectors[d.fact_index] if d.text == facts[d.fact_index].text else None
@@ -350,31 +372,31 @@ class Memory:
             target.metadata = {**target.metadata, **new.metadata}
             target.sources = provenance.merge(target.sources, new.sources_of(d.fact_index))
             batch.upserts.append((target, vector))
-            batch.history.append(
-                self._history(target, Event.UPDATE, old, d.text, "extraction", now))
+            batch.history.append(self._history(target, Event.UPDATE, old, d.text, "extraction",
+                                               now, new.said))  # fmt: skip
             return [{"id": target.id, "memory": d.text, "event": "UPDATE", "previous_memory": old}]
         record = new.record(self.project_id, d.text, tags, now)
         record.sources = new.sources_of(d.fact_index)
         batch.upserts.append((record, vector))
-        batch.history.append(self._history(record, Event.ADD, None, d.text, "extraction", now))
+        batch.history.append(
+            self._history(record, Event.ADD, None, d.text, "extraction", now, new.said))
         added = {"id": record.id, "memory": d.text, "event": "ADD"}
         if d.event != Event.DELETE or target is None:
             return [added]
         target.state, target.replaced_by, target.updated_at = State.SUPERSEDED, record.id, now
         batch.upserts.append((target, None))
-        batch.history.append(
-            self._history(target, Event.DELETE, target.memory, d.text, "contradiction", now)
-        )
+        batch.history.append(self._history(target, Event.DELETE, target.memory, d.text,
+                                           "contradiction", now, new.said))  # fmt: skip
         return [{"id": target.id, "memory": target.memory, "event": "DELETE",
                  "replaced_by": record.id}, added]  # fmt: skip
 
     def _history(
         self, r: MemoryRecord, event: Event, old: str | None, new: str | None, actor: str,
-        at: str | None = None,
+        at: str | None = None, said: list[dict[str, Any]] | None = None,
     ) -> HistoryEntry:
         return HistoryEntry(
             str(uuid.uuid4()), r.id, event, old, new, at or self._now(), actor, self.project_id,
-            r.user_id, r.agent_id, r.run_id,
+            r.user_id, r.agent_id, r.run_id, r.snapshot(said),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ reads
@@ -390,7 +412,7 @@ class Memory:
         rerank: bool | None = None,
         include_sources: bool = False,
         reference_date: str | datetime | None = None,
-        **scope: Unpack[ScopeArgs],
+        **scope: Unpack[SearchArgs],
     ) -> dict[str, Any]:
         """Hybrid search: the nearest memories by vector and those sharing the query's words
         (full-text index), same scope and filters, each scored in [0, 1] (engram.ranking).
@@ -407,12 +429,17 @@ class Memory:
     def _search(self, req: SearchRequest) -> dict[str, Any]:
         limit, threshold = req.size(), self._threshold(req.threshold)
         today = (req.reference_date or self._clock()).date()
-        ranked = self._ranked(req.query.strip(), req.where, limit,
-                              req.keyword_search is not False, req.rerank is not False,
-                              timeframe.window(req.query, today))  # fmt: skip
+        query, window = req.query.strip(), timeframe.window(req.query, today)
+        if req.as_of is not None:
+            ranked = timeline.search(self, query, req, window)
+        else:
+            ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
+                                  req.rerank is not False, window, _modes(req))  # fmt: skip
         rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
-        return {"results": [_result(s, req.include_sources) for s in ranked if s.score >= threshold
-                            and rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]}
+        now = iso(req.as_of) or self._now()
+        return {"results": [project_fields(_result(s, req.include_sources, now), req.fields)
+                            for s in ranked if s.score >= threshold and
+                            rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]}
 
     def _ranked(
         self,
@@ -422,18 +449,19 @@ class Memory:
         keywords: bool,
         rerank: bool,
         window: timeframe.Window | None = None,
+        modes: dict[str, bool] | None = None,
     ) -> list[Scored]:
         self._check_embedder(claim=False)
         vector = self._engine.embedder.embed([query])[0]
         pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
-        now, store = self._now(), self._engine.store
-        dense = store.query(Query(self.project_id, where, now, vector, limit=pool))
+        now, store, modes = self._now(), self._engine.store, modes or {}
+        dense = store.query(Query(self.project_id, where, now, vector, limit=pool, **modes))
         semantic = {r.id: float(s or 0.0) for r, s in dense}
         records = {r.id: r for r, _ in dense}
         orders = [[r.id for r, _ in dense]]
         words = tuple(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if keywords and words:
-            for matched in self._keyword_lists(words, where, now, pool):
+            for matched in self._keyword_lists(words, where, now, pool, modes):
                 orders.append([r.id for r, _ in matched])
                 records.update((r.id, r) for r, _ in matched if r.id not in records)
             fresh = [i for i in records if i not in semantic]
@@ -444,7 +472,8 @@ class Memory:
             span = (iso(window[0]) or "", iso(window[1]) or "")
             said_then = F.conjoin(where, F.Condition("created_at", "gte", span[0]),
                                   F.Condition("created_at", "lt", span[1]))  # fmt: skip
-            dated = store.query(Query(self.project_id, said_then, now, vector, limit=pool))
+            dated = store.query(Query(self.project_id, said_then, now, vector, limit=pool,
+                                      **modes))  # fmt: skip
             orders.append([r.id for r, _ in dated])
             for r, s in dated:
                 records.setdefault(r.id, r)
@@ -453,17 +482,20 @@ class Memory:
                     window=span)  # fmt: skip
 
     def _keyword_lists(
-        self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int
-    ) -> list[list[tuple[MemoryRecord, float | None]]]:
+        self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int,
+        modes: dict[str, bool],
+    ) -> list[list[tuple[MemoryRecord, float | None]]]:  # fmt: skip
         """The memories matching each query word, one list per word: a rare word's few
         matches all come in, however many memories share the common words. (One query for
         all the words ranks by the backend's idf-weighted rank instead: within noise on
         LoCoMo, see the README.)"""
         store = self._engine.store
         if not KEYWORD_LIST_PER_TERM:
-            return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool))]
+            return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool,
+                                      **modes))]  # fmt: skip
         each = max(KEYWORD_LIST_MIN, pool // len(words))
-        return store.keyword_lists(Query(self.project_id, where, now, keywords=words, limit=each))
+        return store.keyword_lists(Query(self.project_id, where, now, keywords=words, limit=each,
+                                         **modes))  # fmt: skip
 
     def _threshold(self, threshold: float | None) -> float:
         """The request's, else the project's, else the default (all validated to [0, 1])."""
@@ -478,7 +510,7 @@ class Memory:
         page_size: int = 100,
         limit: int | None = None,
         include_sources: bool = False,
-        **scope: Unpack[ScopeArgs],
+        **scope: Unpack[ListArgs],
     ) -> dict[str, Any]:
         return self._get_all(parse_request(
             ListRequest, page=page, page_size=page_size, limit=limit,
@@ -486,10 +518,16 @@ class Memory:
 
     def _get_all(self, req: ListRequest) -> dict[str, Any]:
         page, size = req.page or 1, req.limit or req.page_size or 100
-        q = Query(self.project_id, req.where, self._now(), limit=size, offset=(page - 1) * size)
-        rows = self._engine.store.query(q)
-        return {"results": [_shown(r, r.to_dict(), req.include_sources) for r, _ in rows],
-                "count": self._engine.store.count(q)}  # fmt: skip
+        if req.as_of is not None:
+            records, count = timeline.page(self, req, size, (page - 1) * size)
+        else:
+            q = Query(self.project_id, req.where, self._now(), limit=size,
+                      offset=(page - 1) * size, **_modes(req))  # fmt: skip
+            records = [r for r, _ in self._engine.store.query(q)]
+            count = self._engine.store.count(q)
+        now = iso(req.as_of) or self._now()
+        shown = [_shown(r, r.to_dict(), req.include_sources, now) for r in records]
+        return {"results": [project_fields(r, req.fields) for r in shown], "count": count}
 
     def get(self, memory_id: str) -> dict[str, Any]:
         """One memory, with the messages it came from (`sources`)."""
@@ -521,11 +559,17 @@ class Memory:
 
     def update(
         self, memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
-        expiration_date: str | datetime | None = None, categories: list[str] | None = None,
+        expiration_date: Any = UNSET, categories: list[str] | None = None,
+        timestamp: int | float | str | datetime | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        return self._update(memory_id, parse_request(
-            UpdateRequest, text=text, metadata=metadata, expiration_date=expiration_date,
-            categories=categories))
+        """Change a memory's text, metadata, categories, expiry (None clears it) or when it
+        was said."""
+        given = {"text": text, "metadata": metadata, "categories": categories,
+                 "timestamp": timestamp}  # fmt: skip
+        given = {k: v for k, v in given.items() if v is not None}
+        if expiration_date is not UNSET:
+            given["expiration_date"] = expiration_date
+        return self._update(memory_id, parse_request(UpdateRequest, **given))
 
     def _update(self, memory_id: str, req: UpdateRequest) -> dict[str, Any]:
         record = self._active(memory_id)
@@ -541,13 +585,18 @@ class Memory:
         self, record: MemoryRecord, req: UpdateRequest, vector: np.ndarray | None,
         batch: WriteBatch,
     ) -> None:  # fmt: skip
+        if record.immutable:
+            raise InvalidInputError(f"memory {record.id} is immutable: add a new memory instead",
+                                    field="memory_id")  # fmt: skip
         old = record.memory
         if req.metadata is not None:
             record.metadata = req.metadata
-        if req.expiration_date is not None:
+        if req.sets_expiry:
             record.expiration_date = req.expiration_date
         if req.categories is not None:
             record.categories = req.categories
+        if req.timestamp is not None:
+            record.created_at = iso(req.timestamp) or record.created_at
         if req.text is not None:
             record.memory, record.hash = req.text.strip(), text_hash(req.text.strip())
         record.updated_at = self._now()
@@ -619,14 +668,18 @@ class Memory:
         self._delete(records, "user")
         return {"message": f"Successfully deleted {len(records)} memories"}
 
-    def entities(self) -> dict[str, Any]:
-        """Every user, agent, run and app with memories here: {"count", "results"}."""
+    def entities(self, page: int = 1, page_size: int | None = None) -> dict[str, Any]:
+        """Every user, agent, run and app with memories here: {"count", "results"}, a page
+        of `page_size` at a time when given."""
+        req = parse_request(EntitiesRequest, page=page, page_size=page_size)
         rows = [
             {"type": e.kind, "id": e.id, "name": e.id, "total_memories": e.total_memories,
              "created_at": e.created_at, "updated_at": e.updated_at}
             for e in self._engine.store.entities(self.project_id, self._now())
         ]  # fmt: skip
-        return {"count": len(rows), "results": rows}
+        start = (req.page - 1) * (req.page_size or 0)
+        shown = rows[start:start + req.page_size] if req.page_size else rows
+        return {"count": len(rows), "results": shown}
 
     def stats(self) -> dict[str, Any]:
         """This project's counts: memories readable now, and entities of each kind."""
@@ -727,6 +780,8 @@ class _NewMemoryFields:
     expiration_date: str | None
     said_at: str | None = None  # `timestamp`: when the messages were said (ISO), else now
     sources: list[list[dict[str, Any]]] = field(default_factory=list)  # per fact: provenance
+    immutable: bool = False
+    said: list[dict[str, str]] = field(default_factory=list)  # the call's messages (`input`)
 
     def sources_of(self, fact_index: int) -> list[dict[str, Any]]:
         return list(self.sources[fact_index]) if fact_index < len(self.sources) else []
@@ -735,7 +790,8 @@ class _NewMemoryFields:
         return MemoryRecord(
             id=str(uuid.uuid4()), memory=text, project=project, metadata=dict(self.metadata),
             categories=categories, created_at=now, updated_at=now,
-            expiration_date=self.expiration_date, hash=text_hash(text), **self.scope,
+            expiration_date=self.expiration_date, hash=text_hash(text), immutable=self.immutable,
+            **self.scope,
         )  # fmt: skip
 
 
@@ -775,16 +831,29 @@ def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
     return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
 
 
-def _result(scored: Scored, include_sources: bool) -> dict[str, Any]:
+def _result(scored: Scored, include_sources: bool, now: str) -> dict[str, Any]:
     shown = scored.record.to_dict(round(scored.score, 6))
-    return {**_shown(scored.record, shown, include_sources), "score_breakdown": scored.breakdown}
+    return {**_shown(scored.record, shown, include_sources, now),
+            "score_breakdown": scored.breakdown}  # fmt: skip
 
 
-def _shown(record: MemoryRecord, shown: dict[str, Any], include_sources: bool) -> dict[str, Any]:
-    """Mem0's result shape, plus the memory's provenance when asked for."""
+def _shown(
+    record: MemoryRecord, shown: dict[str, Any], include_sources: bool, now: str = ""
+) -> dict[str, Any]:
+    """Mem0's result shape, plus the memory's provenance when asked for, and its state
+    when it is not current (show_expired, latest_only=false)."""
     if include_sources:
         shown["sources"] = list(record.sources)
+    if record.state != State.ACTIVE:
+        shown.update(state=str(record.state), replaced_by=record.replaced_by)
+    elif now and record.expiration_date is not None and record.expiration_date <= now:
+        shown["state"] = "expired"
     return shown
+
+
+def _modes(req: ReadRequest) -> dict[str, bool]:
+    """The read modes a request asks for, as Query flags."""
+    return {"expired": req.show_expired, "superseded": req.with_superseded}
 
 
 def _dedupe(facts: list[Fact]) -> list[Fact]:

@@ -60,6 +60,7 @@ class MemoryRecord:
     # provenance: the messages the memory came from, e.g. {"index", "role", "message_id",
     # "hash", "text", "said_at"}; stored as JSON, returned as stored
     sources: list[dict[str, Any]] = field(default_factory=list)
+    immutable: bool = False  # never updated or superseded by reconciliation, nor by update()
 
     def scope(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in SCOPE_FIELDS}
@@ -77,7 +78,16 @@ class MemoryRecord:
             updated_at=self.updated_at,
             expiration_date=self.expiration_date,
             hash=self.hash,
+            immutable=self.immutable,
         )
+        return out
+
+    def snapshot(self, said: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """What a history entry keeps of the memory as it stood after the change: enough
+        to read the memories as of any past instant (engram.timeline). `said`: the
+        messages that caused the change (the history's `input`)."""
+        out = self.to_dict()
+        out.update(state=str(self.state), replaced_by=self.replaced_by, input=said or [])
         return out
 
 
@@ -94,8 +104,10 @@ class HistoryEntry:
     user_id: str | None = None
     agent_id: str | None = None
     run_id: str | None = None
+    snapshot: dict[str, Any] | None = None  # MemoryRecord.snapshot() after the change
 
     def to_dict(self) -> dict[str, Any]:
+        kept = self.snapshot or {}
         return {
             "id": self.id,
             "memory_id": self.memory_id,
@@ -109,6 +121,9 @@ class HistoryEntry:
             "agent_id": self.agent_id,
             "run_id": self.run_id,
             "is_deleted": self.event == Event.DELETE,
+            "input": kept.get("input") or [],
+            "categories": kept.get("categories") or [],
+            "metadata": kept.get("metadata"),
         }
 
 

@@ -4,9 +4,10 @@
 bodies and answers with the result models, and the client builds its bodies from them,
 so one bad input fails with the same `InvalidInputError.field` everywhere.
 
-Request models ignore unknown fields: the official clients send options Engram does not
-implement (output_format, version, ...) and must not be rejected for them. To add an option,
-add a field to the request model; to add a result field, add it to the result model.
+Every hosted option is a field here (implemented) or refused with a 400 naming it
+(`engram.options.REFUSED`); other unknown fields (the clients' `source` tag, ...) carry no
+meaning and are dropped. To add an option, add a field to the request model; to add a
+result field, add it to the result model.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from pydantic import (
 )
 
 from engram import filters as F
+from engram import options
 from engram.errors import EngramError, InvalidInputError, MissingScopeError
 from engram.models import MAX_ID_LENGTH, MAX_PAGE, MAX_PAGE_SIZE, SCOPE_FIELDS, iso
 
 M = TypeVar("M", bound=BaseModel)
+UNSET: Any = object()  # an argument not given, unlike an explicit None (which clears)
 ROLES = ("user", "assistant", "system")
 # One message is at most this long: far above any chat turn, and far below spaCy's
 # 1,000,000-character limit, so a huge line is a 400 rather than an extractor failure.
@@ -240,6 +243,7 @@ class Checked(BaseModel):
     @classmethod
     def _well_formed(cls, data: Any) -> Any:
         check_json(data, "")
+        options.refuse(data)
         return data
 
 
@@ -269,13 +273,18 @@ class Scoped(Request):
         """The parsed filter tree, scope included."""
         return self._where
 
+    def read_options(self) -> F.Node | None:
+        """Options that narrow a read, as filter conditions (see ReadRequest)."""
+        return None
+
     @model_validator(mode="after")
     def _resolve_scope(self) -> Scoped:
         where = F.conjoin(F.scope_filter(**self.scope()), F.parse(self.filters))
         if not F.has_scope(where):
             raise MissingScopeError(self.action)
         # every scope id "*": the whole project, which `*` on one id alone never is
-        self._where = F.without_wildcards(where) if F.project_wide(where) else where
+        where = F.without_wildcards(where) if F.project_wide(where) else where
+        self._where = F.conjoin(where, self.read_options())
         return self
 
 
@@ -289,6 +298,38 @@ class ScopeArgs(TypedDict, total=False):
     run_id: str | None
     app_id: str | None
     filters: dict[str, Any] | None
+
+
+class AddArgs(ScopeArgs, total=False):
+    """`Memory.add`'s keywords beyond its own arguments: scope and the hosted add options."""
+
+    immutable: bool
+    custom_instructions: str | None
+    agent_custom_instructions: str | None
+    custom_categories: list[Any] | None
+    includes: str | None
+    excludes: str | None
+    output_format: str | None
+    async_mode: bool
+
+
+class ReadArgs(ScopeArgs, total=False):
+    """What narrows or widens a read (`ReadRequest`), beyond its scope."""
+
+    categories: list[str] | None
+    metadata: dict[str, Any] | None
+    fields: list[str] | None
+    show_expired: bool
+    latest_only: bool | None
+    as_of: str | datetime | None
+
+
+SearchArgs = ReadArgs
+
+
+class ListArgs(ReadArgs, total=False):
+    start_date: str | datetime | None
+    end_date: str | datetime | None
 
 
 class ChatMessage(BaseModel):
@@ -308,6 +349,35 @@ class AddRequest(Scoped):
     timestamp: Timestamp = None
     # 1.x clients default to True (Mem0 queues the add); Engram's own client sends False.
     async_mode: bool = False
+    immutable: StrictBool = Field(
+        default=False, description="Never updated or superseded by reconciliation or update")
+    custom_instructions: str | None = Field(
+        default=None, description="This add's instructions instead of the project's")
+    agent_custom_instructions: str | None = Field(
+        default=None, description="Added to the instructions when the add is an agent's")
+    custom_categories: Annotated[list[Any] | None, BeforeValidator(_categories)] = Field(
+        default=None, description="This add's categories instead of the project's")
+    includes: str | None = Field(default=None, description="What to remember (instructions)")
+    excludes: str | None = Field(default=None, description="What not to remember")
+    output_format: Literal["v1.0", "v1.1"] | None = Field(
+        default=None, description="v1.0: the list of events alone; v1.1: {results}")
+
+    def shaped(self, out: dict[str, Any]) -> dict[str, Any] | list[dict[str, Any]]:
+        """The add's result in the `output_format` asked for (v1.0: the events alone)."""
+        return out["results"] if self.output_format == "v1.0" else out
+
+    def instructions(self, project: str | None) -> str | None:
+        """The instructions this add extracts by: its own or the project's, plus its
+        includes/excludes as the include/exclude lists instructions are read by."""
+        parts = [self.custom_instructions if self.custom_instructions is not None else project]
+        if self.agent_custom_instructions and self.agent_id:
+            parts.append(self.agent_custom_instructions)
+        if self.includes:
+            parts.append(f"Include: {self.includes}")
+        if self.excludes:
+            parts.append(f"Exclude: {self.excludes}")
+        text = "\n".join(p.strip() for p in parts if p and p.strip())
+        return text or None
 
     @model_validator(mode="after")
     def _bounded_extraction(self) -> AddRequest:
@@ -345,7 +415,40 @@ def _scope_in_filters(filters: dict[str, Any] | None) -> dict[str, Any]:
     return found
 
 
-class SearchRequest(Scoped):
+AsOf = Annotated[
+    datetime | None,
+    BeforeValidator(lambda v: None if v in (None, "") else F.parse_datetime(v, field="as_of")),
+    Field(description="Read the memories as they stood at this instant (engram.timeline)"),
+]
+DateBound = Annotated[
+    datetime | None,
+    BeforeValidator(lambda v, info: None if v in (None, "")
+                    else F.parse_datetime(v, field=info.field_name)),
+]  # fmt: skip
+
+
+class ReadRequest(Scoped):
+    """What search and get_all share: read modes and the options that narrow a read."""
+
+    categories: Annotated[list[str] | None, BeforeValidator(options.category_names)] = Field(
+        default=None, description="Only memories in any of these categories")
+    metadata: Metadata = Field(default=None, description="Only memories with these metadata")
+    fields: list[str] | None = Field(default=None, description="Only these keys of each result")
+    show_expired: StrictBool = Field(default=False, description="Expired memories too")
+    latest_only: StrictBool | None = Field(
+        default=None, description="Current memories only (the default); false: with the "
+        "memories newer facts superseded (state, replaced_by)")
+    as_of: AsOf = None
+
+    def read_options(self) -> F.Node | None:
+        return options.read_conditions(self.categories, self.metadata)
+
+    @property
+    def with_superseded(self) -> bool:
+        return self.latest_only is False
+
+
+class SearchRequest(ReadRequest):
     action: ClassVar[str] = "search"
     query: Annotated[str, BeforeValidator(_query)]
     limit: PageSize | None = None
@@ -364,12 +467,18 @@ class SearchRequest(Scoped):
         return self.top_k or self.limit or default
 
 
-class ListRequest(Scoped):
+class ListRequest(ReadRequest):
     action: ClassVar[str] = "get_all"
     page: PageNumber | None = None
     page_size: PageSize | None = None
     limit: PageSize | None = None  # Mem0's name for page_size in the library call
     include_sources: StrictBool = False  # each result carries `sources`
+    start_date: DateBound = Field(default=None, description="Created at or after")
+    end_date: DateBound = Field(default=None, description="Created at or before")
+
+    def read_options(self) -> F.Node | None:
+        return options.read_conditions(self.categories, self.metadata,
+                                       self.start_date, self.end_date)  # fmt: skip
 
 
 class DeleteAllRequest(Scoped):
@@ -387,17 +496,31 @@ def _category_names(value: Any) -> list[str] | None:
 class UpdateRequest(Request):
     text: str | None = None
     metadata: Metadata = None
-    expiration_date: Expiry = None
+    expiration_date: Expiry = Field(default=None, description="null clears the expiry")
     categories: Annotated[list[str] | None, BeforeValidator(_category_names)] = None
+    timestamp: Timestamp = Field(default=None, description="When the fact was said")
 
     @model_validator(mode="after")
     def _something_to_change(self) -> UpdateRequest:
-        nothing = (self.text, self.metadata, self.expiration_date, self.categories)
-        if all(value is None for value in nothing):
-            raise InvalidInputError("update needs text or metadata", field="text")
+        given = [k for k in ("text", "metadata", "categories", "timestamp")
+                 if getattr(self, k) is not None]  # fmt: skip
+        if not given and not self.sets_expiry:  # an explicit null expiry clears it
+            raise InvalidInputError(
+                "update needs text, metadata, categories, expiration_date or timestamp",
+                field="text")
         if self.text is not None and not self.text.strip():
             raise InvalidInputError("text must be a non-empty string", field="text")
         return self
+
+    @property
+    def sets_expiry(self) -> bool:
+        """expiration_date was given: a date sets it, null clears it."""
+        return "expiration_date" in self.model_fields_set
+
+
+class EntitiesRequest(Request):
+    page: PageNumber = 1
+    page_size: PageSize | None = None
 
 
 def check_batch(items: Any, field: str = "memories") -> Any:
@@ -508,6 +631,9 @@ class MemoryItem(Result):
     updated_at: str | None = None
     expiration_date: str | None = None
     hash: str | None = None
+    immutable: bool = False
+    state: str | None = None  # latest_only=false / as_of: "active", "superseded", "expired"
+    replaced_by: str | None = None
 
 
 class SearchResult(Result):
@@ -582,6 +708,9 @@ class HistoryItem(Result):
     run_id: str | None = None
     is_deleted: bool = False
     sources: list[dict[str, Any]] = []  # the messages the memory came from as of this event
+    input: list[dict[str, Any]] = []  # the messages that made the change
+    categories: list[str] = []  # the memory's categories after it
+    metadata: dict[str, Any] | None = None
 
 
 class Entity(Result):
@@ -621,6 +750,7 @@ class EventOut(Result):
     error: dict[str, Any] | None = None
     created_at: str
     updated_at: str
+    latency: float | None = None  # ms from queued to finished
 
 
 class EventList(Paged[EventOut]):

@@ -34,9 +34,9 @@ FORMAT_VERSION = 1
 CHUNK = 200
 _RECORD_FIELDS = ("user_id", "agent_id", "run_id", "app_id", "metadata", "categories",
                   "created_at", "updated_at", "expiration_date", "replaced_by", "hash",
-                  "sources")  # fmt: skip
+                  "sources", "immutable")  # fmt: skip
 _HISTORY_FIELDS = ("id", "event", "old_memory", "new_memory", "created_at", "actor",
-                   "user_id", "agent_id", "run_id")  # fmt: skip
+                   "user_id", "agent_id", "run_id", "snapshot")  # fmt: skip
 
 
 @dataclass
@@ -185,6 +185,7 @@ def from_line(line: dict[str, Any], project: str) -> MemoryRecord:
     fields["updated_at"] = fields["updated_at"] or ""
     fields["hash"] = fields["hash"] or ""
     fields["sources"] = fields["sources"] or []  # exports before provenance have none
+    fields["immutable"] = bool(fields["immutable"])
     return MemoryRecord(id=line["id"], memory=line["memory"], project=project,
                         state=State(line.get("state") or State.ACTIVE), **fields)  # fmt: skip
 
@@ -197,7 +198,7 @@ def _history_entry(h: dict[str, Any], memory_id: str, project: str) -> HistoryEn
     return HistoryEntry(
         h["id"], memory_id, Event(h["event"]), h.get("old_memory"), h.get("new_memory"),
         h["created_at"], h.get("actor"), project, h.get("user_id"), h.get("agent_id"),
-        h.get("run_id"),
+        h.get("run_id"), h.get("snapshot"),
     )  # fmt: skip
 
 

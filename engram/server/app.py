@@ -9,6 +9,7 @@ in each server process, so an event id still answers after a restart or on anoth
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -175,12 +176,17 @@ def _list(
 
 
 def _json_filters(raw: str | None) -> dict[str, Any] | None:
+    """Filters in a query string: JSON, or the Python literal mem0ai 2.x sends (httpx
+    writes a dict parameter as str(dict): {'user_id': 'max'}, with True/None)."""
     if not raw:
         return None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidInputError(f"filters: not valid JSON ({exc.msg})", field="filters") from exc
+        value = _python_literal(raw)
+        if value is None:
+            raise InvalidInputError(f"filters: not valid JSON ({exc.msg})",
+                                    field="filters") from exc  # fmt: skip
     if not isinstance(value, dict):
         raise InvalidInputError("filters: expected a JSON object", field="filters")
     return value
@@ -199,6 +205,17 @@ def scope_query(
 
 
 ScopeQuery = Annotated[dict[str, Any], Depends(scope_query)]
+
+
+def _python_literal(raw: str) -> Any:
+    """A Python literal of plain values only (ast.literal_eval evaluates no code); None
+    when it is not one. Bounded in size and depth, as JSON bodies are."""
+    if len(raw) > MAX_BODY_BYTES or raw.count("[") + raw.count("{") > 10 * s.MAX_JSON_DEPTH:
+        return None
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
 
 
 # ---------------------------------------------------------------------------- routes
@@ -225,13 +242,13 @@ def ping(ctx: Auth) -> dict[str, Any]:
     return s.Ping(org_id=ctx.who.org_id, project_id=ctx.who.project_id).model_dump()
 
 
-@route("POST", "/v1/memories/", model=s.AddResult | s.QueuedResult)
+@route("POST", "/v1/memories/", model=s.AddResult | s.QueuedResult | list[s.AddEvent])
 def add_v1(ctx: Auth, request: Request, body: s.AddRequest) -> dict[str, Any]:
     """Add; with async_mode (the 1.x default) it is queued like /v3/memories/add/."""
     ctx_check(ctx, body)
     if body.async_mode:
         return {"results": [_enqueue(ctx, request, body)]}
-    return ctx.memory._add(body)
+    return body.shaped(ctx.memory._add(body))
 
 
 @route("POST", "/v3/memories/add/", model=s.Queued)
@@ -273,6 +290,7 @@ def list_events(
 def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     return {"results": ctx.memory._search(body)["results"]}
+
 
 
 @route("POST", "/v2/memories/", "/v3/memories/", model=s.Page)
@@ -341,8 +359,12 @@ def batch_delete(ctx: Auth, body: s.BatchDeleteRequest) -> dict[str, Any]:
 
 
 @route("GET", "/v1/entities/", model=s.EntityList, tag="entities")
-def entities(ctx: Auth) -> dict[str, Any]:
-    return ctx.memory.entities()
+def entities(
+    ctx: Auth,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
+) -> dict[str, Any]:
+    return ctx.memory.entities(page=page, page_size=page_size)
 
 
 @route("DELETE", "/v1/entities/{kind}/{entity_id}/", "/v2/entities/{kind}/{entity_id}/",

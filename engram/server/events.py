@@ -25,11 +25,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engram.errors import InvalidInputError
-from engram.models import iso, utcnow
+from engram.models import SCOPE_FIELDS, iso, utcnow
 from engram.server.auth import Principal
 from engram.server.state import StateSchema, open_state
 from engram.stores.database import Tx
@@ -243,7 +244,27 @@ def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     out = dict(zip(keys, row, strict=True))
     for key in ("payload", "results", "error"):
         out[key] = json.loads(out[key]) if out[key] else None
-    return out
+    return _hosted_shape(out)
+
+
+def _hosted_shape(event: dict[str, Any]) -> dict[str, Any]:
+    """Mem0's event shape as its clients read it: `latency` (ms from queued to finished)
+    and, per result, the memory text under `data` and the ids it was added for."""
+    if event["status"] in ("SUCCEEDED", "FAILED"):
+        try:
+            took = datetime.fromisoformat(event["updated_at"]) - datetime.fromisoformat(
+                event["created_at"])
+            event["latency"] = round(took.total_seconds() * 1000, 1)
+        except (TypeError, ValueError):
+            event["latency"] = None
+    payload = event.get("payload") or {}
+    scope = {k: payload[k] for k in SCOPE_FIELDS if payload.get(k)}
+    for result in event.get("results") or []:
+        if isinstance(result, dict):
+            result.setdefault("data", {"memory": result.get("memory")})
+            for key, value in scope.items():
+                result.setdefault(key, value)
+    return event
 
 
 # The worker ids of this process's open stores: a claim bearing this process's PID but none

@@ -15,6 +15,8 @@ Versions:
   3  `feedback` and `feedback_reason` on memories (POSITIVE / NEGATIVE / VERY_NEGATIVE),
      and an index on (project, created_at, id) for the dashboard's keyset pages
   4  an index on (project, categories) for the dashboard's per-category counts
+  5  `immutable` on memories; `snapshot` (the memory as it stood after the change, JSON) on
+     history, which point-in-time reads (engram.timeline) and history's `input` read
 """
 
 from __future__ import annotations

@@ -114,11 +114,18 @@ CREATE INDEX engram_memories_categories ON engram_memories (project, categories)
     INCLUDE (state, expiration_date);
 """
 
+# 5: as SQLite's (engram/stores/sqlite.py)
+_V5 = """
+ALTER TABLE engram_memories ADD COLUMN immutable boolean NOT NULL DEFAULT false;
+ALTER TABLE engram_history ADD COLUMN snapshot jsonb;
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
     Migration(3, _V3),
     Migration(4, _V4),
+    Migration(5, _V5),
 )
 
 

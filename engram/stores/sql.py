@@ -22,17 +22,18 @@ from engram.stores.review import ReviewQueries
 
 COLUMNS = (
     "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
-    "created_at, updated_at, expiration_date, state, replaced_by, sources"
+    "created_at, updated_at, expiration_date, state, replaced_by, sources, immutable"
 )
 M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
 HISTORY_COLUMNS = (
     "id, memory_id, event, old_memory, new_memory, created_at, actor, project, "
-    "user_id, agent_id, run_id"
+    "user_id, agent_id, run_id, snapshot"
 )
-# What an upsert may change; id, project, scope and created_at stay as first written.
+# What an upsert may change; id, project and scope stay as first written (created_at
+# changes only by an update's `timestamp`: when the fact was said).
 _UPDATED = (
-    "memory", "hash", "metadata", "categories", "updated_at", "expiration_date", "state",
-    "replaced_by", "sources", "index_text",
+    "memory", "hash", "metadata", "categories", "created_at", "updated_at", "expiration_date",
+    "state", "replaced_by", "sources", "index_text", "immutable",
 )  # fmt: skip
 # A keyword query skips a term found in more memories than this and in over half of all
 # memories: BM25 gives such a term almost no weight (FTS5 floors its idf), yet ranking its
@@ -117,15 +118,15 @@ class SQLStore(ReviewQueries):
                 [(r.project, r.id) for r in batch.deletes],
             )
             tx.many(
-                f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) VALUES ({self._marks(11)})",
-                [_history_params(h) for h in batch.history],
+                f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) VALUES ({self._marks(12)})",
+                [self._history_params(h) for h in batch.history],
             )
 
     def _upsert_sql(self) -> str:
         m = self.MEMORIES
         updates = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
         return (
-            f"INSERT INTO {m} ({COLUMNS}, index_text, embedding) VALUES ({self._marks(18)}) "
+            f"INSERT INTO {m} ({COLUMNS}, index_text, embedding) VALUES ({self._marks(19)}) "
             f"ON CONFLICT (project, id) DO UPDATE SET {updates}, "
             f"embedding = coalesce(excluded.embedding, {m}.embedding)"
         )
@@ -135,8 +136,15 @@ class SQLStore(ReviewQueries):
             r.id, r.project, r.user_id, r.agent_id, r.run_id, r.app_id, r.memory, r.hash,
             self._bind_json(r.metadata), self._bind_json(r.categories), r.created_at,
             r.updated_at, r.expiration_date, str(r.state), r.replaced_by,
-            self._bind_json(r.sources), index_text(r.memory),
+            self._bind_json(r.sources), bool(r.immutable), index_text(r.memory),
             None if vector is None else self._bind_vector(vector),
+        )  # fmt: skip
+
+    def _history_params(self, h: HistoryEntry) -> tuple[Any, ...]:
+        return (
+            h.id, h.memory_id, str(h.event), h.old_memory, h.new_memory, h.created_at, h.actor,
+            h.project, h.user_id, h.agent_id, h.run_id,
+            None if h.snapshot is None else self._bind_json(h.snapshot),
         )  # fmt: skip
 
     def save_settings(self, project: str, settings: dict[str, Any]) -> None:
@@ -162,7 +170,7 @@ class SQLStore(ReviewQueries):
             app_id=row[5], memory=row[6], hash=row[7], metadata=self._read_json(row[8]),
             categories=self._read_json(row[9]), created_at=row[10], updated_at=row[11],
             expiration_date=row[12], state=State(row[13]), replaced_by=row[14],
-            sources=self._read_json(row[15]),
+            sources=self._read_json(row[15]), immutable=bool(row[16]),
         )  # fmt: skip
 
     def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]:
@@ -191,8 +199,13 @@ class SQLStore(ReviewQueries):
         p = self.dialect.param()
         clauses = [f"m.project = {p}"]
         params: list[Any] = [q.project]
-        if not q.include_inactive:
+        if q.include_inactive:
+            pass
+        elif q.superseded:  # the current memories and those newer facts replaced
+            clauses.append("m.state IN ('active', 'superseded')")
+        else:
             clauses.append("m.state = 'active'")
+        if not (q.include_inactive or q.expired):
             clauses.append(f"(m.expiration_date IS NULL OR m.expiration_date > {p})")
             params.append(q.now)
         if q.where is not None:
@@ -315,10 +328,27 @@ class SQLStore(ReviewQueries):
             f"AND memory_id = {p} ORDER BY created_at, {self.HISTORY_ORDER}",
             (project, memory_id),
         )
-        return [
-            HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10])
-            for r in rows
-        ]
+        return [self._history_entry(r) for r in rows]
+
+    def _history_entry(self, r: Sequence[Any]) -> HistoryEntry:
+        snapshot = None if r[11] is None else self._read_json(r[11])
+        return HistoryEntry(r[0], r[1], Event(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+                            r[10], snapshot)  # fmt: skip
+
+    def history_until(
+        self, project: str, until: str, scope: dict[str, str]
+    ) -> list[HistoryEntry]:
+        """The project's history entries made at or before `until`, oldest first, of the
+        memories with these scope ids (user, agent, run: the ids history rows carry)."""
+        p = self.dialect.param()
+        ids = {k: v for k, v in scope.items() if k in ("user_id", "agent_id", "run_id")}
+        same = "".join(f" AND {k} = {p}" for k in ids)
+        rows = self._rows(
+            f"SELECT {HISTORY_COLUMNS} FROM {self.HISTORY} WHERE project = {p} "
+            f"AND created_at <= {p}{same} ORDER BY created_at, {self.HISTORY_ORDER}",
+            (project, until, *ids.values()),
+        )
+        return [self._history_entry(r) for r in rows]
 
     def expired_ids(self, project: str, now: str, limit: int) -> list[str]:
         """Ids of the project's memories expired at `now` (served by the expiry index)."""
@@ -349,9 +379,3 @@ class SQLStore(ReviewQueries):
 def _score(value: Any) -> float | None:
     return None if value is None else float(value)
 
-
-def _history_params(h: HistoryEntry) -> tuple[Any, ...]:
-    return (
-        h.id, h.memory_id, str(h.event), h.old_memory, h.new_memory, h.created_at, h.actor,
-        h.project, h.user_id, h.agent_id, h.run_id,
-    )  # fmt: skip

@@ -117,11 +117,19 @@ _V4 = """
 CREATE INDEX memories_categories ON memories (project, categories, state, expiration_date);
 """
 
+# 5: immutable memories (add's `immutable`) and a snapshot of the memory in each history
+# entry (what engram.timeline reads the past from, and history's `input`/`categories`)
+_V5 = """
+ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE history ADD COLUMN snapshot TEXT;
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
     Migration(3, _V3),
     Migration(4, _V4),
+    Migration(5, _V5),
 )
 # PRAGMA user_version, which the first release already wrote.
 VERSION = VersionSlot(
