@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +99,7 @@ class Call:
     params: dict[str, Any] | None = None
     # what fail_open returns instead of raising when the server is down
     fallback: Callable[[str], Any] | None = None
+    headers: dict[str, str] | None = None
 
 
 def _given(values: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +242,30 @@ class _Calls:
         path = f"/api/v1/webhooks/{webhook_id}/deliveries/" if webhook_id is not None else (
             "/api/v1/webhooks/deliveries/")  # fmt: skip
         return Call("GET", path, params={"page": page, "page_size": page_size})
+
+    @staticmethod
+    def profile(entity_id: str) -> Call:
+        return Call("GET", f"/v2/entities/user/{entity_id}/profile/")
+
+    @staticmethod
+    def profile_job(body: dict[str, Any], key: str | None) -> Call:
+        return Call("POST", "/v2/profiles/jobs/", json=body,
+                    headers={"Idempotency-Key": key or uuid.uuid4().hex})  # fmt: skip
+
+    @staticmethod
+    def profile_settings(body: dict[str, Any] | None = None) -> Call:
+        if body is None:
+            return Call("GET", "/v2/profiles/settings/")
+        return Call("POST", "/v2/profiles/settings/", json=body)
+
+    @staticmethod
+    def get_profile_job(job_id_or_status_url: str) -> Call:
+        path = job_id_or_status_url
+        return Call("GET", path if path.startswith("/") else f"/v2/profiles/jobs/{path}/")
+
+    @staticmethod
+    def summary(filters: dict[str, Any] | None) -> Call:
+        return Call("POST", "/v1/summary/", json={"filters": filters})
 
     @staticmethod
     def project_get(org: str, project: str, fields: list[str] | None) -> Call:
@@ -416,6 +442,40 @@ class _Base:
         """The delivery log (newest first, each with its attempts): one webhook's or all."""
         return self._send(_Calls.webhook_deliveries(webhook_id, page, page_size))
 
+    # Profiles and summaries (engram.profiles), as mem0ai 2.2.1 names them.
+
+    def get_profile(self, entity_id: str) -> Any:
+        return self._send(_Calls.profile(entity_id))
+
+    def generate_profile(self, entity_id: str, idempotency_key: str | None = None) -> Any:
+        body = {"operation": "trigger", "entity_type": "user", "entity_id": entity_id}
+        return self._send(_Calls.profile_job(body, idempotency_key))
+
+    def sample_profiles(self, limit: int | None = None,
+                        idempotency_key: str | None = None) -> Any:  # fmt: skip
+        body = _given({"operation": "sample", "entity_type": "user", "limit": limit})
+        return self._send(_Calls.profile_job(body, idempotency_key))
+
+    def get_profile_job(self, job_id_or_status_url: str) -> Any:
+        return self._send(_Calls.get_profile_job(job_id_or_status_url))
+
+    def get_profile_settings(self) -> Any:
+        return self._send(_Calls.profile_settings())
+
+    def update_profile_settings(
+        self, enabled: bool | None = None, schema: Any = s.UNSET, custom_instructions: Any = s.UNSET
+    ) -> Any:
+        """Only what is passed is written; None clears schema or instructions."""
+        user = {k: v for k, v in (("schema", schema), ("custom_instructions",
+                                                       custom_instructions)) if v is not s.UNSET}
+        body: dict[str, Any] = {"enabled": enabled} if enabled is not None else {}
+        if user:
+            body["entities"] = {"user": user}
+        return self._send(_Calls.profile_settings(body))
+
+    def get_summary(self, filters: dict[str, Any] | None = None) -> Any:
+        return self._send(_Calls.summary(filters))
+
     def delete_users(
         self,
         user_id: str | None = None,
@@ -463,7 +523,8 @@ class MemoryClient(_Base):
             last = attempt == self.policy.retries
             try:
                 response = self._http.request(
-                    call.method, call.path, json=call.json, params=call.params
+                    call.method, call.path, json=call.json, params=call.params,
+                    headers=call.headers,
                 )
             except httpx.TransportError as exc:
                 if last:
@@ -542,7 +603,8 @@ class AsyncMemoryClient(_Base):
             last = attempt == self.policy.retries
             try:
                 response = await self._http.request(
-                    call.method, call.path, json=call.json, params=call.params
+                    call.method, call.path, json=call.json, params=call.params,
+                    headers=call.headers,
                 )
             except httpx.TransportError as exc:
                 if last:

@@ -55,6 +55,7 @@ from engram.models import (
     utcnow,
 )
 from engram.options import project_fields
+from engram.profiles import Profiles
 from engram.ranking import DEFAULT_THRESHOLD, Scored, rank
 from engram.schemas import (
     UNSET,
@@ -104,6 +105,7 @@ class Engine:
     extractor: Extractor
     reconciler: Reconciler
     tagger: CategoryTagger
+    llm: Any = None  # the configured chat model, if any (profiles are written by it)
 
 
 def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder | None) -> Engine:
@@ -126,7 +128,7 @@ def build_engine(config: MemoryConfig, store: Store | None, embedder: Embedder |
         from engram.extraction.reconcile import OfflineReconciler
 
         extractor, reconciler = LocalExtractor(embedder), OfflineReconciler()
-    return Engine(store, embedder, extractor, reconciler, CategoryTagger(embedder))
+    return Engine(store, embedder, extractor, reconciler, CategoryTagger(embedder), llm)
 
 
 class Memory:
@@ -145,6 +147,7 @@ class Memory:
         self._engine = _engine or build_engine(self.config, store, embedder)
         self._clock = clock
         self.project = ProjectSettings(self)
+        self.profiles = Profiles(self)  # user profiles and summaries (engram.profiles)
         self._projects: dict[str, Memory] = {}
         self._lock = threading.Lock()
         self._model_on_record = False  # see _check_embedder

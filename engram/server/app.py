@@ -444,6 +444,8 @@ def create_app(
     )
     redact_access_log()
     _install_error_handlers(app)
+    from engram.server import profile_routes  # noqa: F401  (its routes join `router`)
+
     app.include_router(router)
     mount_dashboard(app)  # /dashboard: engram.server.dashboard
     app.include_router(platform_router)
