@@ -10,5 +10,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 bash scripts/setup_chromium.sh  # Debian's chromium for the dashboard's browser test
 .venv/bin/ruff check .
+# the official Mem0 clients the compatibility tests drive (Python, TypeScript, CLI)
+bash scripts/setup_official_clients.sh
 # -p no:cacheprovider keeps a read-only checkout clean; the timeout stops a hung test.
 exec .venv/bin/python -m pytest -p no:cacheprovider -q "$@"

@@ -444,7 +444,7 @@ def create_app(
     )
     redact_access_log()
     _install_error_handlers(app)
-    from engram.server import profile_routes  # noqa: F401  (its routes join `router`)
+    from engram.server import account_routes, profile_routes  # noqa: F401  (routes join `router`)
 
     app.include_router(router)
     mount_dashboard(app)  # /dashboard: engram.server.dashboard
