@@ -741,6 +741,48 @@ class Project(ProjectSettings):
     message: str | None = None  # after an update
 
 
+class Profile(Result):
+    """A user's profile (engram.profiles): {category: {attribute: [entries]}}."""
+
+    entity_type: str = "user"
+    entity_id: str
+    status: Literal["succeeded", "pending", "failed", "not_enabled", "insufficient_data"]
+    profile: dict[str, Any]
+    updated_at: str | None = None
+    generation_count: int = 0
+    memory_count: int = 0
+
+
+class ProfileSettingsOut(Result):
+    enabled: bool
+    capabilities: dict[str, Any]
+    entities: dict[str, dict[str, Any]]
+
+
+class ProfileJobCreated(Result):
+    job_id: str
+    status: str
+    status_url: str
+    operation: Literal["trigger", "sample"]
+    entity_type: str = "user"
+    entity_count_reserved: int
+    event_id: str | None = None
+    replayed: bool = False
+    sampled: int | None = None  # sample
+    entity_ids: list[str] | None = None  # sample
+
+
+class ProfileJobStatus(Result):
+    job: dict[str, Any]
+
+
+class Summary(Result):
+    status: str
+    memory_count: int
+    profile: dict[str, Any]
+    summary: str
+
+
 class EventOut(Result):
     id: str
     event_type: str

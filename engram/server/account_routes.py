@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engram import schemas as s
 from engram.errors import ProjectAccessError
 from engram.server.app import PROJECT_PATH, Auth, route
 
@@ -22,9 +23,9 @@ def _refuse(what: str) -> Any:
     return handler
 
 
-route("POST", "/api/v1/orgs/organizations/{org_id}/projects/", model=dict[str, Any],
+route("POST", "/api/v1/orgs/organizations/{org_id}/projects/", model=s.Confirmation,
       tag="projects")(_refuse("creating a project"))  # fmt: skip
-route("DELETE", PROJECT_PATH, model=dict[str, Any], tag="projects")(_refuse("deleting a project"))
+route("DELETE", PROJECT_PATH, model=s.Confirmation, tag="projects")(_refuse("deleting a project"))
 for _method in ("GET", "POST", "PUT", "DELETE"):
-    route(_method, PROJECT_PATH + "members/", model=dict[str, Any],
+    route(_method, PROJECT_PATH + "members/", model=s.Confirmation,
           tag="projects")(_refuse("managing project members"))  # fmt: skip

@@ -7,21 +7,22 @@ from typing import Annotated, Any
 
 from fastapi import Body, Header
 
+from engram import schemas as s
 from engram.schemas import check_json
 from engram.server.app import Auth, route
 
 
-@route("GET", "/v2/entities/user/{entity_id}/profile/", model=dict[str, Any], tag="profiles")
+@route("GET", "/v2/entities/user/{entity_id}/profile/", model=s.Profile, tag="profiles")
 def get_profile(ctx: Auth, entity_id: str) -> dict[str, Any]:
     return ctx.memory.profiles.get(entity_id)
 
 
-@route("GET", "/v2/profiles/settings/", model=dict[str, Any], tag="profiles")
+@route("GET", "/v2/profiles/settings/", model=s.ProfileSettingsOut, tag="profiles")
 def get_profile_settings(ctx: Auth) -> dict[str, Any]:
     return ctx.memory.profiles.settings()
 
 
-@route("POST", "/v2/profiles/settings/", model=dict[str, Any], tag="profiles")
+@route("POST", "/v2/profiles/settings/", model=s.ProfileSettingsOut, tag="profiles")
 def update_profile_settings(
     ctx: Auth, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
@@ -29,7 +30,7 @@ def update_profile_settings(
     return ctx.memory.profiles.update_settings(body)
 
 
-@route("POST", "/v2/profiles/jobs/", model=dict[str, Any], tag="profiles")
+@route("POST", "/v2/profiles/jobs/", model=s.ProfileJobCreated, tag="profiles")
 def create_profile_job(
     ctx: Auth,
     body: Annotated[dict[str, Any], Body()],
@@ -39,12 +40,12 @@ def create_profile_job(
     return ctx.memory.profiles.create_job(body, idempotency_key)
 
 
-@route("GET", "/v2/profiles/jobs/{job_id}/", model=dict[str, Any], tag="profiles")
+@route("GET", "/v2/profiles/jobs/{job_id}/", model=s.ProfileJobStatus, tag="profiles")
 def get_profile_job(ctx: Auth, job_id: str) -> dict[str, Any]:
     return ctx.memory.profiles.job(job_id)
 
 
-@route("POST", "/v1/summary/", model=dict[str, Any], tag="profiles")
+@route("POST", "/v1/summary/", model=s.Summary, tag="profiles")
 def get_summary(ctx: Auth, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     check_json(body, "")
     return ctx.memory.profiles.summary(body.get("filters"))
