@@ -157,8 +157,9 @@ class _Calls:
         return Call("PUT", f"/v1/memories/{memory_id}/", json=body)
 
     @staticmethod
-    def delete(memory_id: str) -> Call:
-        return Call("DELETE", f"/v1/memories/{memory_id}/")
+    def delete(memory_id: str, delete_linked: bool = False) -> Call:
+        params = {"delete_linked": "true"} if delete_linked else None
+        return Call("DELETE", f"/v1/memories/{memory_id}/", params=params)
 
     @staticmethod
     def delete_all(kwargs: dict[str, Any]) -> Call:
@@ -371,8 +372,9 @@ class _Base:
             values["expiration_date"] = expiration_date
         return self._send(_Calls.update(memory_id, values))
 
-    def delete(self, memory_id: str) -> Any:
-        return self._send(_Calls.delete(memory_id))
+    def delete(self, memory_id: str, delete_linked: bool = False) -> Any:
+        """delete_linked: also the older memories this one superseded, transitively."""
+        return self._send(_Calls.delete(memory_id, delete_linked))
 
     def delete_all(self, **kwargs: Any) -> Any:
         return self._send(_Calls.delete_all(kwargs))

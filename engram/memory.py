@@ -623,8 +623,12 @@ class Memory:
         return {"id": req.memory_id, "feedback": req.feedback, "feedback_reason": reason,
                 "message": "Feedback recorded"}  # fmt: skip
 
-    def delete(self, memory_id: str) -> dict[str, Any]:
-        self._delete([self._active(memory_id)], "user")
+    def delete(self, memory_id: str, delete_linked: bool = False) -> dict[str, Any]:
+        """delete_linked: also the older memories this one superseded, transitively (else
+        they could be read again with latest_only=false or as_of)."""
+        record = self._active(memory_id)
+        self._delete([record, *(timeline.superseded_by(self, record) if delete_linked
+                                else [])], "user")  # fmt: skip
         return {"message": "Memory deleted successfully!"}
 
     def _delete(self, records: list[MemoryRecord], actor: str) -> None:

@@ -27,11 +27,24 @@ REFUSED: dict[str, str] = {
 }
 
 
-def refuse(data: Any) -> None:
+# project settings the 1.x client's update_project can send, beyond those Engram keeps
+PROJECT_REFUSED: dict[str, str] = {
+    "inclusion_prompt": "write it into custom_instructions as an 'Include:' line",
+    "exclusion_prompt": "write it into custom_instructions as an 'Exclude:' line",
+    "retrieval_criteria": "search ranks by meaning, words and time (engram.ranking); "
+    "narrow a search with filters or threshold",
+    "memory_depth": "every add extracts every fact it finds",
+    "usecase_setting": "describe the use case in custom_instructions",
+    "multilingual": "Engram reads and searches every language it supports without a switch",
+    "version": "Engram has one extraction pipeline",
+}
+
+
+def refuse(data: Any, table: dict[str, str] = REFUSED) -> None:
     """Raise for the first refused option `data` asks for."""
     if not isinstance(data, dict):
         return
-    for name, why in REFUSED.items():
+    for name, why in table.items():
         if data.get(name) not in (None, False, "", [], {}):
             raise InvalidInputError(f"{name} is not supported: {why}", field=name)
 

@@ -583,6 +583,12 @@ class ProjectUpdateRequest(Request):
     custom_categories: Annotated[list[Any] | None, BeforeValidator(_categories)] = None
     threshold: StrictFloat | None = Field(default=None, ge=0, le=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _refused_settings(cls, data: Any) -> Any:
+        options.refuse(data, options.PROJECT_REFUSED)
+        return data
+
 
 FEEDBACK_VALUES = ("POSITIVE", "NEGATIVE", "VERY_NEGATIVE")
 MAX_FEEDBACK_REASON = 2000

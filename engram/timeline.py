@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from engram import filters as F
 from engram.models import Event, HistoryEntry, MemoryRecord, State, iso
 from engram.ranking import Scored, rank
+from engram.stores.base import Query
 
 if TYPE_CHECKING:
     from engram.memory import Memory
@@ -49,6 +50,28 @@ def memories_as_of(memory: Memory, where: F.Node | None, at: str) -> list[Memory
             out.append(record)
     out.sort(key=lambda r: (r.created_at, r.id), reverse=True)
     return out
+
+
+def superseded_by(memory: Memory, record: MemoryRecord) -> list[MemoryRecord]:
+    """The memories `record` replaced, and those they replaced, ... (replaced_by links),
+    among the superseded memories of its user (or its scope, without a user)."""
+    scope = {"user_id": record.user_id} if record.user_id else {
+        k: v for k, v in record.scope().items() if v is not None}
+    where = F.conjoin(F.scope_filter(**scope), F.Condition("id", "ne", record.id))
+    older: dict[str, list[MemoryRecord]] = {}
+    offset = 0
+    while rows := memory.store.query(Query(memory.project_id, where, memory._now(), limit=500,
+                                           offset=offset, include_inactive=True)):
+        for r, _ in rows:
+            if r.state == State.SUPERSEDED and r.replaced_by:
+                older.setdefault(r.replaced_by, []).append(r)
+        offset += len(rows)
+    found, todo = [], [record.id]
+    while todo:
+        for r in older.pop(todo.pop(), []):
+            found.append(r)
+            todo.append(r.id)
+    return found
 
 
 def page(

@@ -175,6 +175,18 @@ def test_read_options_narrow_and_widen_reads(client: MemoryClient) -> None:
     assert bad.value.field == "start_date"
 
 
+def test_delete_linked_takes_the_superseded_chain(client: MemoryClient) -> None:
+    old = client.add("I use Strava", user_id="max")["results"][0]["id"]
+    events = client.add("I quit Strava and moved everything to Garmin Connect", user_id="max")
+    new = next(e["id"] for e in events["results"] if e["event"] == "ADD")
+    kept = stored(client, "I drink green tea")
+    before = {r["id"] for r in client.get_all(user_id="max", latest_only=False)["results"]}
+    assert {old, new, kept} <= before
+    client.delete(new, delete_linked=True)
+    left = {r["id"] for r in client.get_all(user_id="max", latest_only=False)["results"]}
+    assert left == {kept}, left
+
+
 def test_entities_page(client: MemoryClient) -> None:
     for user in ("ann", "bob", "cid"):
         stored(client, "likes tea", user=user)

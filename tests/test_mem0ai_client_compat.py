@@ -1,8 +1,8 @@
 """The unmodified official mem0ai clients (1.x and 2.x) against a real Engram server.
 
-Each client runs in its own venv made by scripts/mem0ai-venvs.sh (a session fixture runs
-it; pip reaches PyPI). The driver below runs under that venv's python and asserts there;
-if a venv cannot be created the test fails and says why: it is never skipped.
+Each client runs in its own venv made by scripts/setup_official_clients.sh (a session
+fixture runs it; pip reaches PyPI). The driver below runs under that venv's python and
+asserts there; if a venv cannot be created the test fails and says why: never skipped.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ DRIVER = textwrap.dedent(
 
 @pytest.fixture(scope="session")
 def mem0ai_venvs() -> Path:
-    script = REPO / "scripts" / "mem0ai-venvs.sh"
+    script = REPO / "scripts" / "setup_official_clients.sh"
     done = subprocess.run(
         ["bash", str(script)],
         capture_output=True,

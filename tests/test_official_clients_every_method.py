@@ -64,6 +64,8 @@ def check(report: dict, log: str) -> None:
     untested = [m for m in report["methods"] if m not in results]
     failed = {m: r for m, r in results.items()
               if r != "ok" and m.rsplit(".", 1)[-1] not in NOT_YET}  # fmt: skip
+    tolerated = sorted(m for m, r in results.items() if r != "ok" and m not in failed)
+    print("NOT_YET still failing:", tolerated)  # shown with -s: what the table still covers
     assert not untested, f"methods no script calls: {untested}"
     assert not failed, "\n\n".join(f"{m}: {r}" for m, r in failed.items()) + "\n" + log[-3000:]
 

@@ -333,8 +333,8 @@ def update_memory(ctx: Auth, memory_id: str, body: s.UpdateRequest) -> dict[str,
 
 
 @route("DELETE", "/v1/memories/{memory_id}/", model=s.Confirmation)
-def delete_memory(ctx: Auth, memory_id: str) -> dict[str, Any]:
-    return ctx.memory.delete(memory_id)
+def delete_memory(ctx: Auth, memory_id: str, delete_linked: bool = False) -> dict[str, Any]:
+    return ctx.memory.delete(memory_id, delete_linked=delete_linked)
 
 
 @route("GET", "/v1/memories/{memory_id}/history/", model=list[s.HistoryItem])
