@@ -222,7 +222,13 @@ def scenario(c: Driven, tag: str, available: set[str]) -> dict[str, Any]:
         assert c.get_memory_export(filters={"user_id": u})
 
     def feedback() -> None:
-        c.feedback(memory_id=s["id"], feedback="NEGATIVE", feedback_reason="wrong city")
+        tea = s["other"][0]["id"]
+        try:
+            c.feedback(memory_id=tea, feedback="VERY_NEGATIVE", feedback_reason="not true")
+        except TypeError as exc:  # 1.0.11's own telemetry call breaks after the request
+            assert MAJOR == 1 and "capture_client_event" in str(exc), repr(exc)
+        hits = c.search("green tea", filters={"AND": [{"user_id": other}]})["results"]
+        assert all(h["id"] != tea for h in hits), hits  # VERY_NEGATIVE: no longer found
 
     steps = [
         ("update_project", update_project), ("get_project", get_project),
