@@ -147,10 +147,16 @@ class _Calls:
         return Call("GET", f"/v1/memories/{memory_id}/")
 
     @staticmethod
-    def update(memory_id: str, values: dict[str, Any]) -> Call:
-        """`values`: text, metadata, categories, timestamp; expiration_date when given (None
-        clears it, so it travels as null)."""
-        given = {k: v for k, v in values.items() if v is not None or k == "expiration_date"}
+    def update(
+        memory_id: str, text: str | None = None, metadata: dict[str, Any] | None = None,
+        expiration_date: Any = s.UNSET, categories: list[str] | None = None,
+        timestamp: Any = None,
+    ) -> Call:  # fmt: skip
+        """expiration_date when given: None clears it, so it travels as null."""
+        values = {"text": text, "metadata": metadata, "categories": categories,
+                  "timestamp": timestamp, "expiration_date": expiration_date}  # fmt: skip
+        given = {k: v for k, v in values.items()
+                 if (v is not None and v is not s.UNSET) or (k == "expiration_date" and v is None)}
         checked = s.parse_request(s.UpdateRequest, **given)
         body = checked.model_dump(mode="json", exclude_unset=True)
         body = {k: v for k, v in body.items() if v is not None or k == "expiration_date"}
@@ -250,13 +256,14 @@ class _Calls:
 
     @staticmethod
     def profile_job(body: dict[str, Any], key: str | None) -> Call:
-        return Call("POST", "/v2/profiles/jobs/", json=body,
+        return Call("POST", "/v2/profiles/jobs/", json=_body(s.ProfileJobRequest, body),
                     headers={"Idempotency-Key": key or uuid.uuid4().hex})  # fmt: skip
 
     @staticmethod
     def profile_settings(body: dict[str, Any] | None = None) -> Call:
         if body is None:
             return Call("GET", "/v2/profiles/settings/")
+        s.parse_request(s.ProfileSettingsUpdate, **body)  # null clears: sent as given
         return Call("POST", "/v2/profiles/settings/", json=body)
 
     @staticmethod
@@ -266,7 +273,7 @@ class _Calls:
 
     @staticmethod
     def summary(filters: dict[str, Any] | None) -> Call:
-        return Call("POST", "/v1/summary/", json={"filters": filters})
+        return Call("POST", "/v1/summary/", json=_body(s.SummaryRequest, {"filters": filters}))
 
     @staticmethod
     def project_get(org: str, project: str, fields: list[str] | None) -> Call:
@@ -366,11 +373,8 @@ class _Base:
         expiration_date: Any = s.UNSET, categories: list[str] | None = None,
         timestamp: Any = None,
     ) -> Any:  # fmt: skip
-        values = {"text": text, "metadata": metadata, "categories": categories,
-                  "timestamp": timestamp}  # fmt: skip
-        if expiration_date is not s.UNSET:
-            values["expiration_date"] = expiration_date
-        return self._send(_Calls.update(memory_id, values))
+        return self._send(_Calls.update(memory_id, text, metadata, expiration_date, categories,
+                                        timestamp))  # fmt: skip
 
     def delete(self, memory_id: str, delete_linked: bool = False) -> Any:
         """delete_linked: also the older memories this one superseded, transitively."""

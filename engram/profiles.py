@@ -33,7 +33,7 @@ from engram.errors import InvalidInputError, NotFoundError
 from engram.extraction.attributes import read
 from engram.extraction.chinese_attributes import read_chinese
 from engram.models import MemoryRecord
-from engram.schemas import check_id
+from engram.schemas import ProfileJobRequest, ProfileSettingsUpdate, check_id, parse_request
 from engram.stores.base import Query
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 MAX_MEMORIES = 1000  # a profile reads at most this many of the user's newest memories
 MAX_JOBS = 100  # jobs kept per project (the newest)
-SAMPLE_DEFAULT, SAMPLE_MAX = 3, 10
+SAMPLE_DEFAULT = 3  # users a sample job reads when no limit is given (at most 10)
 SCHEMA_MATCH = 0.3  # cosine above which a memory answers a schema property (offline)
 _HAN = re.compile(r"[\u4e00-\u9fff]")
 _SETTINGS_KEY, _CACHE_KEY, _JOBS_KEY = "profile_settings", "profiles", "profile_jobs"
@@ -188,16 +188,12 @@ class Profiles:
         }  # fmt: skip
 
     def update_settings(self, body: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(body) - {"enabled", "entities", "org_id", "project_id"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise InvalidInputError(f"Unsupported settings: {name}", field=name)
+        """`body`: schemas.ProfileSettingsUpdate's fields; only those given are written."""
+        req = parse_request(ProfileSettingsUpdate, **body)
         stored = self._stored(_SETTINGS_KEY, {})
-        if "enabled" in body:
-            if not isinstance(body["enabled"], bool):
-                raise InvalidInputError("enabled must be true or false", field="enabled")
-            stored["enabled"] = body["enabled"]
-        user = (body.get("entities") or {}).get("user")
+        if req.enabled is not None:
+            stored["enabled"] = req.enabled
+        user = (req.entities or {}).get("user")
         if user is not None:
             stored["user"] = {**(stored.get("user") or {}), **_user_settings(user)}
         self._save(_SETTINGS_KEY, stored)
@@ -206,21 +202,19 @@ class Profiles:
     # -- jobs --------------------------------------------------------------------------
 
     def create_job(self, body: dict[str, Any], key: str | None) -> dict[str, Any]:
+        """`body`: schemas.ProfileJobRequest's fields; `key` the Idempotency-Key."""
+        req = parse_request(ProfileJobRequest, **body)
         jobs = self._stored(_JOBS_KEY, [])
         if key:
             for job in jobs:
                 if job.get("idempotency_key") == key:
                     return {**_job_reply(job), "replayed": True}
-        operation = body.get("operation")
-        if body.get("entity_type", "user") != "user":
-            raise InvalidInputError("profiles are built for users", field="entity_type")
+        operation = req.operation
         if operation == "trigger":
-            users = [check_id(body.get("entity_id"), "entity_id")]
+            users = [check_id(req.entity_id, "entity_id")]
             self.get(users[0])  # an unknown user is a 404 here too
-        elif operation == "sample":
-            users = self._sample(body.get("limit"))
         else:
-            raise InvalidInputError("operation must be 'trigger' or 'sample'", field="operation")
+            users = self._sample(req.limit)
         done = [self.get(u)["status"] for u in users]
         job = {"job_id": uuid.uuid4().hex, "operation": operation, "entity_type": "user",
                "entity_ids": users, "status": "succeeded", "total": len(users),
@@ -237,11 +231,8 @@ class Profiles:
                 return {"job": {k: v for k, v in job.items() if k != "idempotency_key"}}
         raise NotFoundError(f"profile job {job_id!r} not found", field="job_id")
 
-    def _sample(self, limit: Any) -> list[str]:
-        if limit is None:
-            limit = SAMPLE_DEFAULT
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SAMPLE_MAX:
-            raise InvalidInputError(f"limit must be 1 to {SAMPLE_MAX}", field="limit")
+    def _sample(self, limit: int | None) -> list[str]:
+        limit = limit or SAMPLE_DEFAULT
         users = [e for e in self._memory.entities()["results"] if e["type"] == "user"]
         users.sort(key=lambda e: (-e["total_memories"], e["id"]))
         return [e["id"] for e in users[:limit]]

@@ -747,6 +747,37 @@ class Project(ProjectSettings):
     message: str | None = None  # after an update
 
 
+class ProfileSettingsUpdate(Request):
+    """`POST /v2/profiles/settings/`: only what is given is written; under `entities.user`,
+    `schema` (JSON Schema, each property with a description) and `custom_instructions`,
+    null clearing either. Any other setting is a 400 naming it."""
+
+    enabled: StrictBool | None = None
+    entities: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_settings(cls, data: Any) -> Any:
+        unknown = sorted(set(data) - {"enabled", "entities", "org_id", "project_id"}) if \
+            isinstance(data, dict) else []
+        if unknown:
+            raise InvalidInputError(f"Unsupported settings: {unknown[0]}", field=unknown[0])
+        return data
+
+
+class ProfileJobRequest(Request):
+    """`POST /v2/profiles/jobs/`: build one user's profile now, or a sample of users'."""
+
+    operation: Literal["trigger", "sample"]
+    entity_type: Literal["user"] = "user"
+    entity_id: Annotated[str | None, _id_field("entity_id")] = None
+    limit: StrictInt | None = Field(default=None, ge=1, le=10)
+
+
+class SummaryRequest(Request):
+    filters: dict[str, Any] | None = None
+
+
 class Profile(Result):
     """A user's profile (engram.profiles): {category: {attribute: [entries]}}."""
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Body, Header
+from fastapi import Header
 
 from engram import schemas as s
-from engram.schemas import check_json
 from engram.server.app import Auth, route
 
 
@@ -23,21 +22,17 @@ def get_profile_settings(ctx: Auth) -> dict[str, Any]:
 
 
 @route("POST", "/v2/profiles/settings/", model=s.ProfileSettingsOut, tag="profiles")
-def update_profile_settings(
-    ctx: Auth, body: Annotated[dict[str, Any], Body()]
-) -> dict[str, Any]:
-    check_json(body, "")
-    return ctx.memory.profiles.update_settings(body)
+def update_profile_settings(ctx: Auth, body: s.ProfileSettingsUpdate) -> dict[str, Any]:
+    return ctx.memory.profiles.update_settings(body.model_dump(exclude_unset=True))
 
 
 @route("POST", "/v2/profiles/jobs/", model=s.ProfileJobCreated, tag="profiles")
 def create_profile_job(
     ctx: Auth,
-    body: Annotated[dict[str, Any], Body()],
+    body: s.ProfileJobRequest,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
-    check_json(body, "")
-    return ctx.memory.profiles.create_job(body, idempotency_key)
+    return ctx.memory.profiles.create_job(body.model_dump(), idempotency_key)
 
 
 @route("GET", "/v2/profiles/jobs/{job_id}/", model=s.ProfileJobStatus, tag="profiles")
@@ -46,6 +41,5 @@ def get_profile_job(ctx: Auth, job_id: str) -> dict[str, Any]:
 
 
 @route("POST", "/v1/summary/", model=s.Summary, tag="profiles")
-def get_summary(ctx: Auth, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
-    check_json(body, "")
-    return ctx.memory.profiles.summary(body.get("filters"))
+def get_summary(ctx: Auth, body: s.SummaryRequest) -> dict[str, Any]:
+    return ctx.memory.profiles.summary(body.filters)
