@@ -61,7 +61,8 @@ def test_unversioned_server_file_opens_and_keeps_its_data(v0_copy: Path) -> None
         assert total == 2
         assert [r["status"] for r in rows] == ["PENDING", "SUCCEEDED"]
         assert rows[1]["results"] == [{"id": "m1", "memory": "Max runs on Mondays",
-                                       "event": "ADD"}]  # fmt: skip
+                                       "event": "ADD", "user_id": "max",
+                                       "data": {"memory": "Max runs on Mondays"}}]  # fmt: skip
         claimed = queue.claim()  # the queue still works: the pending add is next
         assert claimed is not None and claimed[0] == rows[0]["id"] and claimed[1] == "club"
         assert claimed[2]["messages"][0]["content"] == "I swim on Fridays"

@@ -16,7 +16,7 @@ WHY = ("{what} is not done over the API on a self-hosted Engram: there are no us
 
 
 def _refuse(what: str) -> Any:
-    def handler(ctx: Auth) -> dict[str, Any]:
+    def handler(ctx: Auth, org_id: str, project_id: str | None = None) -> dict[str, Any]:
         raise ProjectAccessError(WHY.format(what=what))
 
     handler.__name__ = "refuse_" + what.replace(" ", "_")
