@@ -108,7 +108,8 @@ def test_immutable_memories_stand(client: MemoryClient) -> None:
 
 
 def test_per_request_instructions_and_categories(client: MemoryClient) -> None:
-    text = "I have a dog named Rex. I run every Tuesday morning."
+    text = [{"role": "user", "content": "I have a dog named Rex."},
+            {"role": "user", "content": "I run every Tuesday morning."}]  # one memory a turn
     kept = client.add(text, user_id="ann", includes="running and training",
                       excludes="pets and animals")["results"]  # fmt: skip
     assert [r["memory"] for r in kept] == ["Ann runs every Tuesday morning"], kept
