@@ -90,8 +90,9 @@ def scenario(c: Driven, tag: str, available: set[str]) -> dict[str, Any]:
 
     def add() -> None:
         opts = {"async_mode": False} if MAJOR == 1 else {}
-        s["mine"] = added(c.add("I live in Berlin and I am vegetarian. I run every Tuesday.",
-                                user_id=u, metadata={"source": "driver"}, **opts))
+        turns = [{"role": "user", "content": t} for t in  # one memory a turn
+                 ("I live in Berlin.", "I am vegetarian.", "I run every Tuesday.")]
+        s["mine"] = added(c.add(turns, user_id=u, metadata={"source": "driver"}, **opts))
         assert s["mine"], s
         s["other"] = added(c.add("I like green tea.", user_id=other, **opts))
         s["third"] = added(c.add("I swim on Fridays.", user_id=third, **opts))

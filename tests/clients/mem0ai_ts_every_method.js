@@ -49,8 +49,9 @@ const steps = [
     assert(got.customInstructions === "Track running constraints.", got);
   }],
   ["add", async () => {
-    s.mine = await added(await client.add("I live in Berlin and I am vegetarian. I run every Tuesday.",
-      { userId: U, metadata: { source: "ts" } }));
+    const turns = ["I live in Berlin.", "I am vegetarian.", "I run every Tuesday."]  // one memory a turn
+      .map((content) => ({ role: "user", content }));
+    s.mine = await added(await client.add(turns, { userId: U, metadata: { source: "ts" } }));
     for (const [user, text] of [[OTHER, "I like green tea."], [THIRD, "I swim on Fridays."], [FOURTH, "I like rain."]]) {
       assert((await added(await client.add(text, { userId: user }))).length, user);
     }
