@@ -72,19 +72,36 @@ def parse(filters: dict[str, Any] | None) -> Node | None:
         return None
     if not isinstance(filters, dict):
         raise FilterError("filters must be a JSON object", field="filters")
-    node = _parse_object(filters, "filters", 0)
-    if count_conditions(node) > MAX_CONDITIONS:
-        raise FilterError(f"filters hold more than {MAX_CONDITIONS} conditions", field="filters")
-    if count_conditions(node, values=True) > MAX_BOUND_VALUES:
-        raise FilterError(f"filters hold more than {MAX_BOUND_VALUES} values", field="filters")
-    return node
+    return _parse_object(filters, "filters", 0, _Budget())
 
 
-def _parse_object(obj: dict[str, Any], path: str, depth: int) -> Node:
+_ROOT = "filters"
+
+
+class _Budget:
+    """Conditions and bound values spent so far. Charged while parsing, so a tree that
+    repeats one sub-object (cheap as JSON, exponential once walked) is refused as soon as
+    it passes a bound instead of after the whole expansion."""
+
+    def __init__(self) -> None:
+        self.conditions = 0
+        self.values = 0
+
+    def charge(self, condition: Condition) -> Condition:
+        self.conditions += 1
+        self.values += len(condition.value) if condition.op in ("in", "nin") else 1
+        if self.conditions > MAX_CONDITIONS:
+            raise FilterError(f"filters hold more than {MAX_CONDITIONS} conditions", field=_ROOT)
+        if self.values > MAX_BOUND_VALUES:
+            raise FilterError(f"filters hold more than {MAX_BOUND_VALUES} values", field=_ROOT)
+        return condition
+
+
+def _parse_object(obj: dict[str, Any], path: str, depth: int, budget: _Budget) -> Node:
     if depth > MAX_DEPTH:
         raise FilterError(f"{path} nests deeper than {MAX_DEPTH} levels", field=path)
     _check_width(len(obj), path)
-    nodes = [_parse_entry(key, value, f"{path}.{key}", depth) for key, value in obj.items()]
+    nodes = [_parse_entry(key, value, f"{path}.{key}", depth, budget) for key, value in obj.items()]
     if not nodes:
         raise FilterError(f"{path} is an empty object", field=path)
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
@@ -95,41 +112,44 @@ def _check_width(width: int, path: str) -> None:
         raise FilterError(f"{path} has more than {MAX_WIDTH} entries", field=path)
 
 
-def _parse_entry(key: str, value: Any, path: str, depth: int) -> Node:
+def _parse_entry(key: str, value: Any, path: str, depth: int, budget: _Budget) -> Node:
     if not isinstance(key, str):
         raise FilterError(f"{path}: filter keys are strings", field=path)
     check_text(key, path)
     logical = key.upper()
     if logical in ("AND", "OR", "NOT"):
-        children = _parse_list(value, path, depth + 1)
+        children = _parse_list(value, path, depth + 1, budget)
         if logical == "AND":
             return And(children)
         if logical == "OR":
             return Or(children)
         return Not(children[0] if len(children) == 1 else And(children))
     if key == "metadata" and isinstance(value, dict):
-        return _parse_object({f"metadata.{k}": v for k, v in value.items()}, path, depth)
-    return _parse_field(FIELD_ALIASES.get(key, key), value, path)
+        return _parse_object({f"metadata.{k}": v for k, v in value.items()}, path, depth, budget)
+    return _parse_field(FIELD_ALIASES.get(key, key), value, path, budget)
 
 
-def _parse_list(value: Any, path: str, depth: int) -> tuple[Node, ...]:
+def _parse_list(value: Any, path: str, depth: int, budget: _Budget) -> tuple[Node, ...]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(item, dict) for item in items):
         raise FilterError(f"{path} must be a non-empty list of filter objects", field=path)
     _check_width(len(items), path)
-    return tuple(_parse_object(item, f"{path}[{i}]", depth) for i, item in enumerate(items))
+    return tuple(_parse_object(item, f"{path}[{i}]", depth, budget) for i, item in enumerate(items))
 
 
-def _parse_field(name: str, value: Any, path: str) -> Node:
+def _parse_field(name: str, value: Any, path: str, budget: _Budget) -> Node:
     _check_field(name, path)
     if value == ANY:
-        return Condition(name, "exists")
+        return budget.charge(Condition(name, "exists"))
     if not isinstance(value, dict):
         op = "in" if isinstance(value, list) else "eq"
-        return _condition(name, op, value, path)
+        return budget.charge(_condition(name, op, value, path))
     if not value:
         raise FilterError(f"{path} has no operator", field=path)
-    conditions = [_condition(name, op, operand, f"{path}.{op}") for op, operand in value.items()]
+    conditions = [
+        budget.charge(_condition(name, op, operand, f"{path}.{op}"))
+        for op, operand in value.items()
+    ]
     return conditions[0] if len(conditions) == 1 else And(tuple(conditions))
 
 

@@ -63,3 +63,15 @@ def test_one_step_past_a_bound_is_a_filter_error(filters: dict[str, Any], field:
     with pytest.raises(FilterError) as info:
         F.parse(filters)
     assert info.value.field.startswith(field)
+
+
+def test_a_repeated_subtree_is_refused_before_it_is_walked() -> None:
+    """One sub-object listed 9 times per level, 8 levels deep: a few hundred bytes of JSON
+    that stands for 9**8 (43 million) conditions. The parser charges conditions as it goes,
+    so it stops at the 501st instead of walking the expansion (it used to run for hours)."""
+    node: dict[str, Any] = {"user_id": {"in": [str(i) for i in range(99)]}}
+    for _ in range(F.MAX_DEPTH):
+        node = {"OR": [node] * 9}
+    with pytest.raises(FilterError) as info:
+        F.parse(node)
+    assert info.value.field == "filters"
