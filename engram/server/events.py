@@ -32,7 +32,7 @@ from typing import Any
 from engram.errors import InvalidInputError
 from engram.models import SCOPE_FIELDS, iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import StateSchema, open_state
+from engram.server.state import StateSchema, next_job, open_state
 from engram.stores.database import Tx
 from engram.stores.locks import Lock
 from engram.stores.migrations import Migration
@@ -231,12 +231,7 @@ class EventStore:
         return total, [_event_dict(r) for r in rows]
 
     def status_counts(self, who: Principal) -> dict[str, int]:
-        rows = self._db.execute(
-            "SELECT status, count(*) FROM {events} WHERE org_id = ? AND project_id = ?"
-            " GROUP BY status",
-            (who.org_id, who.project_id),
-        )
-        return {status: n for status, n in rows}
+        return self._db.status_counts("events", who.org_id, who.project_id)
 
 
 def _event_dict(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -344,16 +339,9 @@ class AddWorker(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            try:
-                claimed = self.events.claim()
-            except Exception:  # the database may be briefly away; the worker must outlive it
-                log.exception("could not claim a queued add")
-                claimed = None
-            if claimed is None:
-                self.wake.wait(1.0)  # also polls, for events other workers enqueued
-                self.wake.clear()
-                continue
-            self._process(*claimed)
+            claimed = next_job(self.events.claim, self.wake, 1.0, "a queued add")
+            if claimed is not None:
+                self._process(*claimed)
 
     def _maintain(self) -> None:
         every = min(self.events.maintain_every, self.purge_seconds)

@@ -15,17 +15,22 @@ were recorded (no row) is version 0, and its tables are already version 1's.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from engram.config import MemoryConfig, engram_home
 from engram.private import private_sqlite
 from engram.stores.database import Database, Row, Tx, connect
 from engram.stores.locks import Lock
 from engram.stores.migrations import Migration, VersionSlot, migrate
+
+log = logging.getLogger("engram.server")
+Job = TypeVar("Job")
 
 Run = Callable[..., list[Row]]  # run(sql, params=()) -> rows (empty for plain writes)
 
@@ -48,6 +53,17 @@ class StateDB:
         """A write transaction; `lock` serialises it with others holding the same key."""
         with self._db.transaction(lock) as tx:
             yield lambda sql, params=(): tx(self.sql(sql), params)
+
+    def status_counts(self, table: str, org_id: str, project_id: str, *, hidden: str = "",
+                      ) -> dict[str, int]:  # fmt: skip
+        """How many of a project's rows of `table` (queued adds, webhook deliveries) are in
+        each status; `hidden` is a status left out of the count."""
+        rows = self.execute(
+            f"SELECT status, count(*) FROM {{{table}}} WHERE org_id = ? AND project_id = ?"
+            " AND status <> ? GROUP BY status",
+            (org_id, project_id, hidden),
+        )
+        return {status: n for status, n in rows}
 
     def holding(self, lock: Lock) -> AbstractContextManager[bool]:
         return self._db.holding(lock)
@@ -119,3 +135,19 @@ def state_location(config: MemoryConfig | None = None) -> Path | str:
     """Where the server's keys and events live: the memories' PostgreSQL, or `server.db`."""
     config = config or MemoryConfig()
     return config.database if config.is_postgres else default_auth_path(config.database_path())
+
+
+def next_job(claim: Callable[[], Job | None], wake: threading.Event, poll: float,
+             what: str) -> Job | None:  # fmt: skip
+    """One worker step of a durable queue (queued adds, webhook deliveries): claim the next
+    job, or else wait up to `poll` seconds for a wake-up (the wait also polls, for jobs other
+    processes enqueued). A database briefly away is logged: the worker must outlive it."""
+    try:
+        job = claim()
+    except Exception:
+        log.exception("could not claim %s", what)
+        job = None
+    if job is None:
+        wake.wait(poll)
+        wake.clear()
+    return job

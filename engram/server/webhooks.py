@@ -41,7 +41,7 @@ import httpx
 from engram.errors import InvalidInputError, NotFoundError
 from engram.models import Event, HistoryEntry, MemoryRecord, iso, utcnow
 from engram.server.auth import Principal
-from engram.server.state import StateSchema, open_state
+from engram.server.state import StateSchema, next_job, open_state
 from engram.stores.base import WriteBatch
 from engram.stores.migrations import Migration
 
@@ -462,12 +462,9 @@ class WebhookStore:
 
     def status_counts(self, who: Principal) -> dict[str, int]:
         """How many of the project's deliveries are in each status."""
-        rows = self._db.execute(
-            "SELECT status, count(*) FROM {webhook_deliveries} WHERE org_id = ? AND project_id = ?"
-            " AND status <> 'HELD' GROUP BY status",
-            (who.org_id, who.project_id),
+        return self._db.status_counts(
+            "webhook_deliveries", who.org_id, who.project_id, hidden="HELD"
         )
-        return {status: n for status, n in rows}
 
     def _attempts(self, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         if not ids:
@@ -623,15 +620,9 @@ class Dispatcher:
                     self.hooks.recover_held(self.store)
                 except Exception:
                     log.exception("could not recover held webhook deliveries")
-            try:
-                job = self.hooks.claim()
-            except Exception:  # the database may be briefly away; the thread must outlive it
-                log.exception("could not claim a webhook delivery")
-                job = None
-            if job is None:
-                self.wake.wait(self.hooks.settings.poll)
-                self.wake.clear()
-            elif job:
+            job = next_job(self.hooks.claim, self.wake, self.hooks.settings.poll,
+                           "a webhook delivery")  # fmt: skip
+            if job:  # {} is a cancelled delivery: nothing to send
                 self._deliver(job)
 
     def _deliver(self, job: dict[str, Any]) -> None:
