@@ -68,22 +68,22 @@ class ReviewQueries:
     def _select(self, q: Query, extra: str, params: list[Any], order: str) -> list[MemoryRecord]:
         """The visible memories of `q` that also match `extra`, in `order`, `q.limit` of them."""
         where, where_params = self._where(q)
-        rows = self._rows(
-            f"SELECT {self.M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} {extra} "
-            f"ORDER BY {order} LIMIT {self.dialect.param()}",
-            (*where_params, *params, q.limit),
-        )
-        return [self._record(row) for row in rows]
+        return self._memories(f"{where} {extra}", [*where_params, *params], order, q.limit)
 
     def replaced(self, project: str, memory_id: str) -> list[MemoryRecord]:
         """The superseded memories that `memory_id` replaced."""
         p = self.dialect.param()
-        rows = self._rows(
-            f"SELECT {self.M_COLUMNS} FROM {self.MEMORIES} m WHERE m.project = {p} "
-            f"AND m.replaced_by = {p} ORDER BY m.updated_at, m.id",
-            (project, memory_id),
-        )
-        return [self._record(row) for row in rows]
+        return self._memories(f"m.project = {p} AND m.replaced_by = {p}", [project, memory_id],
+                              "m.updated_at, m.id")  # fmt: skip
+
+    def _memories(self, where: str, params: list[Any], order: str,
+                  limit: int | None = None) -> list[MemoryRecord]:  # fmt: skip
+        """Memory rows (any state) matching `where`, in `order`."""
+        sql = f"SELECT {self.M_COLUMNS} FROM {self.MEMORIES} m WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {self.dialect.param()}"
+            params = [*params, limit]
+        return [self._record(row) for row in self._rows(sql, params)]
 
     # -- feedback -----------------------------------------------------------------------
 
