@@ -26,7 +26,7 @@ import numpy as np
 from engram.filters import And, Node, Not, Or
 from engram.stores.database import POSTGRES_EXTRA, Tx, connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
-from engram.stores.sql import FullText, SQLStore
+from engram.stores.sql import FullText, SQLStore, scope_index_ddl
 
 try:
     from psycopg.types.json import Jsonb
@@ -52,13 +52,7 @@ CREATE TABLE IF NOT EXISTS engram_memories (
     embedding vector,
     PRIMARY KEY (project, id)
 );
-CREATE INDEX IF NOT EXISTS engram_memories_user ON engram_memories (project, user_id);
-CREATE INDEX IF NOT EXISTS engram_memories_agent ON engram_memories (project, agent_id);
-CREATE INDEX IF NOT EXISTS engram_memories_run ON engram_memories (project, run_id);
-CREATE INDEX IF NOT EXISTS engram_memories_app ON engram_memories (project, app_id);
-CREATE INDEX IF NOT EXISTS engram_memories_expiry ON engram_memories (expiration_date)
-    WHERE expiration_date IS NOT NULL;
-CREATE TABLE IF NOT EXISTS engram_history (
+""" + scope_index_ddl("engram_memories") + """CREATE TABLE IF NOT EXISTS engram_history (
     id text COLLATE "C" NOT NULL,
     memory_id text COLLATE "C" NOT NULL,
     project text COLLATE "C" NOT NULL,

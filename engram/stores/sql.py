@@ -41,6 +41,18 @@ _UPDATED = (
 COMMON_TERM_MIN_MEMORIES = 1000
 
 
+
+def scope_index_ddl(table: str) -> str:
+    """The version-1 indexes of a memories table, the same on both dialects: one per scope
+    id (with the project first: every read is per project) and one for expiry."""
+    per_scope = "".join(
+        f"CREATE INDEX IF NOT EXISTS {table}_{kind} ON {table} (project, {field});\n"
+        for kind, field in ENTITY_KINDS.items()
+    )
+    return per_scope + (f"CREATE INDEX IF NOT EXISTS {table}_expiry ON {table} (expiration_date)\n"
+                        "    WHERE expiration_date IS NOT NULL;\n")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class FullText:
     """A backend's full-text search, as pieces of one SELECT over memories `m`."""

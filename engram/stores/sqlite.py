@@ -17,7 +17,7 @@ import numpy as np
 from engram.private import private_sqlite
 from engram.stores.database import connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
-from engram.stores.sql import FullText, SQLStore
+from engram.stores.sql import FullText, SQLStore, scope_index_ddl
 
 # The first release's memory columns; version 2 keeps them all and adds two.
 _V1_MEMORY_COLUMNS = """id TEXT NOT NULL,
@@ -39,13 +39,7 @@ CREATE TABLE IF NOT EXISTS memories (
     -- ids are unique within a project, so an export imports into any other project
     PRIMARY KEY (project, id)
 );
-CREATE INDEX IF NOT EXISTS memories_user ON memories (project, user_id);
-CREATE INDEX IF NOT EXISTS memories_agent ON memories (project, agent_id);
-CREATE INDEX IF NOT EXISTS memories_run ON memories (project, run_id);
-CREATE INDEX IF NOT EXISTS memories_app ON memories (project, app_id);
-CREATE INDEX IF NOT EXISTS memories_expiry ON memories (expiration_date)
-    WHERE expiration_date IS NOT NULL;
-CREATE TABLE IF NOT EXISTS history (
+{scope_index_ddl("memories")}CREATE TABLE IF NOT EXISTS history (
     id TEXT NOT NULL,
     memory_id TEXT NOT NULL,
     project TEXT NOT NULL,
