@@ -438,11 +438,13 @@ class Memory:
         else:
             ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
                                   req.rerank is not False, window, _modes(req))  # fmt: skip
-        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
+        above = [s for s in ranked if s.score >= threshold]
+        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in above])
         now = iso(req.as_of) or self._now()
+        kept = [s for s in above if rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]
+        # only what is returned is shaped into a result (a search ranks ~100-150 candidates)
         return {"results": [project_fields(_result(s, req.include_sources, now), req.fields)
-                            for s in ranked if s.score >= threshold and
-                            rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]}
+                            for s in kept]}
 
     def _ranked(
         self,
