@@ -24,7 +24,7 @@ import hashlib
 import re
 import uuid
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -35,9 +35,13 @@ from engram.extraction.chinese_attributes import read_chinese
 from engram.models import MemoryRecord
 from engram.schemas import ProfileJobRequest, ProfileSettingsUpdate, check_id, parse_request
 from engram.stores.base import Query
+from engram.timeline import MemoryView
 
-if TYPE_CHECKING:
-    from engram.memory import Memory
+
+class ProfileSource(MemoryView, Protocol):
+    """What profiles need of a `Memory`: the view reads use, and its engine (for the LLM)."""
+
+    _engine: Any
 
 MAX_MEMORIES = 1000  # a profile reads at most this many of the user's newest memories
 MAX_JOBS = 100  # jobs kept per project (the newest)
@@ -69,7 +73,7 @@ _PROMPT = (
 class Profiles:
     """`memory.profiles`: profiles, their settings and jobs, and summaries."""
 
-    def __init__(self, memory: Memory) -> None:
+    def __init__(self, memory: ProfileSource) -> None:
         self._memory = memory
 
     # -- reading ---------------------------------------------------------------------

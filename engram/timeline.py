@@ -15,24 +15,39 @@ from __future__ import annotations
 
 import json
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engram import filters as F
 from engram.models import Event, HistoryEntry, MemoryRecord, State, iso
 from engram.ranking import Scored, rank
-from engram.stores.base import Query
+from engram.stores.base import Query, Store
 
 if TYPE_CHECKING:
-    from engram.memory import Memory
+    from engram.embeddings import Embedder
     from engram.schemas import ListRequest, SearchRequest
     from engram.timeframe import Window
+
+class MemoryView(Protocol):
+    """What a read over time needs of a `Memory` (a narrow view: no import of engram.memory,
+    which calls this module): its project, store, embedder and clock."""
+
+    project_id: str
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    def _now(self) -> str: ...
+
 
 _RECORD_KEYS = ("user_id", "agent_id", "run_id", "app_id", "metadata", "categories",
                 "created_at", "updated_at", "expiration_date", "hash", "immutable",
                 "replaced_by")  # fmt: skip
 
 
-def memories_as_of(memory: Memory, where: F.Node | None, at: str) -> list[MemoryRecord]:
+def memories_as_of(memory: MemoryView, where: F.Node | None, at: str) -> list[MemoryRecord]:
     """The memories matching `where` that were current at `at`, newest first."""
     entries = memory.store.history_until(memory.project_id, at, _history_scope(where))
     last: dict[str, HistoryEntry] = {}
@@ -52,7 +67,7 @@ def memories_as_of(memory: Memory, where: F.Node | None, at: str) -> list[Memory
     return out
 
 
-def superseded_by(memory: Memory, record: MemoryRecord) -> list[MemoryRecord]:
+def superseded_by(memory: MemoryView, record: MemoryRecord) -> list[MemoryRecord]:
     """The memories `record` replaced, and those they replaced, ... (replaced_by links),
     among the superseded memories of its user (or its scope, without a user)."""
     scope = {"user_id": record.user_id} if record.user_id else {
@@ -75,13 +90,15 @@ def superseded_by(memory: Memory, record: MemoryRecord) -> list[MemoryRecord]:
 
 
 def page(
-    memory: Memory, req: ListRequest, size: int, offset: int
+    memory: MemoryView, req: ListRequest, size: int, offset: int
 ) -> tuple[list[MemoryRecord], int]:
     found = memories_as_of(memory, req.where, iso(req.as_of) or "")
     return found[offset:offset + size], len(found)
 
 
-def search(memory: Memory, query: str, req: SearchRequest, window: Window | None) -> list[Scored]:
+def search(
+    memory: MemoryView, query: str, req: SearchRequest, window: Window | None
+) -> list[Scored]:
     """Search the memories as of `req.as_of`, by their text then: each is embedded as it
     read (no stored vector holds an old text) and ranked as a live search ranks."""
     found = memories_as_of(memory, req.where, iso(req.as_of) or "")

@@ -8,7 +8,7 @@ from typing import Any
 
 from engram import schemas as s
 from engram.errors import ProjectAccessError
-from engram.server.app import PROJECT_PATH, Auth, route
+from engram.server.routing import PROJECT_PATH, Auth, route
 
 WHY = ("{what} is not done over the API on a self-hosted Engram: there are no user accounts, "
        "and a project is reached by its API keys, made on the server host with "

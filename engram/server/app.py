@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -42,12 +42,14 @@ from engram.server.openapi import allowed_methods, install_links
 from engram.server.platform_api import router as platform_router
 from engram.server.ratelimit import RateLimit, RateLimiter, default_limit
 from engram.server.routing import (
-    ERROR_RESPONSES,
+    PROJECT_PATH,
     Auth,
     Ctx,
     check_target,
     ctx_check,
     page_links,
+    route,
+    router,
 )
 from engram.server.state import state_location
 from engram.server.webhooks import Dispatcher, ObservedStore, WebhookStore
@@ -220,23 +222,6 @@ def _python_literal(raw: str) -> Any:
 
 # ---------------------------------------------------------------------------- routes
 
-router = APIRouter(responses=ERROR_RESPONSES)
-
-
-def route(method: str, *paths: str, model: Any, tag: str = "memories") -> Any:
-    """Register one handler under `paths`, answering `model` (200) or an ErrorBody.
-
-    Results are Memory's dicts: unset keys stay absent (no `score` outside search)."""
-
-    def register(fn: Any) -> Any:
-        for path in paths:
-            router.add_api_route(path, fn, methods=[method], response_model=model,
-                                 response_model_exclude_unset=True, tags=[tag])  # fmt: skip
-        return fn
-
-    return register
-
-
 @route("GET", "/v1/ping/", model=s.Ping, tag="auth")
 def ping(ctx: Auth) -> dict[str, Any]:
     return s.Ping(org_id=ctx.who.org_id, project_id=ctx.who.project_id).model_dump()
@@ -373,7 +358,6 @@ def delete_entity(ctx: Auth, kind: str, entity_id: str) -> dict[str, Any]:
     return ctx.memory.delete_entity(kind, entity_id)
 
 
-PROJECT_PATH = "/api/v1/orgs/organizations/{org_id}/projects/{project_id}/"
 
 
 @route("GET", PROJECT_PATH, model=s.Project, tag="projects")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Header
 
 from engram import schemas as s
-from engram.server.app import Auth, route
+from engram.server.routing import Auth, route
 
 
 @route("GET", "/v2/entities/user/{entity_id}/profile/", model=s.Profile, tag="profiles")

@@ -2,8 +2,9 @@
 and that project's `Memory` view), the rule that a key reaches only its own project, the
 error responses each route documents, and the links between pages of a list.
 
-The memory routes (`engram.server.app`) and the platform routes
-(`engram.server.platform_api`) both build on this; `create_app` includes both.
+The memory routes (`engram.server.app`, with `engram.server.profile_routes` and
+`engram.server.account_routes` registered by `route` on the same `router`) and the platform
+routes (`engram.server.platform_api`) all build on this; `create_app` includes both routers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from engram import schemas as s
 from engram.errors import AuthenticationError, ProjectAccessError
@@ -80,3 +81,21 @@ def page_links(request: Request, page: int, size: int, count: int) -> tuple[str 
     nxt = link(page + 1) if page * size < count else None
     prev = link(page - 1) if page > 1 else None
     return nxt, prev
+
+
+PROJECT_PATH = "/api/v1/orgs/organizations/{org_id}/projects/{project_id}/"
+router = APIRouter(responses=ERROR_RESPONSES)
+
+
+def route(method: str, *paths: str, model: Any, tag: str = "memories") -> Any:
+    """Register one handler under `paths`, answering `model` (200) or an ErrorBody.
+
+    Results are Memory's dicts: unset keys stay absent (no `score` outside search)."""
+
+    def register(fn: Any) -> Any:
+        for path in paths:
+            router.add_api_route(path, fn, methods=[method], response_model=model,
+                                 response_model_exclude_unset=True, tags=[tag])  # fmt: skip
+        return fn
+
+    return register
