@@ -433,18 +433,21 @@ class Memory:
         limit, threshold = req.size(), self._threshold(req.threshold)
         today = (req.reference_date or self._clock()).date()
         query, window = req.query.strip(), timeframe.window(req.query, today)
-        if req.as_of is not None:
-            ranked = timeline.search(self, query, req, window)
-        else:
+        if req.as_of is not None:  # history snapshots carry no feedback: look it up
+            ranked = self._without_rejected(timeline.search(self, query, req, window))
+        else:  # the store leaves VERY_NEGATIVE memories out of the candidates
             ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
-                                  req.rerank is not False, window, _modes(req))  # fmt: skip
-        above = [s for s in ranked if s.score >= threshold]
-        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in above])
+                                  req.rerank is not False, window,
+                                  {**_modes(req), "rejected": False})  # fmt: skip
+        kept = [s for s in ranked if s.score >= threshold][:limit]
         now = iso(req.as_of) or self._now()
-        kept = [s for s in above if rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"][:limit]
         # only what is returned is shaped into a result (a search ranks ~100-150 candidates)
         return {"results": [project_fields(_result(s, req.include_sources, now), req.fields)
                             for s in kept]}
+
+    def _without_rejected(self, ranked: list[Scored]) -> list[Scored]:
+        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
+        return [s for s in ranked if rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"]
 
     def _ranked(
         self,
@@ -454,7 +457,7 @@ class Memory:
         keywords: bool,
         rerank: bool,
         window: timeframe.Window | None = None,
-        modes: dict[str, bool] | None = None,
+        modes: dict[str, bool] | None = None,  # Query flags (read modes)
     ) -> list[Scored]:
         self._check_embedder(claim=False)
         vector = self._engine.embedder.embed([query])[0]

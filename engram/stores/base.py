@@ -40,6 +40,7 @@ class Query:
     include_inactive: bool = False  # superseded memories, for audits and export
     expired: bool = False  # also memories past their expiration_date (show_expired)
     superseded: bool = False  # also memories a newer fact replaced (latest_only=False)
+    rejected: bool = True  # also memories marked VERY_NEGATIVE (search leaves them out)
     # Full-text search when given (terms from engram.lexical.terms): the memories matching
     # ANY term, best first by the backend's full-text rank (SQLite FTS5 bm25; PostgreSQL
     # ts_rank weighted by BM25 idf: both favour rare terms), scored rank / best rank among

@@ -217,6 +217,8 @@ class SQLStore(ReviewQueries):
             clauses.append("m.state IN ('active', 'superseded')")
         else:
             clauses.append("m.state = 'active'")
+        if not q.rejected:
+            clauses.append("(m.feedback IS NULL OR m.feedback <> 'VERY_NEGATIVE')")
         if not (q.include_inactive or q.expired):
             clauses.append(f"(m.expiration_date IS NULL OR m.expiration_date > {p})")
             params.append(q.now)
