@@ -269,6 +269,7 @@ def run_mode(mode: str, samples: list[dict], variants: list[str], embedder: Any,
     for variant in variants:
         run = Run(mode, variant, len(turns), stored, ms_per_add, conversation_tokens)
         search = searcher(memory, variant)
+        memory.embedder.clear()  # every variant's latency includes embedding its queries
         for sample in samples:
             run.rows.extend(score_question(search, qa, sample, by_text)
                             for qa in sample["qa"] if qa["category"] in CATEGORIES)  # fmt: skip

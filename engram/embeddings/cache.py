@@ -36,6 +36,11 @@ class CachedEmbedder:
             return np.zeros((0, self.dims), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
+    def clear(self) -> None:
+        """Forget every vector (benchmarks time the model, not the cache)."""
+        with self._lock:
+            self._cache.clear()
+
     def _lookup(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         with self._lock:

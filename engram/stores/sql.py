@@ -72,6 +72,8 @@ class SQLStore(ReviewQueries):
     SETTINGS: ClassVar[str]
     HISTORY_ORDER: ClassVar[str]  # a column that keeps insertion order within a timestamp
     M_COLUMNS: ClassVar[str] = M_COLUMNS  # for the review queries (engram.stores.review)
+    # a join the planner must run left to right (the ranked few first, then their rows)
+    JOIN_IN_ORDER: ClassVar[str] = "JOIN"
     _db: Database
 
     # -- hooks ------------------------------------------------------------------------
@@ -243,13 +245,28 @@ class SQLStore(ReviewQueries):
             )
             rows = self._rows(sql, (*params, q.limit, q.offset))
         else:
-            sql = (
-                f"SELECT {M_COLUMNS}, {self._similarity(p)} AS score "
+            ranked = (
+                f"SELECT m.id, {self._similarity(p)} AS score "
                 f"FROM {self.MEMORIES} m WHERE m.embedding IS NOT NULL AND {where} "
                 f"ORDER BY score DESC, m.id {page}"
             )
-            rows = self._rows(sql, (self._bind_vector(q.vector), *params, q.limit, q.offset))
+            rows = self._rows(
+                self._shaped(ranked, "r.score DESC, m.id"),
+                (self._bind_vector(q.vector), *params, q.limit, q.offset, q.project),
+            )
         return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
+
+    def _shaped(self, ranked: str, order: str, lead: str = "") -> str:
+        """The columns of the rows `ranked` (a SELECT of `id, score`, sorted and paged)
+        picks: it sorts small (id, score) pairs, and only the rows it keeps are read whole
+        (a search's lists read each ~100 of a scope's rows; carrying every column through
+        the sort cost twice the time)."""
+        return (
+            f"SELECT {lead}{M_COLUMNS}, r.score FROM ({ranked}) r "
+            f"{self.JOIN_IN_ORDER} {self.MEMORIES} m "
+            f"ON m.project = {self.dialect.param()} AND m.id = r.id "
+            f"ORDER BY {order}"
+        )
 
     def keyword_lists(self, q: Query) -> list[list[tuple[MemoryRecord, float | None]]]:
         """One list per term of `q.keywords`, each that term's best `q.limit` matches as
@@ -261,15 +278,18 @@ class SQLStore(ReviewQueries):
             return []
         parts, params = [], []
         for k, word in enumerate(words):
-            sql, bound = self._matching_sql(q, (word,))
-            parts.append(f"SELECT {k} AS list_no, t{k}.* FROM ({sql}) t{k}")
+            sql, bound = self._matching_sql(q, (word,), lead=f"{k} AS list_no, ")
+            parts.append(f"SELECT * FROM ({sql}) t{k}")
             params.extend(bound)
-        rows = self._rows(" UNION ALL ".join(parts) + " ORDER BY list_no, score DESC, id",
-                          params)  # fmt: skip
+        ranked = " UNION ALL ".join(parts)
+        rows = self._rows(self._shaped(ranked, "r.list_no, r.score DESC, m.id", "r.list_no, "),
+                          (*params, q.project))  # fmt: skip
         lists: list[list[tuple[MemoryRecord, float | None]]] = [[] for _ in words]
+        read: dict[str, MemoryRecord] = {}  # a memory matching several words is read once
         for row in rows:
-            lists[row[0]].append((self._record(row[1:-1]), _score(row[-1])))
-        return lists
+            record = read.get(row[1]) or read.setdefault(row[1], self._record(row[1:-1]))
+            lists[row[0]].append((record, _score(row[-1])))
+        return [_relative(found, q.offset) for found in lists]
 
     def _matching(
         self, q: Query, words: tuple[str, ...]
@@ -278,17 +298,23 @@ class SQLStore(ReviewQueries):
         if not words:
             return []
         sql, params = self._matching_sql(q, words)
-        return [(self._record(row[:-1]), _score(row[-1])) for row in self._rows(sql, params)]
+        rows = self._rows(self._shaped(sql, "r.score DESC, m.id"), (*params, q.project))
+        return _relative([(self._record(row[:-1]), _score(row[-1])) for row in rows], q.offset)
 
-    def _matching_sql(self, q: Query, words: tuple[str, ...]) -> tuple[str, list[Any]]:
+    def _matching_sql(
+        self, q: Query, words: tuple[str, ...], lead: str = ""
+    ) -> tuple[str, list[Any]]:
+        """A SELECT of `lead, id, score` of the memories matching any of `words`, best
+        first; see `_relative` for what the scores mean."""
         where, params = self._where(q)
         p = self.dialect.param()
         ft = self._fulltext(words)
-        # Scores are the backend's rank over the best match's rank among all the rows
-        # that match (the window spans them all, before the page is cut): the best is
-        # 1.0, the others proportionally less; comparable within one query only.
+        # From the first page the best match's rank is the first row's (`_relative`
+        # divides by it); a later page needs the best over all the matching rows, which
+        # a window gives at the price of ranking every match twice.
+        rank = ft.rank if q.offset == 0 else f"{ft.rank} / max({ft.rank}) OVER ()"
         sql = (
-            f"{ft.prelude} SELECT {M_COLUMNS}, {ft.rank} / max({ft.rank}) OVER () AS score "
+            f"{ft.prelude} SELECT {lead}m.id, {rank} AS score "
             f"FROM {self.MEMORIES} m {ft.join} WHERE {where} "
             f"ORDER BY score DESC, m.id LIMIT {p} OFFSET {p}"
         )
@@ -392,4 +418,17 @@ class SQLStore(ReviewQueries):
 
 def _score(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _relative(
+    found: list[tuple[MemoryRecord, float | None]], offset: int
+) -> list[tuple[MemoryRecord, float | None]]:
+    """Full-text scores as the backend's rank over the best match's rank among all the rows
+    that match: the best is 1.0, the others proportionally less; comparable within one
+    query only. A first page is sorted best first, so its first rank is the best; a later
+    page's scores arrive divided already (`_matching_sql`)."""
+    if offset or not found:
+        return found
+    best = found[0][1] or 1.0
+    return [(record, None if s is None else s / best) for record, s in found]
 

@@ -158,6 +158,9 @@ class SQLiteDialect:
 class SQLiteStore(SQLStore):
     dialect = SQLiteDialect()
     MEMORIES, HISTORY, SETTINGS, HISTORY_ORDER = "memories", "history", "settings", "rowid"
+    # SQLite pushes a join into each arm of a UNION ALL and may then scan the project's
+    # rows to probe the few ranked ones; CROSS JOIN keeps its tables in the written order
+    JOIN_IN_ORDER = "CROSS JOIN"
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -202,7 +205,8 @@ class SQLiteStore(SQLStore):
         return json.dumps(value)
 
     def _read_json(self, value: str) -> Any:
-        return json.loads(value)
+        # most memories have no metadata or categories: skip the parser for those
+        return {} if value == "{}" else [] if value == "[]" else json.loads(value)
 
 
 def _phrase(term: str) -> str:
