@@ -237,24 +237,29 @@ class SQLStore(ReviewQueries):
             return self._matching(q, self._telling(q.keywords))
         where, params = self._where(q)
         p = self.dialect.param()
-        page = f"LIMIT {p} OFFSET {p}"
         if q.vector is None:
             sql = (
                 f"SELECT {M_COLUMNS}, NULL FROM {self.MEMORIES} m WHERE {where} "
-                f"ORDER BY m.created_at DESC, m.id {page}"
+                f"ORDER BY m.created_at DESC, m.id LIMIT {p} OFFSET {p}"
             )
             rows = self._rows(sql, (*params, q.limit, q.offset))
         else:
-            ranked = (
-                f"SELECT m.id, {self._similarity(p)} AS score "
-                f"FROM {self.MEMORIES} m WHERE m.embedding IS NOT NULL AND {where} "
-                f"ORDER BY score DESC, m.id {page}"
-            )
-            rows = self._rows(
-                self._shaped(ranked, "r.score DESC, m.id"),
-                (self._bind_vector(q.vector), *params, q.limit, q.offset, q.project),
-            )
+            ranked, bound = self._nearest(q, where, params)
+            rows = self._rows(self._shaped(ranked, "r.score DESC, m.id"), (*bound, q.project))
         return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
+
+    def _nearest(self, q: Query, where: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """A SELECT of `id, score` (cosine similarity) of the memories nearest `q.vector`
+        among those `where` keeps, best first, paged by q.limit and q.offset; and its
+        parameters. This one scans them all (exact); a backend may answer from an
+        approximate index where a scope is large, keeping the filter exact."""
+        p = self.dialect.param()
+        ranked = (
+            f"SELECT m.id, {self._similarity(p)} AS score "
+            f"FROM {self.MEMORIES} m WHERE m.embedding IS NOT NULL AND {where} "
+            f"ORDER BY score DESC, m.id LIMIT {p} OFFSET {p}"
+        )
+        return ranked, [self._bind_vector(q.vector), *params, q.limit, q.offset]
 
     def _shaped(self, ranked: str, order: str, lead: str = "") -> str:
         """The columns of the rows `ranked` (a SELECT of `id, score`, sorted and paged)
