@@ -422,6 +422,8 @@ def test_keywords_match_any_term_best_first(store: Store) -> None:
     assert by_words(store, "marathon", where={"user_id": "*"}, limit=1) == [("boston", 1.0)]
     second = by_words(store, "marathon", where={"user_id": "*"})[1]
     assert second[0] == "both" and 0 < second[1] < 1
+    later = Query("default", parse({"user_id": "*"}), NOW, keywords=("marathon",), offset=1)
+    assert [(r.id, s) for r, s in store.query(later)] == [second]  # a later page: same scale
     assert [m for m, _ in by_words(store, "马拉松")] == ["zh"]  # jieba-segmented on both sides
     assert by_words(store, "swimming pool") == []  # terms are not stemmed: "swims" only
     assert by_words(store, "swims") == [("bob", 1.0)]
