@@ -160,6 +160,18 @@ def test_make_embedder_local_default_and_env(monkeypatch: pytest.MonkeyPatch) ->
         make_embedder()
 
 
+def test_model_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`engram serve` sets ENGRAM_EMBEDDING_THREADS to each worker's share of the cores."""
+    monkeypatch.setenv("ENGRAM_EMBEDDING_THREADS", "1")
+    embedder = make_embedder("local")
+    assert isinstance(embedder, LocalEmbedder) and embedder.threads == 1
+    assert len(embedder.embed(["one thread is enough"])) == 1
+    for bad in ("0", "two"):
+        monkeypatch.setenv("ENGRAM_EMBEDDING_THREADS", bad)
+        with pytest.raises(ValueError, match="ENGRAM_EMBEDDING_THREADS"):
+            make_embedder("local")
+
+
 def test_import_is_lazy() -> None:
     code = (
         "import sys, engram.embeddings as e; "

@@ -97,12 +97,16 @@ def make_embedder(
 
 def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedder:
     embedder: Embedder
+    # ENGRAM_EMBEDDING_THREADS: `engram serve` gives each worker process its share of cores
+    threads = _env_int("ENGRAM_EMBEDDING_THREADS")
+    if threads is not None and threads < 1:
+        raise ValueError(f"ENGRAM_EMBEDDING_THREADS must be at least 1, got {threads}")
     if model is None or model in _LOCAL_MODEL_NAMES:
-        embedder = LocalEmbedder(batch_size=batch_size)
+        embedder = LocalEmbedder(batch_size=batch_size, threads=threads)
     elif model in _USE_MODEL_NAMES:
-        embedder = UniversalSentenceEmbedder()
+        embedder = UniversalSentenceEmbedder(threads=threads)
     elif model in _E5_MODEL_NAMES:
-        embedder = MultilingualEmbedder()
+        embedder = MultilingualEmbedder(threads=threads)
     else:
         raise ValueError(
             f"the local embedder runs {LOCAL_MODEL_ID}, 'multilingual' or "

@@ -49,12 +49,17 @@ def serve(
         keys.bootstrap()
     finally:
         keys.close()
+    workers = workers or default_workers(database or os.environ.get("ENGRAM_DATABASE"))
+    # Each worker process runs its own embedding model: N workers with a thread per core
+    # each would run N times more model threads than there are cores.
+    cores = os.cpu_count() or 1
+    os.environ.setdefault("ENGRAM_EMBEDDING_THREADS", str(max(1, cores // workers)))
     uvicorn.run(
         "engram.server.app:app_from_env",
         factory=True,
         host=host,
         port=port,
-        workers=workers or default_workers(database or os.environ.get("ENGRAM_DATABASE")),
+        workers=workers,
         log_level=log_level,
     )
 
