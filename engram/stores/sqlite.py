@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from engram.private import private_sqlite
+from engram.stores.base import Query
 from engram.stores.database import connect
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
 from engram.stores.sql import FullText, SQLStore, scope_index_ddl
+from engram.stores.vector_index import LOG_KEEP, VectorIndex
 
 # The first release's memory columns; version 2 keeps them all and adds two.
 _V1_MEMORY_COLUMNS = """id TEXT NOT NULL,
@@ -118,12 +120,34 @@ ALTER TABLE memories ADD COLUMN immutable INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE history ADD COLUMN snapshot TEXT;
 """
 
+# 6: the change log engram.stores.vector_index follows (its binary index of big scopes):
+# the seq of every memory inserted, deleted, or updated in what the index keeps (vector,
+# scope) or loads by (created_at), from any connection; the oldest beyond LOG_KEEP go.
+_V6 = f"""
+CREATE TABLE vector_changes (tick INTEGER PRIMARY KEY AUTOINCREMENT, seq INTEGER NOT NULL);
+CREATE TRIGGER memories_vector_insert AFTER INSERT ON memories BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+    DELETE FROM vector_changes WHERE tick <= last_insert_rowid() - {LOG_KEEP};
+END;
+CREATE TRIGGER memories_vector_update
+AFTER UPDATE OF embedding, created_at, project, user_id, agent_id, run_id, app_id ON memories
+BEGIN
+    INSERT INTO vector_changes (seq) VALUES (new.seq);
+    DELETE FROM vector_changes WHERE tick <= last_insert_rowid() - {LOG_KEEP};
+END;
+CREATE TRIGGER memories_vector_delete AFTER DELETE ON memories BEGIN
+    INSERT INTO vector_changes (seq) VALUES (old.seq);
+    DELETE FROM vector_changes WHERE tick <= last_insert_rowid() - {LOG_KEEP};
+END;
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
     Migration(3, _V3),
     Migration(4, _V4),
     Migration(5, _V5),
+    Migration(6, _V6),
 )
 # PRAGMA user_version, which the first release already wrote.
 VERSION = VersionSlot(
@@ -171,6 +195,20 @@ class SQLiteStore(SQLStore):
         except BaseException:
             self._db.close()
             raise
+        self._index = VectorIndex(self._db, self.MEMORIES)
+
+    def _nearest(self, q: Query, where: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """A big scope's page from the binary index (engram.stores.vector_index), else
+        the exact scan."""
+        vector = self._bind_vector(q.vector)
+        page = self._index.nearest(q, where, params, self._similarity("?"), vector)
+        if page is None:
+            return super()._nearest(q, where, params)
+        if not page:
+            return "SELECT NULL AS id, NULL AS score LIMIT 0", []
+        rows = ", ".join("(?, ?)" for _ in page)
+        return (f"SELECT column1 AS id, column2 AS score FROM (VALUES {rows})",
+                [value for pair in page for value in pair])  # fmt: skip
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - vec_distance_cosine(m.embedding, {mark})"
