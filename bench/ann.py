@@ -9,6 +9,15 @@ memories); recall@10 is measured against the exact top 10 under the same filter.
   sqlite vec0 float   a vec0 table (partition key user, metadata column category): still
                       exact, vectors stored contiguously
   sqlite vec0 bit     binary-quantized vectors in vec0, top 10x by Hamming, rescored exactly
+  engram sqlite exact / index S/M
+                      Engram's own SQLiteStore (its schema, triggers and filter SQL; the
+                      whole store.query, rows read as records): the exact scan, and its
+                      binary index (engram.stores.vector_index): the Hamming top S ordered
+                      by the query's dot product with their sign bits, the first M scored
+                      exactly in SQL with the filter (S = M: Hamming alone). These variants
+                      run interleaved, query by query; "tie-aware" counts a hit when the
+                      result scores at least the exact 10th (near-ties of the templated
+                      sentences)
   pg exact            today's query on PostgreSQL (no index on the vector)
   pg hnsw ef=E        pgvector HNSW (m 16, ef_construction 64), iterative scans (relaxed
                       order) so a filter still yields the top k
@@ -114,6 +123,75 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
             "sqlite vec0 bit, rescore 10x": lambda c: vec0("vb", c, 10 * POOL)}  # fmt: skip
 
 
+# (shortlist by Hamming distance, candidates scored exactly): engram.stores.vector_index
+INDEX_SETTINGS = ((300, 300), (1000, 1000), (1000, 200), (1000, 300), (2000, 500))
+
+
+def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: np.ndarray,
+                      tmp: Path) -> list[dict[str, Any]]:  # fmt: skip
+    """Engram's SQLiteStore, exact against its index at a few settings, interleaved."""
+    from engram import filters as F
+    from engram.models import MemoryRecord
+    from engram.stores import vector_index
+    from engram.stores.base import Query, WriteBatch
+    from engram.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp / "engram.db")
+    for start in range(0, len(vecs), 2000):
+        batch = WriteBatch()
+        for i in range(start, min(len(vecs), start + 2000)):
+            at = f"2025-01-01T00:00:00.{i:06d}+00:00"
+            record = MemoryRecord(id=f"m{i:06d}", memory=texts[i], project="p", user_id="u",
+                                  categories=[cats[i]], created_at=at, updated_at=at)
+            batch.upserts.append((record, vecs[i]))
+        store.write(batch)
+    defaults = (vector_index.MIN_ROWS, vector_index.SHORTLIST, vector_index.FIRST_CANDIDATES)
+    variants = {"engram sqlite exact": (10**9, 0, 0)} | {
+        f"engram sqlite index {s}/{m}": (defaults[0], s, m) for s, m in INDEX_SETTINGS}
+    rows = []
+    for cat in (None, CATEGORY_FILTER):
+        where = F.scope_filter(user_id="u")
+        if cat:
+            where = F.conjoin(where, F.Condition("categories", "in", [cat]))
+        mask = np.array([c == cat for c in cats]) if cat else None
+        started = time.perf_counter()
+        store.query(Query("p", where, "2030", qs[0], limit=POOL))  # loads the scope
+        load_ms = 1000 * (time.perf_counter() - started)
+        lat: dict[str, list[float]] = {name: [] for name in variants}
+        hits = dict.fromkeys(variants, 0)
+        tied = dict.fromkeys(variants, 0)
+        for q in qs:
+            exact = vecs @ q
+            if mask is not None:
+                exact = np.where(mask, exact, -np.inf)
+            want = np.argsort(-exact)[:K]
+            tenth = exact[want[-1]]
+            for name, (least, shortlist, first) in variants.items():
+                vector_index.MIN_ROWS = least
+                vector_index.SHORTLIST, vector_index.FIRST_CANDIDATES = shortlist, first
+                started = time.perf_counter()
+                got = store.query(Query("p", where, "2030", q, limit=POOL))
+                lat[name].append(1000 * (time.perf_counter() - started))
+                top = [int(r.id[1:]) for r, _ in got[:K]]
+                hits[name] += len(set(top) & set(want.tolist()))
+                tied[name] += int(sum(exact[i] >= tenth - 1e-6 for i in top))
+        vector_index.MIN_ROWS, vector_index.SHORTLIST, vector_index.FIRST_CANDIDATES = defaults
+        for name in variants:
+            rows.append({"variant": name, "filter": "user + category" if cat else "user",
+                         "p50": round(percentile(lat[name], 50), 2),
+                         "p95": round(percentile(lat[name], 95), 2),
+                         "recall@10": round(hits[name] / (K * len(qs)), 4),
+                         "tie-aware": round(tied[name] / (K * len(qs)), 4)})  # fmt: skip
+            print(rows[-1], flush=True)
+        if cat is None:
+            print(f"  first search (loads the scope's codes): {load_ms:.0f} ms", flush=True)
+    index = store._index
+    size = sum(c.seqs.nbytes + c.bits.nbytes for c in index._scopes.values())
+    print(f"  index arrays: {size / 1e6:.1f} MB for {len(vecs):,} memories", flush=True)
+    store.close()
+    return rows
+
+
 def pg_variants(vecs: np.ndarray, cats: list[str], url: str) -> dict[str, Any]:
     import psycopg
     from pgvector.psycopg import register_vector
@@ -175,10 +253,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--only-engram", action="store_true",
+                        help="only Engram's SQLiteStore, exact against its index")
     parser.add_argument("--json")
     args = parser.parse_args()
     vecs = np.load(vectors_file(args.n))[: args.n].astype(np.float32)
-    cats = [c for _, c in memories(args.n)]
+    pairs = memories(args.n)
+    cats = [c for _, c in pairs]
     from engram.embeddings import make_embedder
 
     qs = make_embedder("local").embed(queries(args.queries, seed=5))
@@ -187,7 +268,10 @@ def main() -> None:
               CATEGORY_FILTER: [truth(vecs, q, mask) for q in qs]}  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        variants = sqlite_variants(vecs, cats, Path(tmp))
+        rows += engram_store_rows(vecs, cats, [t for t, _ in pairs], qs, Path(tmp))
+        if args.only_engram:
+            args.no_postgres = True
+        variants = {} if args.only_engram else sqlite_variants(vecs, cats, Path(tmp))
         server = None
         if not args.no_postgres:
             from tests.support.postgres_server import session_server
@@ -208,9 +292,11 @@ def main() -> None:
                 server.stop()
     print(f"\nN = {args.n:,} memories of one user, top {POOL}, recall@10 vs the exact scan; "
           f"pg HNSW build {variants.get('_pg_build_s', '–')} s\n")  # fmt: skip
-    print("| variant | filter | p50 ms | p95 ms | recall@10 |\n|---|---|---|---|---|")
+    print("| variant | filter | p50 ms | p95 ms | recall@10 | tie-aware |\n"
+          "|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {r['filter']} | {r['p50']} | {r['p95']} | {r['recall@10']} |")
+        print(f"| {r['variant']} | {r['filter']} | {r['p50']} | {r['p95']} | {r['recall@10']} "
+              f"| {r.get('tie-aware', '–')} |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
