@@ -154,6 +154,7 @@ def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: n
         if cat:
             where = F.conjoin(where, F.Condition("categories", "in", [cat]))
         mask = np.array([c == cat for c in cats]) if cat else None
+        rss_before = rss_mb()
         started = time.perf_counter()
         store.query(Query("p", where, "2030", qs[0], limit=POOL))  # loads the scope
         load_ms = 1000 * (time.perf_counter() - started)
@@ -184,12 +185,20 @@ def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: n
                          "tie-aware": round(tied[name] / (K * len(qs)), 4)})  # fmt: skip
             print(rows[-1], flush=True)
         if cat is None:
-            print(f"  first search (loads the scope's codes): {load_ms:.0f} ms", flush=True)
+            print(f"  first search (loads the scope's codes): {load_ms:.0f} ms; RSS "
+                  f"{rss_before} MB before it, {rss_mb()} MB after the searches",
+                  flush=True)  # fmt: skip
     index = store._index
     size = sum(c.seqs.nbytes + c.bits.nbytes for c in index._scopes.values())
     print(f"  index arrays: {size / 1e6:.1f} MB for {len(vecs):,} memories", flush=True)
     store.close()
     return rows
+
+
+def rss_mb() -> float:
+    """The resident set now (the peak would still hold building the store)."""
+    status = Path("/proc/self/status").read_text()
+    return round(int(status.split("VmRSS:")[1].split()[0]) / 1024, 1)
 
 
 def pg_variants(vecs: np.ndarray, cats: list[str], url: str) -> dict[str, Any]:
