@@ -124,7 +124,7 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
 
 
 # (shortlist by Hamming distance, candidates scored exactly): engram.stores.vector_index
-INDEX_SETTINGS = ((300, 300), (1000, 1000), (1000, 200), (1000, 300), (2000, 500))
+INDEX_SETTINGS = ((300, 300), (1000, 1000), (1000, 300), (2000, 400), (2000, 500))
 
 
 def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: np.ndarray,
