@@ -44,6 +44,10 @@ MAX_CHANGES = 10_000  # more unseen changes than this: reload instead of patchin
 LOAD_PAGE = 4_096  # rows per keyset page when loading a scope
 BLOCK = 1 << 15
 
+# The bits of each byte value, least significant first (as vec_quantize_binary packs them)
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
+                           bitorder="little").astype(np.float32)  # fmt: skip
+
 # Each scope field's keyset for loading: an index serves (project, field, *keys) in order.
 _KEYSETS = {"user_id": ("created_at", "id")}  # memories_user; the others end with the rowid
 
@@ -111,14 +115,17 @@ class _Codes:
         near = np.arange(self.n)
         if shortlist < self.n:
             near = np.argpartition(distance, shortlist)[:shortlist]
+        # the dot product, byte by byte: each code byte's share, looked up in a table of
+        # the query's sums over the 256 bit patterns (small temporaries, no float copy)
         padded = np.zeros(64 * self.words, np.float32)
         padded[: len(vector)] = vector
+        table = _BYTE_BITS @ padded.reshape(-1, 8).T  # (pattern, byte position)
+        positions = np.arange(8 * self.words)
         dots = np.empty(len(near), np.float32)
-        for start in range(0, len(near), BLOCK // 16):
-            rows = near[start : start + BLOCK // 16]
-            ones = np.unpackbits(np.ascontiguousarray(self.bits[:, rows].T).view(np.uint8),
-                                 axis=1, bitorder="little")  # fmt: skip
-            dots[start : start + len(rows)] = ones @ padded
+        for start in range(0, len(near), BLOCK // 8):
+            rows = near[start : start + BLOCK // 8]
+            code_bytes = np.ascontiguousarray(self.bits[:, rows].T).view(np.uint8)
+            dots[start : start + len(rows)] = table[code_bytes, positions].sum(axis=1)
         return self.seqs[near[np.argsort(-dots, kind="stable")[:take]]]
 
 
