@@ -67,6 +67,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid + score, time candidates, no time weight": {"threshold": 0.0,
                                                         "_ranking.time_weight": 0.0},
     "hybrid + score, time weight 0.4": {"threshold": 0.0, "_ranking.time_weight": 0.4},
+    "default, pools of 50": {"_search_pool_factor": 5, "_search_pool_min": 50},
     "default (threshold)": {},
 }
 
