@@ -68,6 +68,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                                         "_ranking.time_weight": 0.0},
     "hybrid + score, time weight 0.4": {"threshold": 0.0, "_ranking.time_weight": 0.4},
     "default, pools of 50": {"_search_pool_factor": 5, "_search_pool_min": 50},
+    "default, keyword lists of 10": {"_keyword_list_min": 10},
     "default (threshold)": {},
 }
 
