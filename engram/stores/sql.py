@@ -292,7 +292,9 @@ class SQLStore(ReviewQueries):
         lists: list[list[tuple[MemoryRecord, float | None]]] = [[] for _ in words]
         read: dict[str, MemoryRecord] = {}  # a memory matching several words is read once
         for row in rows:
-            record = read.get(row[1]) or read.setdefault(row[1], self._record(row[1:-1]))
+            record = read.get(row[1])
+            if record is None:
+                record = read[row[1]] = self._record(row[1:-1])
             lists[row[0]].append((record, _score(row[-1])))
         return [_relative(found, q.offset) for found in lists]
 

@@ -195,8 +195,8 @@ class VectorIndex:
             f"CROSS JOIN {self._table} m ON m.seq = c.value "
             f"WHERE m.embedding IS NOT NULL AND {where}"
         )
-        listed = "[" + ",".join(map(str, seqs.tolist())) + "]"
-        return [(i, float(s)) for i, s in self._db.rows(sql, (vector, listed, *params))]
+        return [(i, float(s))
+                for i, s in self._db.rows(sql, (vector, _json_list(seqs), *params))]
 
     # -- keeping up -------------------------------------------------------------------
 
@@ -225,13 +225,12 @@ class VectorIndex:
         """Re-read the rows `seqs` into the loaded scopes (gone or moved ones leave)."""
         for codes in self._scopes.values():
             codes.drop(seqs)
-        listed = "[" + ",".join(map(str, seqs.tolist())) + "]"
         rows = self._db.rows(
             f"SELECT m.seq, m.project, {', '.join(f'm.{f}' for f in SCOPE_FIELDS)}, "
             f"{_CODE.format('m.embedding')} FROM json_each(?) c "
             f"CROSS JOIN {self._table} m ON m.seq = c.value "
             f"WHERE {_CODABLE.format('m.embedding')}",
-            (listed,),
+            (_json_list(seqs),),
         )
         for seq, project, *ids, code in rows:
             for scope_field, value in zip(SCOPE_FIELDS, ids, strict=True):
@@ -317,6 +316,11 @@ def _words(codes: list[bytes], words: int) -> np.ndarray:
     out = np.zeros((len(codes), words * 8), np.uint8)
     out[:, :width] = np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), width)
     return out.view(np.uint64)
+
+
+def _json_list(seqs: np.ndarray) -> str:
+    """Row keys as the JSON array `json_each` reads (one bound parameter, any length)."""
+    return "[" + ",".join(map(str, seqs.tolist())) + "]"
 
 
 def _resized(array: np.ndarray, size: int) -> np.ndarray:
