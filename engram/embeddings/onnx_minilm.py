@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from engram.embeddings.base import EmbeddingError, OfflineEmbedder, l2_normalize
+from engram.embeddings.integer_matmuls import integer_matmul_model
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMS = 384
@@ -81,6 +82,7 @@ class _Runtime:
     session: Any  # onnxruntime.InferenceSession: run() is safe to call concurrently
     tokenizer: Any  # tokenizers.Tokenizer, configured once at load, then only read
     feeds: tuple[str, ...]  # the model's input names, in the order we build them
+    per_text: bool  # one text per call: the model quantises its activations per call
 
 
 class LocalEmbedder(OfflineEmbedder):
@@ -89,6 +91,11 @@ class LocalEmbedder(OfflineEmbedder):
     Reproduces sentence-transformers' pipeline for this model: WordPiece
     tokenisation, truncation to 256 tokens, mean pooling over the attention
     mask, then L2 normalisation. Safe to share between threads.
+
+    ``integer_matmuls`` (default) runs the int8 weights' products as integer
+    kernels, one text per call: a short query embeds in ~3 ms instead of ~5, at
+    a mean cosine of 0.994 to the fp32 path (engram/embeddings/integer_matmuls.py).
+    ``False`` keeps the fp32 maths and batches of up to ``batch_size`` texts.
     """
 
     model_id: str = MODEL_ID
@@ -102,6 +109,7 @@ class LocalEmbedder(OfflineEmbedder):
         max_batch_tokens: int = MAX_BATCH_TOKENS,
         threads: int | None = None,
         expected_sha256: str = MODEL_SHA256,
+        integer_matmuls: bool = True,
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be >= 1")
@@ -110,11 +118,15 @@ class LocalEmbedder(OfflineEmbedder):
         self.max_batch_tokens = max_batch_tokens
         self._model_path = Path(model_path) if model_path is not None else None
         self._expected_sha256 = expected_sha256
+        self.integer_matmuls = integer_matmuls
 
     def _encode(self, rt: _Runtime, items: list[str]) -> np.ndarray:
         encodings = rt.tokenizer.encode_batch(items)
         out = np.empty((len(items), DIMS), dtype=np.float32)
-        for idx in self._batches([len(e.ids) for e in encodings]):
+        # Integer products quantise each call's activations with one scale, so there
+        # every text runs alone: its vector never depends on what it is batched with.
+        groups = [[i] for i in range(len(items))] if rt.per_text else None
+        for idx in groups or self._batches([len(e.ids) for e in encodings]):
             out[idx] = self._run_batch(rt, [encodings[i] for i in idx])
         return out
 
@@ -152,9 +164,16 @@ class LocalEmbedder(OfflineEmbedder):
     def _load(self) -> _Runtime:
         path = self._model_path or default_model_path()
         verify_sha256(path, self._expected_sha256)
-        session = _make_session(path, self.threads)
+        model: Path | bytes = path
+        rewritten = 0
+        if self.integer_matmuls:
+            model, rewritten = integer_matmul_model(path)
+        session = _make_session(model, path, self.threads)
         return _Runtime(
-            session=session, tokenizer=_load_tokenizer(), feeds=_check_io(session, path)
+            session=session,
+            tokenizer=_load_tokenizer(),
+            feeds=_check_io(session, path),
+            per_text=rewritten > 0,
         )
 
 
@@ -166,7 +185,7 @@ def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return l2_normalize(summed / counts)
 
 
-def _make_session(path: Path, threads: int) -> Any:
+def _make_session(model: Path | bytes, path: Path, threads: int) -> Any:
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -180,9 +199,8 @@ def _make_session(path: Path, threads: int) -> Any:
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # warnings about unused initialisers are noise here
     try:
-        return ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        source = model if isinstance(model, bytes) else str(model)
+        return ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise EmbeddingError(f"onnxruntime could not load embedding model {path}: {exc}") from exc
 

@@ -1,0 +1,80 @@
+"""The default embedder's integer products: every int8 weight is used as stored, and the
+vectors stay close to the fp32 path's (engram/embeddings/integer_matmuls.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from engram.embeddings import LocalEmbedder
+from engram.embeddings.integer_matmuls import integer_matmul_model
+from engram.embeddings.onnx_minilm import default_model_path
+
+FACTS = [
+    "I am training for the Berlin marathon in September",
+    "My right knee hurts on long downhill runs",
+    "She prefers oat milk in her coffee",
+    "Caroline went to an LGBTQ support group last Tuesday",
+    "The quarterly report is due on Friday",
+    "We adopted a rescue dog named Pepper in 2022",
+    "He is allergic to peanuts and carries an EpiPen",
+    "What should I focus on in today's workout?",
+    "Melanie painted a sunrise over the lake after her camping trip with the kids",
+    "东京的天气很好",
+]
+
+
+@pytest.fixture(scope="module")
+def both() -> tuple[np.ndarray, np.ndarray]:
+    return LocalEmbedder().embed(FACTS), LocalEmbedder(integer_matmuls=False).embed(FACTS)
+
+
+def test_the_int8_weight_products_are_rewritten() -> None:
+    data, count = integer_matmul_model(default_model_path())
+    ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
+    # 6 layers x (query, key, value, attention output, feed-forward input); the
+    # feed-forward output keeps fp32 (it reads the GELU's outliers)
+    assert count == 30 and ops.count("MatMulInteger") == 30
+    assert ops.count("DynamicQuantizeLinear") == 6 * 3  # query, key and value share theirs
+
+
+def test_vectors_stay_close_to_the_fp32_path(both: tuple[np.ndarray, np.ndarray]) -> None:
+    integer, fp32 = both
+    cosine = (integer * fp32).sum(axis=1)
+    assert cosine.min() > 0.99 and cosine.mean() > 0.995
+    assert np.allclose(np.linalg.norm(integer, axis=1), 1.0, atol=1e-5)
+
+
+QUESTIONS = {
+    "Which race am I preparing for?": 0,
+    "Why does my knee ache?": 1,
+    "How does she take her coffee?": 2,
+    "What is our dog called?": 5,
+    "Does he have any food allergies?": 6,
+    "What did Melanie paint?": 8,
+}
+
+
+def test_questions_find_the_same_fact_on_both_paths() -> None:
+    for embedder in (LocalEmbedder(), LocalEmbedder(integer_matmuls=False)):
+        facts, questions = embedder.embed(FACTS), embedder.embed(list(QUESTIONS))
+        assert list((questions @ facts.T).argmax(axis=1)) == list(QUESTIONS.values())
+
+
+def test_a_model_without_int8_products_runs_unchanged(tmp_path: Path) -> None:
+    weight = onnx.numpy_helper.from_array(np.eye(4, dtype=np.float32), "w")
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "fp32",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 4])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 4])],
+        initializer=[weight],
+    )
+    path = tmp_path / "fp32.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    data, count = integer_matmul_model(path)
+    assert count == 0
+    assert [n.op_type for n in onnx.load_from_string(data).graph.node] == ["MatMul"]
