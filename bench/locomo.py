@@ -38,7 +38,8 @@ from typing import Any
 
 import engram.memory
 import engram.ranking
-from engram.embeddings import make_embedder
+import engram.stores.sql
+from engram.embeddings import LocalEmbedder, make_embedder
 from engram.memory import Memory
 from engram.stores.base import Query
 
@@ -69,6 +70,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid + score, time weight 0.4": {"threshold": 0.0, "_ranking.time_weight": 0.4},
     "default, pools of 50": {"_search_pool_factor": 5, "_search_pool_min": 50},
     "default, keyword lists of 10": {"_keyword_list_min": 10},
+    "default, words in over half skipped": {"_sql.common_term_min_memories": 1000,
+                                            "_sql.common_term_share": 0.5},
+    "default, words in over 10% skipped": {"_sql.common_term_min_memories": 100,
+                                           "_sql.common_term_share": 0.1},
+    "default, words in over 20% skipped": {"_sql.common_term_min_memories": 100,
+                                           "_sql.common_term_share": 0.2},
     "default (threshold)": {},
 }
 
@@ -157,7 +164,8 @@ def today_search(memory: Memory, query: str, run_id: str, limit: int) -> list[di
 
 def _setting(key: str) -> tuple[Any, str]:
     module, _, name = key[1:].rpartition(".")
-    return {"": engram.memory, "ranking": engram.ranking}[module], name.upper()
+    return {"": engram.memory, "ranking": engram.ranking, "sql": engram.stores.sql}[module], \
+        name.upper()
 
 
 def searcher(memory: Memory, variant: str) -> Callable[[str, str, int, datetime], list[dict]]:
@@ -254,7 +262,7 @@ def _day(created_at: str | None) -> str:
 
 
 def run_mode(mode: str, samples: list[dict], variants: list[str], embedder: Any,
-             home: Path) -> list[Run]:  # fmt: skip
+             home: Path, label: str) -> list[Run]:  # fmt: skip
     memory = Memory({"database": str(home / f"{mode}.db")}, embedder=embedder)
     adds, started = 0, time.perf_counter()
     for sample in samples:
@@ -269,7 +277,7 @@ def run_mode(mode: str, samples: list[dict], variants: list[str], embedder: Any,
     by_text = {f"{t['speaker']}: {turn_text(t)}": t["dia_id"] for t in turns}
     runs = []
     for variant in variants:
-        run = Run(mode, variant, len(turns), stored, ms_per_add, conversation_tokens)
+        run = Run(label, variant, len(turns), stored, ms_per_add, conversation_tokens)
         search = searcher(memory, variant)
         memory.embedder.clear()  # every variant's latency includes embedding its queries
         for sample in samples:
@@ -313,13 +321,21 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--embedder", default="local", help="embedding provider (make_embedder)")
     parser.add_argument("--embedding-model", default=None)
+    parser.add_argument("--products", nargs="+", default=["integer"], choices=["integer", "fp32"],
+                        help="the local model's matrix products (LocalEmbedder integer_matmuls); "
+                             "both: each mode is stored and searched once per choice")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     samples = json.loads(args.data.read_text())[: args.conversations]
-    embedder = make_embedder(args.embedder, model=args.embedding_model)
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = [r for mode in args.modes
-                for r in run_mode(mode, samples, args.variants, embedder, Path(tmp))]  # fmt: skip
+    runs = []
+    for products in args.products:
+        embedder = make_embedder(args.embedder, model=args.embedding_model)
+        if products == "fp32":
+            embedder = LocalEmbedder(integer_matmuls=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            for mode in args.modes:
+                label = mode if len(args.products) == 1 else f"{mode}, {products} products"
+                runs += run_mode(mode, samples, args.variants, embedder, Path(tmp), label)
     print(f"LoCoMo dev, {len(samples)} conversations, questions of categories 1-4, "
           f"embedder {embedder.model_id}\n")  # fmt: skip
     print(markdown(runs))

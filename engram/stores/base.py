@@ -45,8 +45,8 @@ class Query:
     # ANY term, best first by the backend's full-text rank (SQLite FTS5 bm25; PostgreSQL
     # ts_rank weighted by BM25 idf: both favour rare terms), scored rank / best rank among
     # all matches, so in (0, 1] with 1.0 for the best; comparable within one query only.
-    # An empty tuple matches nothing. A term in more than 1,000 memories and in over half
-    # of all memories is skipped (engram.stores.sql.COMMON_TERM_MIN_MEMORIES). Not
+    # An empty tuple matches nothing. A term in more than 100 memories and in over 5% of
+    # all memories is skipped (engram.stores.sql.COMMON_TERM_MIN_MEMORIES). Not
     # together with `vector`.
     keywords: tuple[str, ...] | None = None
 
