@@ -225,8 +225,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--fidelity-n", type=int, default=200)
     ap.add_argument("--no-reference", action="store_true", help="skip the fp32 comparison")
-    ap.add_argument("--products", nargs="+", default=["integer", "fp32"],
-                    choices=["integer", "fp32"],
+    ap.add_argument("--products", nargs="+", default=["fp32", "integer"],
+                    choices=["fp32", "integer"],
                     help="LocalEmbedder integer_matmuls on / off, one table each")  # fmt: skip
     args = ap.parse_args()
     for products in args.products:

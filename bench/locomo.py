@@ -69,6 +69,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                                         "_ranking.time_weight": 0.0},
     "hybrid + score, time weight 0.4": {"threshold": 0.0, "_ranking.time_weight": 0.4},
     "default, pools of 50": {"_search_pool_factor": 5, "_search_pool_min": 50},
+    "default, pools of 150": {"_search_pool_factor": 15, "_search_pool_min": 150},
+    "default, pools of 200": {"_search_pool_factor": 20, "_search_pool_min": 200},
     "default, keyword lists of 10": {"_keyword_list_min": 10},
     "default, words in over half skipped": {"_sql.common_term_min_memories": 1000,
                                             "_sql.common_term_share": 0.5},
@@ -321,7 +323,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--embedder", default="local", help="embedding provider (make_embedder)")
     parser.add_argument("--embedding-model", default=None)
-    parser.add_argument("--products", nargs="+", default=["integer"], choices=["integer", "fp32"],
+    parser.add_argument("--products", nargs="+", default=["fp32"], choices=["fp32", "integer"],
                         help="the local model's matrix products (LocalEmbedder integer_matmuls); "
                              "both: each mode is stored and searched once per choice")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -330,8 +332,8 @@ def main() -> None:
     runs = []
     for products in args.products:
         embedder = make_embedder(args.embedder, model=args.embedding_model)
-        if products == "fp32":
-            embedder = LocalEmbedder(integer_matmuls=False)
+        if isinstance(embedder, LocalEmbedder):
+            embedder = LocalEmbedder(integer_matmuls=products == "integer")
         with tempfile.TemporaryDirectory() as tmp:
             for mode in args.modes:
                 label = mode if len(args.products) == 1 else f"{mode}, {products} products"

@@ -94,11 +94,13 @@ def test_small_batches_give_same_result() -> None:
     assert np.allclose(small, LocalEmbedder().embed(texts), atol=1e-5)
 
 
-def test_fp32_path_batches_give_one_by_one_vectors() -> None:
-    fp32 = LocalEmbedder(integer_matmuls=False, batch_size=16, max_batch_tokens=400)
+def test_integer_products_give_one_by_one_vectors_in_a_batch() -> None:
+    """Their activations are quantised per call, so each text runs alone: the same vector
+    whatever it is embedded with (and the same as the fp32 path's batching promises)."""
+    integer = LocalEmbedder(integer_matmuls=True)
     texts = _varied(40)
-    batched = fp32.embed(texts)
-    assert np.allclose(batched, np.vstack([fp32.embed([t]) for t in texts]), atol=1e-5)
+    batched = integer.embed(texts)
+    assert np.array_equal(batched, np.vstack([integer.embed([t]) for t in texts]))
 
 
 def test_batches_respect_row_and_token_caps() -> None:
@@ -165,6 +167,16 @@ def test_make_embedder_local_default_and_env(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ENGRAM_EMBEDDING_DIMS", "three")
     with pytest.raises(ValueError, match="ENGRAM_EMBEDDING_DIMS"):
         make_embedder()
+
+
+def test_products_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENGRAM_EMBEDDING_PRODUCTS", "integer")
+    assert make_embedder("local").integer_matmuls is True  # type: ignore[attr-defined]
+    monkeypatch.setenv("ENGRAM_EMBEDDING_PRODUCTS", "int4")
+    with pytest.raises(ValueError, match="ENGRAM_EMBEDDING_PRODUCTS"):
+        make_embedder("local")
+    monkeypatch.delenv("ENGRAM_EMBEDDING_PRODUCTS")
+    assert make_embedder("local").integer_matmuls is False  # type: ignore[attr-defined]
 
 
 def test_model_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,7 +29,7 @@ FACTS = [
 
 @pytest.fixture(scope="module")
 def both() -> tuple[np.ndarray, np.ndarray]:
-    return LocalEmbedder().embed(FACTS), LocalEmbedder(integer_matmuls=False).embed(FACTS)
+    return LocalEmbedder(integer_matmuls=True).embed(FACTS), LocalEmbedder().embed(FACTS)
 
 
 def test_the_int8_weight_products_are_rewritten() -> None:
@@ -59,7 +59,7 @@ QUESTIONS = {
 
 
 def test_questions_find_the_same_fact_on_both_paths() -> None:
-    for embedder in (LocalEmbedder(), LocalEmbedder(integer_matmuls=False)):
+    for embedder in (LocalEmbedder(integer_matmuls=True), LocalEmbedder()):
         facts, questions = embedder.embed(FACTS), embedder.embed(list(QUESTIONS))
         assert list((questions @ facts.T).argmax(axis=1)) == list(QUESTIONS.values())
 

@@ -76,6 +76,8 @@ def make_embedder(
         openai defaults to text-embedding-3-small.
     base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
     dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
+    ENGRAM_EMBEDDING_THREADS and ENGRAM_EMBEDDING_PRODUCTS ("fp32" or "integer") tune the
+    local MiniLM model (see LocalEmbedder).
     """
     if provider is _LOCAL_DEFAULT:
         provider = os.environ.get("ENGRAM_EMBEDDER") or "local"
@@ -102,7 +104,8 @@ def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedde
     if threads is not None and threads < 1:
         raise ValueError(f"ENGRAM_EMBEDDING_THREADS must be at least 1, got {threads}")
     if model is None or model in _LOCAL_MODEL_NAMES:
-        embedder = LocalEmbedder(batch_size=batch_size, threads=threads)
+        embedder = LocalEmbedder(batch_size=batch_size, threads=threads,
+                                 integer_matmuls=_integer_products())  # fmt: skip
     elif model in _USE_MODEL_NAMES:
         embedder = UniversalSentenceEmbedder(threads=threads)
     elif model in _E5_MODEL_NAMES:
@@ -116,6 +119,14 @@ def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedde
         raise ValueError(f"the local embedder {embedder.model_id} produces {embedder.dims} "
                          f"dims, not {dims}")  # fmt: skip
     return embedder
+
+
+def _integer_products() -> bool:
+    """ENGRAM_EMBEDDING_PRODUCTS: "fp32" (default) or "integer" (LocalEmbedder integer_matmuls)."""
+    raw = os.environ.get("ENGRAM_EMBEDDING_PRODUCTS", "").strip().lower() or "fp32"
+    if raw not in ("fp32", "integer"):
+        raise ValueError(f"ENGRAM_EMBEDDING_PRODUCTS must be 'fp32' or 'integer', got {raw!r}")
+    return raw == "integer"
 
 
 def _env_int(name: str) -> int | None:

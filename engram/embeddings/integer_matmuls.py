@@ -12,8 +12,8 @@ feed-forward output products stay in fp32 (see `_int8_weight`).
 The weights are bit for bit the model's; what changes is that each product's
 input is quantised to uint8 with one scale per call, so a text's vector would
 depend on what it is batched with. The embedder therefore runs these models one
-text per call (see ``LocalEmbedder``). Measured against the fp32 path in
-docs/embeddings.md.
+text per call (see ``LocalEmbedder``, where this is opt-in). Measured against the
+fp32 path in docs/embeddings.md.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ def integer_matmul_model(path: Path) -> tuple[bytes, int]:
         import onnx  # only here: importing it costs ~0.6 s and most processes never need it
     except ImportError as exc:
         raise EmbeddingError(
-            "integer matmuls need the 'onnx' package (pip install onnx), "
-            "or pass integer_matmuls=False to LocalEmbedder"
+            "integer products need the 'onnx' package (pip install 'engram[integer-products]'), "
+            "or leave ENGRAM_EMBEDDING_PRODUCTS at fp32"
         ) from exc
     try:
         model = onnx.load(str(path))
