@@ -93,7 +93,7 @@ class LocalEmbedder(OfflineEmbedder):
     mask, then L2 normalisation. Safe to share between threads.
 
     ``integer_matmuls=True`` runs the int8 weights' products as integer kernels, one
-    text per call: a short query embeds ~40% faster and adds run 1.3-1.5x as fast, at a
+    text per call: a short query embeds ~40% faster and adds run 1.25-1.4x as fast, at a
     cosine of ~0.997 to the default fp32 path (engram/embeddings/integer_matmuls.py;
     ENGRAM_EMBEDDING_PRODUCTS=integer through make_embedder). LoCoMo recall@10 within
     noise of fp32 (raw 0.757 vs 0.756, extract 0.750 vs 0.752): fp32 stays the default.
