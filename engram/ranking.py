@@ -100,7 +100,8 @@ def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
     docs = [_doc(_keyword_text(r)) for r in records]
     if not wanted or not docs:
         return {r.id: 0.0 for r in records}
-    matches = [[_count(w, doc) for doc in docs] for w in wanted]
+    keys = [_key(w) for w in wanted]  # one dict lookup per word and memory (~600 a search)
+    matches = [[counts.get(key, 0) for counts, _ in docs] for key in keys]
     n = len(docs)
     df = [sum(1 for m in row if m) for row in matches]
     rarity = [math.log(1 + n / (1 + d)) for d in df]
@@ -139,13 +140,12 @@ def _doc(text: str) -> Doc:
     return counts, len(words)
 
 
-def _count(word: str, doc: Doc) -> int:
-    """How often `word` occurs in doc: exactly, or as an inflection sharing its first
-    PREFIX letters ("painting" ~ "painted")."""
-    counts = doc[0]
+def _key(word: str) -> str:
+    """What `word` is counted under in a Doc: itself, or (ASCII words of PREFIX letters or
+    more) the stem its inflections share ("painting" ~ "painted")."""
     if len(word) < PREFIX or not word.isascii():
-        return counts.get(word, 0)
-    return counts.get("\0" + word[:PREFIX], 0)
+        return word
+    return "\0" + word[:PREFIX]
 
 
 def _clip(x: float) -> float:
