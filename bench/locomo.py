@@ -18,6 +18,7 @@ top k memories take against the whole conversation.
     .venv/bin/python bench/locomo.py                     # dev half, 5 conversations: 35 min
                                                          # on 2 busy vCPUs
     .venv/bin/python bench/locomo.py --conversations 2 --modes raw   # quick iteration
+    .venv/bin/python bench/locomo.py --products fp32 integer         # the embedder's two paths
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The default embedder's integer products: every int8 weight is used as stored, and the
-vectors stay close to the fp32 path's (engram/embeddings/integer_matmuls.py)."""
+"""The opt-in integer products of the local embedder: the int8 weights are used as stored,
+and the vectors stay close to the default fp32 path's (engram/embeddings/integer_matmuls.py)."""
 
 from __future__ import annotations
 
