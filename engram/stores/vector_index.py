@@ -138,7 +138,8 @@ class VectorIndex:
         self._db, self._table = db, table
         self._lock = threading.Lock()
         self._scopes: dict[Scope, _Codes] = {}
-        self._small: dict[Scope, tuple[int, int]] = {}  # scope -> (tick, rows) when counted
+        # scopes counted too small since the last change (`_sync` forgets them on any change)
+        self._small: set[Scope] = set()
         self._tick = 0  # the last change applied
 
     # -- searching --------------------------------------------------------------------
@@ -244,8 +245,7 @@ class VectorIndex:
         if codes is not None:
             self._scopes[scope] = codes  # the most recently searched last
             return codes if codes.n >= MIN_ROWS else None
-        counted = self._small.get(scope)
-        if counted is not None and counted[0] == self._tick:
+        if scope in self._small:
             return None
         project, scope_field, value = scope
         rows = self._db.rows(
@@ -255,11 +255,11 @@ class VectorIndex:
         if rows < MIN_ROWS:
             if len(self._small) > 10_000:
                 self._small.clear()
-            self._small[scope] = (self._tick, rows)
+            self._small.add(scope)
             return None
         codes = self._load(scope, rows)
         if codes.n < MIN_ROWS:  # most rows lack a vector
-            self._small[scope] = (self._tick, rows)
+            self._small.add(scope)
             return None
         self._scopes[scope] = codes
         held = sum(c.n for c in self._scopes.values())
