@@ -35,6 +35,7 @@ def serve(
 
     from engram.config import MemoryConfig
     from engram.server.auth import KeyStore
+    from engram.server.http_protocol import IMPORT_PATH as HTTP_PROTOCOL
     from engram.server.state import state_location
 
     os.umask(0o077)  # whatever the server or a library under it writes is owner-only
@@ -61,6 +62,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        http=HTTP_PROTOCOL,  # TCP_NODELAY on every connection, whoever bound the socket
     )
 
 
