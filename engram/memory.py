@@ -39,7 +39,6 @@ from engram.extraction.categories import (
     CategoryTagger,
     categories_as_list,
     normalize_categories,
-    with_intent_hint,
 )
 from engram.extraction.grounding import with_ungrounded
 from engram.lexical import terms
@@ -243,12 +242,12 @@ class Memory:
                                extracted)  # fmt: skip
 
     def _embed_facts(self, facts: list[Fact]) -> np.ndarray:
-        """The facts' vectors. The texts the category tagger embeds for the untagged facts
-        go into the same model call (the tagger then finds them in the embedding cache):
-        one model call per add, not two (1.75 -> 1.0 calls per infer=False add, counted)."""
+        """The facts' vectors. The texts the category tagger reads instead (a Chinese fact's
+        English words) go into the same model call, where it finds them in the embedding
+        cache: one model call per add."""
         texts = [f.text for f in facts]
-        hinted = [with_intent_hint(f.tag_text or f.text) for f in facts if f.categories is None]
-        return self._engine.embedder.embed([*texts, *hinted])[: len(texts)]
+        tagged = [f.tag_text for f in facts if f.categories is None and f.tag_text]
+        return self._engine.embedder.embed([*texts, *tagged])[: len(texts)]
 
     def _check_embedder(self, *, claim: bool) -> None:
         """Once the project's model is on record as this one, searches and writes skip the

@@ -40,6 +40,10 @@ SECOND_CATEGORY_MARGIN = 0.0
 # Weight of the words a category's name and description share with the hinted fact: a user's
 # own description ("Training style, surfaces, schedules") names what belongs in it.
 WORD_WEIGHT = 0.2
+# Weight of the mean of a fact's hint phrases' vectors against the fact's own (unit) vector.
+# On the category set: 0.5 and 0.8 pass 75 of 82, 1.0 and 1.5 pass 76 (as many as
+# embedding the hinted text).
+HINT_WEIGHT = 1.0
 
 
 def normalize_categories(value: Any, *, field: str = "custom_categories") -> dict[str, str]:
@@ -140,11 +144,18 @@ _SLOT_HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=4096)  # add embeds the hinted text in its one model call first
-def with_intent_hint(text: str) -> str:
+@functools.lru_cache(maxsize=4096)
+def intent_hints(text: str) -> tuple[str, ...]:
+    """The hint phrases that name what `text` does (wanting, hurting, ...) and what its
+    attribute slot is about."""
     lowered = text.lower()
     hints = [hint for pattern, hint in _INTENT_HINTS if pattern.search(lowered)]
     hints += [h for h in attribute_hints(text) if h not in hints]
+    return tuple(hints)
+
+
+def with_intent_hint(text: str) -> str:
+    hints = intent_hints(text)
     return f"{text} ({'; '.join(hints)})" if hints else text
 
 
@@ -161,11 +172,21 @@ def attribute_hints(text: str) -> list[str]:
 
 
 class CategoryTagger:
-    """Tags a fact with the categories whose name and description it is closest to."""
+    """Tags a fact with the categories whose name and description it is closest to.
+
+    A fact is judged by its own vector moved towards its hint phrases' (`intent_hints`),
+    not by embedding "fact (hints)" as a second text: the fact's vector is already there
+    (the add embedded it to store it), and the hint phrases are a closed set embedded once
+    per process, so tagging costs no model call. Against embedding the hinted text, on the
+    category set (82 cases) both pass 76; on 1,500 bench/perf_data sentences the tags agree
+    for 96% and match the sentence's topic as often (0.721 vs 0.717); an add embeds half
+    the text.
+    """
 
     def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
         self._cache: dict[tuple[tuple[str, str], ...], np.ndarray] = {}
+        self._hints: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def _category_vectors(self, categories: dict[str, str]) -> np.ndarray:
@@ -176,13 +197,31 @@ class CategoryTagger:
                 self._cache[key] = self._embedder.embed(texts)
             return self._cache[key]
 
+    def _hint_vectors(self, phrases: set[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            missing = sorted(phrases - self._hints.keys())
+            if missing:
+                self._hints.update(zip(missing, self._embedder.embed(missing)))
+            return self._hints
+
+    def hinted_vectors(self, facts: list[str]) -> np.ndarray:
+        """Each fact's vector plus HINT_WEIGHT times the mean of its hint phrases' vectors,
+        unit length (the fact's own vector when it has no hint)."""
+        vectors = self._embedder.embed(facts)  # an add's facts: already in the cache
+        hints = [intent_hints(f) for f in facts]
+        known = self._hint_vectors({h for own in hints for h in own})
+        out = np.array(vectors, dtype=np.float32)
+        for row, own in enumerate(hints):
+            if own:
+                out[row] += HINT_WEIGHT * np.mean([known[h] for h in own], axis=0)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
     def tag(self, facts: list[str], categories: dict[str, str]) -> list[list[str]]:
         if not categories or not facts:
             return [[] for _ in facts]
         names = list(categories)
-        hinted = [with_intent_hint(f) for f in facts]
-        scores = self._embedder.embed(hinted) @ self._category_vectors(categories).T
-        shared = np.array([_shared_words(h, categories) for h in hinted])
+        scores = self.hinted_vectors(facts) @ self._category_vectors(categories).T
+        shared = np.array([_shared_words(with_intent_hint(f), categories) for f in facts])
         return [_pick(row, names) for row in scores + WORD_WEIGHT * shared]
 
 
