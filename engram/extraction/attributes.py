@@ -19,6 +19,7 @@ The lexicons are closed classes of everyday attributes; see docs/offline-extract
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -99,6 +100,7 @@ _IRREGULAR = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=16384)  # pure, and called for every word of every rule's lexicon
 def stem(word: str) -> str:
     """A crude English stem, enough to match "swimming"/"swims"/"swim" and "coffees"."""
     w = word.lower().strip("'")
