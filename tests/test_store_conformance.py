@@ -236,6 +236,12 @@ def test_memory_without_vector_is_listed_but_not_searched(store: Store) -> None:
     assert store.vectors("default", ["a"]) == {}
     assert ids_of(store.query(Query("default", None, NOW))) == ["a", "b"]
     assert ids_of(store.query(Query("default", None, NOW, vector=vec(1, 0, 0, 0)))) == ["b"]
+    # pages count only the rows with a vector, also where the page reaches past them
+    write(store, record("c"), vectors=[vec(0, 1, 0, 0)])
+    store.write(WriteBatch(upserts=[(record("d"), None)]))
+    paged = [ids_of(store.query(Query("default", None, NOW, vector=vec(1, 0, 0, 0), limit=2,
+                                      offset=offset))) for offset in (0, 1, 2)]  # fmt: skip
+    assert paged == [["b", "c"], ["c"], []]
 
 
 def test_deletes_remove_rows(store: Store) -> None:
