@@ -234,7 +234,7 @@ def test_memory_without_vector_is_listed_but_not_searched(store: Store) -> None:
     store.write(WriteBatch(upserts=[(record("a"), None)]))
     write(store, record("b"))
     assert store.vectors("default", ["a"]) == {}
-    assert ids_of(store.query(Query("default", None, NOW))) == ["a", "b"]
+    assert ids_of(store.query(Query("default", None, NOW))) == ["b", "a"]
     assert ids_of(store.query(Query("default", None, NOW, vector=vec(1, 0, 0, 0)))) == ["b"]
     # pages count only the rows with a vector, also where the page reaches past them
     write(store, record("c"), vectors=[vec(0, 1, 0, 0)])
@@ -277,11 +277,11 @@ def test_a_second_handle_sees_committed_writes(store_factory: Callable[[], Store
 # ---------------------------------------------------------------------------- ordering
 
 
-def test_listing_is_newest_first_then_by_id(store: Store) -> None:
-    write(store, record("b", created_at=ts("2025-01-01")), record("a", created_at=ts("2025-01-01")),
+def test_listing_is_newest_first_then_by_id_descending(store: Store) -> None:
+    write(store, record("a", created_at=ts("2025-01-01")), record("b", created_at=ts("2025-01-01")),
           record("c", created_at=ts("2025-02-01")))  # fmt: skip
-    assert ids_of(store.query(Query("default", None, NOW))) == ["c", "a", "b"]
-    assert ids_of(store.query(Query("default", None, NOW, limit=2, offset=1))) == ["a", "b"]
+    assert ids_of(store.query(Query("default", None, NOW))) == ["c", "b", "a"]
+    assert ids_of(store.query(Query("default", None, NOW, limit=2, offset=1))) == ["b", "a"]
 
 
 def test_vector_search_orders_by_cosine_similarity(store: Store) -> None:
