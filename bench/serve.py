@@ -131,7 +131,7 @@ def started_server(workers: int, home: Path, tree: Path | None) -> Any:
     env = {"ENGRAM_API_KEY": "eng_bench_serve_key_0123456789abcdef"}
     if tree is not None:  # --compare: the server runs the engram package of that tree
         env["PYTHONPATH"] = str(tree)
-    return ServerProcess(home, env=env, workers=workers).start()
+    return ServerProcess(home, env=env, workers=workers, cwd=tree).start()
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:

@@ -42,6 +42,7 @@ class ServerProcess:
         workers: int = 1,
         log_level: str = "warning",
         pid_namespace: bool = False,
+        cwd: Path | None = None,
     ) -> None:
         self.home = Path(home)
         self.port = port or free_port()
@@ -50,6 +51,9 @@ class ServerProcess:
         self.log_level = log_level  # "info" writes uvicorn's access log too
         self.extra_env = env or {}
         self.pid_namespace = pid_namespace
+        # `python -m` puts the working directory first on sys.path: a server of another tree
+        # (bench --compare) must start in that tree, or it imports the checkout's engram
+        self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.home / f"server-{self.port}.log"
 
@@ -84,7 +88,8 @@ class ServerProcess:
             require_pid_namespace()
             cmd = [*UNSHARE_PID, *cmd]
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.cwd)  # fmt: skip
         log.close()
         self._wait_ready()
         return self
