@@ -227,3 +227,27 @@ def write_elsewhere(store: SQLStore, vector: np.ndarray, adds: int, deletes: lis
     location = getattr(store, "url", None) or store.path
     subprocess.run([sys.executable, "-c", WRITER, location, vector.tobytes().hex(), str(adds),
                     *deletes], check=True, timeout=120)  # fmt: skip
+
+
+def test_a_write_committing_after_a_later_one_is_seen(postgres_url, centers, monkeypatch) -> None:
+    """PostgreSQL's writers run at once (SQLite's are serial): one that writes first but
+    commits after another is still seen, as its change is logged when it commits."""
+    from engram.stores.postgres import PostgresStore
+
+    monkeypatch.setattr(vector_index, "MIN_ROWS", 100)
+    store = PostgresStore(postgres_url)
+    try:
+        vectors = unit(np.repeat(centers[:4], 50, axis=0))
+        store.write(WriteBatch(upserts=[(record(i), v) for i, v in enumerate(vectors)]))
+        vector = queries(centers, 1)[0]
+        search(store, vector)  # loaded
+        first, later = record(20_000), record(20_001)
+        with store._db.transaction() as tx:
+            tx(store._upsert_sql(), store._upsert_params(first, vector))
+            store.write(WriteBatch(upserts=[(later, unit(-vector))]))  # commits first
+            assert first.id not in [i for i, _ in search(store, vector)]
+        got = search(store, vector)
+        assert got[0][0] == first.id
+        same_top(got, exact(store, vector))
+    finally:
+        store.close()
