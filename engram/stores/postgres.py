@@ -124,6 +124,10 @@ ALTER TABLE engram_history ADD COLUMN snapshot jsonb;
 # A reader takes every tick up to the highest it sees as applied, so ticks must become
 # visible in their order: a writer logs at commit (a deferred trigger) under an advisory
 # lock held until its commit ends, so no smaller tick can commit after a larger one.
+# It prunes every PRUNE_EVERY ticks, not every tick: a transaction's own deleted rows stay in
+# the index until it ends, so pruning one a row made each prune step over all the earlier
+# ones (100,000 memories in batches of 2,000: 68 s to write, 11 s without the log).
+PRUNE_EVERY = 1_000
 _V6 = f"""
 ALTER TABLE engram_memories ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
 CREATE UNIQUE INDEX engram_memories_seq ON engram_memories (seq);
@@ -139,7 +143,9 @@ BEGIN
     INSERT INTO engram_vector_changes (seq)
         VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.seq ELSE NEW.seq END)
         RETURNING tick INTO logged;
-    DELETE FROM engram_vector_changes WHERE tick <= logged - {LOG_KEEP};
+    IF mod(logged, {PRUNE_EVERY}) = 0 THEN
+        DELETE FROM engram_vector_changes WHERE tick <= logged - {LOG_KEEP};
+    END IF;
     RETURN NULL;
 END $$;
 CREATE CONSTRAINT TRIGGER engram_memories_vector_insert AFTER INSERT ON engram_memories
