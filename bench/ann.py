@@ -9,14 +9,14 @@ memories); recall@10 is measured against the exact top 10 under the same filter.
   sqlite vec0 float   a vec0 table (partition key user, metadata column category): still
                       exact, vectors stored contiguously
   sqlite vec0 bit     binary-quantized vectors in vec0, top 10x by Hamming, rescored exactly
-  engram sqlite exact / index S/M
-                      Engram's own SQLiteStore (its schema, triggers and filter SQL; the
-                      whole store.query, rows read as records): the exact scan, and its
-                      binary index (engram.stores.vector_index): the Hamming top S ordered
-                      by the query's dot product with their sign bits, the first M scored
-                      exactly in SQL with the filter (S = M: Hamming alone). These variants
-                      run interleaved, query by query; "tie-aware" counts a hit when the
-                      result scores at least the exact 10th (near-ties of the templated
+  engram sqlite|postgres exact / index S/M
+                      Engram's own SQLiteStore or PostgresStore (its schema, triggers and
+                      filter SQL; the whole store.query, rows read as records): the exact
+                      scan, and its binary index (engram.stores.vector_index): the Hamming
+                      top S ordered by the query's dot product with their sign bits, the first
+                      M scored exactly in SQL with the filter (S = M: Hamming alone). These
+                      variants run interleaved, query by query; "tie-aware" counts a hit when
+                      the result scores at least the exact 10th (near-ties of the templated
                       sentences)
   pg exact            the exact scan PostgreSQL does for a small scope (no index)
   pg hnsw m=M efc=C ef=E
@@ -31,6 +31,8 @@ into it (one statement a row, as adds do) are printed below the table.
 
     .venv/bin/python bench/ann.py [--n 20000] [--no-sqlite] [--graphs 16:64 32:200]
                                   [--ef 100 800] [--json out.json]
+    .venv/bin/python bench/ann.py --only-engram --no-sqlite --engram-postgres
+                                  (Engram's PostgresStore alone: its exact scan and index)
 """
 
 from __future__ import annotations
@@ -140,16 +142,16 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
 INDEX_SETTINGS = ((300, 300), (1000, 300), (2000, 400), (2000, 500))
 
 
-def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: np.ndarray,
-                      tmp: Path) -> list[dict[str, Any]]:  # fmt: skip
-    """Engram's SQLiteStore, exact against its index at a few settings, interleaved."""
+def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list[str],
+                      qs: np.ndarray) -> list[dict[str, Any]]:  # fmt: skip
+    """Engram's store (SQLiteStore or PostgresStore), exact against its index at a few
+    settings, interleaved."""
     from engram import filters as F
     from engram.models import MemoryRecord
     from engram.stores import vector_index
     from engram.stores.base import Query, WriteBatch
-    from engram.stores.sqlite import SQLiteStore
 
-    store = SQLiteStore(tmp / "engram.db")
+    engine = "postgres" if store._db.postgres else "sqlite"
     for start in range(0, len(vecs), 2000):
         batch = WriteBatch()
         for i in range(start, min(len(vecs), start + 2000)):
@@ -159,8 +161,8 @@ def engram_store_rows(vecs: np.ndarray, cats: list[str], texts: list[str], qs: n
             batch.upserts.append((record, vecs[i]))
         store.write(batch)
     defaults = (vector_index.MIN_ROWS, vector_index.SHORTLIST, vector_index.FIRST_CANDIDATES)
-    variants = {"engram sqlite exact": (10**9, 0, 0)} | {
-        f"engram sqlite index {s}/{m}": (defaults[0], s, m) for s, m in INDEX_SETTINGS}
+    variants = {f"engram {engine} exact": (10**9, 0, 0)} | {
+        f"engram {engine} index {s}/{m}": (defaults[0], s, m) for s, m in INDEX_SETTINGS}
     rows = []
     for cat in (None, CATEGORY_FILTER):
         where = F.scope_filter(user_id="u")
@@ -303,6 +305,8 @@ def main() -> None:
     parser.add_argument("--only-engram", action="store_true",
                         help="only Engram's SQLiteStore, exact against its index")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL rows only")
+    parser.add_argument("--engram-postgres", action="store_true",
+                        help="also Engram's PostgresStore, exact against its index")
     parser.add_argument("--graphs", nargs="*", default=["16:64", "16:200", "32:200"],
                         help="HNSW graphs to build on PostgreSQL, as m:ef_construction")
     parser.add_argument("--ef", type=int, nargs="*", default=[100, 200, 400, 800],
@@ -319,22 +323,31 @@ def main() -> None:
     wanted = {None: [truth(vecs, q, None) for q in qs],
               CATEGORY_FILTER: [truth(vecs, q, mask) for q in qs]}  # fmt: skip
     rows = []
+    texts = [t for t, _ in pairs]
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_sqlite:
-            rows += engram_store_rows(vecs, cats, [t for t, _ in pairs], qs, Path(tmp))
+            from engram.stores.sqlite import SQLiteStore
+
+            rows += engram_store_rows(SQLiteStore(Path(tmp) / "engram.db"), vecs, cats, texts, qs)
         if args.only_engram:
             args.no_postgres = True
         variants = {} if args.only_engram or args.no_sqlite else sqlite_variants(
             vecs, cats, Path(tmp))
         server = None
-        if not args.no_postgres:
+        if not args.no_postgres or args.engram_postgres:
             from tests.support.postgres_server import session_server
 
             server = session_server()
-            graphs = [tuple(int(x) for x in g.split(":")) for g in args.graphs]
-            variants.update(pg_variants(vecs, cats, server.create_database("ann"), graphs,
-                                        args.ef))
         try:
+            if args.engram_postgres:
+                from engram.stores.postgres import PostgresStore
+
+                store = PostgresStore(server.create_database("engram"))
+                rows += engram_store_rows(store, vecs, cats, texts, qs)
+            if not args.no_postgres:
+                graphs = [tuple(int(x) for x in g.split(":")) for g in args.graphs]
+                variants.update(pg_variants(vecs, cats, server.create_database("ann"), graphs,
+                                            args.ef))
             for name, make in variants.items():
                 if name.startswith("_"):
                     continue

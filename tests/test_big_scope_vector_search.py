@@ -1,7 +1,7 @@
-"""A big scope's vector search on SQLite (engram.stores.vector_index) answers what the exact
-scan answers, with the filter applied exactly, and sees every write: from this store and
-from another process on the same file. Small scopes, and filters keeping little near the
-query, are answered by the exact scan itself.
+"""A big scope's vector search (engram.stores.vector_index, on SQLite and PostgreSQL alike)
+answers what the exact scan answers, with the filter applied exactly, and sees every write:
+from this store, another store handle and another process on the same database. Small
+scopes, and filters keeping little near the query, are answered by the exact scan itself.
 
 The vectors are synthetic clusters (70 topics, 3,500 memories of one user), so each query's
 nearest memories are clearly its topic's and the comparison needs no model.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from engram import filters as F
 from engram.models import MemoryRecord
 from engram.stores import vector_index
 from engram.stores.base import Query, WriteBatch
-from engram.stores.sqlite import SQLiteStore
+from engram.stores.sql import SQLStore
 
 TOPICS, PER_TOPIC, DIMS = 70, 50, 384
 USER = F.scope_filter(user_id="u")
@@ -30,8 +29,11 @@ WRITER = """
 import sys, numpy as np
 from engram.models import MemoryRecord
 from engram.stores.base import WriteBatch
-from engram.stores.sqlite import SQLiteStore
-store = SQLiteStore(sys.argv[1])
+if sys.argv[1].startswith("postgresql://"):
+    from engram.stores.postgres import PostgresStore as Store
+else:
+    from engram.stores.sqlite import SQLiteStore as Store
+store = Store(sys.argv[1])
 vector = np.frombuffer(bytes.fromhex(sys.argv[2]), np.float32)
 batch = WriteBatch()
 for i in range(int(sys.argv[3])):
@@ -61,16 +63,16 @@ def record(i: int, user: str = "u", category: str | None = None) -> MemoryRecord
 
 
 @pytest.fixture
-def store(tmp_path: Path, centers: np.ndarray) -> SQLiteStore:
+def store(store_factory, centers: np.ndarray) -> SQLStore:
+    """3,500 memories of user u, 50 of user small; on each backend (conftest's BACKENDS)."""
     rng = np.random.default_rng(5)
     vectors = unit(np.repeat(centers, PER_TOPIC, axis=0)
                    + 0.08 * rng.standard_normal((TOPICS * PER_TOPIC, DIMS)))  # fmt: skip
-    s = SQLiteStore(tmp_path / "big.db")
+    s = store_factory()
     batch = WriteBatch(upserts=[(record(i), v) for i, v in enumerate(vectors)])
     batch.upserts += [(record(10_000 + i, user="small"), v) for i, v in enumerate(vectors[:50])]
     s.write(batch)
-    yield s
-    s.close()
+    return s
 
 
 def queries(centers: np.ndarray, n: int = 12) -> np.ndarray:
@@ -78,22 +80,23 @@ def queries(centers: np.ndarray, n: int = 12) -> np.ndarray:
     return unit(centers[:n] + 0.05 * rng.standard_normal((n, DIMS)))
 
 
-def search(store: SQLiteStore, vector: np.ndarray, where: F.Node | None = USER,
+def search(store: SQLStore, vector: np.ndarray, where: F.Node | None = USER,
            limit: int = 100) -> list[tuple[str, float]]:  # fmt: skip
     return [(r.id, s) for r, s in store.query(Query("p", where, NOW, vector, limit=limit))]
 
 
-def exact(store: SQLiteStore, vector: np.ndarray, where: F.Node | None = USER,
+def exact(store: SQLStore, vector: np.ndarray, where: F.Node | None = USER,
           monkeypatch: pytest.MonkeyPatch | None = None) -> list[tuple[str, float]]:  # fmt: skip
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(vector_index, "MIN_ROWS", 10**9)  # every scope is small: exact scan
         return search(store, vector, where)
 
 
-def answered_by_index(store: SQLiteStore, vector: np.ndarray, where: F.Node | None) -> bool:
+def answered_by_index(store: SQLStore, vector: np.ndarray, where: F.Node | None) -> bool:
     q = Query("p", where, NOW, vector, limit=100)
     sql, params = store._where(q)
-    page = store._index.nearest(q, sql, params, store._similarity("?"), vector.tobytes())
+    similarity, bound = store._similarity(store._db.mark), store._bind_vector(vector)
+    page = store._index.nearest(q, sql, params, similarity, bound)
     return page is not None
 
 
@@ -152,6 +155,31 @@ def test_writes_from_this_store_are_seen_by_the_next_search(store, centers) -> N
     same_top(got, exact(store, vector))
 
 
+def test_writes_from_another_store_handle_are_seen_by_the_next_search(
+    store, store_factory, centers
+) -> None:
+    vector = queries(centers, 1)[0]
+    before = search(store, vector)
+    other = store_factory()  # its own index, as a second store in one process has
+    search(other, vector)
+    new = record(20_001)
+    other.write(WriteBatch(upserts=[(new, vector)], deletes=other.get("p", [before[0][0]])))
+    got = search(store, vector)
+    assert got[0][0] == new.id and before[0][0] not in [i for i, _ in got]
+    same_top(got, exact(store, vector))
+    store.write(WriteBatch(deletes=[new]))
+    assert new.id not in [i for i, _ in search(other, vector)]
+
+
+def test_codes_follow_the_bit_order_the_query_is_coded_in(store, centers) -> None:
+    sql = store._index._sql
+    rows = store._rows(f"SELECT m.id, {sql.code.format('m.embedding')} FROM {store.MEMORIES} m "
+                       f"WHERE m.id IN ('m00000', 'm00001', 'm03499')")  # fmt: skip
+    vectors = store.vectors("p", [i for i, _ in rows])
+    for i, code in rows:
+        assert bytes(code) == np.packbits(vectors[i] > 0, bitorder=sql.bitorder).tobytes()
+
+
 def test_writes_from_another_process_are_seen_by_the_next_search(store, centers) -> None:
     vector = queries(centers, 1)[0]
     before = search(store, vector)
@@ -195,6 +223,31 @@ def test_searches_from_many_threads_while_writing(store, centers) -> None:
         same_top(search(store, vector), exact(store, vector))
 
 
-def write_elsewhere(store: SQLiteStore, vector: np.ndarray, adds: int, deletes: list[str]) -> None:
-    subprocess.run([sys.executable, "-c", WRITER, store.path, vector.tobytes().hex(), str(adds),
+def write_elsewhere(store: SQLStore, vector: np.ndarray, adds: int, deletes: list[str]) -> None:
+    location = getattr(store, "url", None) or store.path
+    subprocess.run([sys.executable, "-c", WRITER, location, vector.tobytes().hex(), str(adds),
                     *deletes], check=True, timeout=120)  # fmt: skip
+
+
+def test_a_write_committing_after_a_later_one_is_seen(postgres_url, centers, monkeypatch) -> None:
+    """PostgreSQL's writers run at once (SQLite's are serial): one that writes first but
+    commits after another is still seen, as its change is logged when it commits."""
+    from engram.stores.postgres import PostgresStore
+
+    monkeypatch.setattr(vector_index, "MIN_ROWS", 100)
+    store = PostgresStore(postgres_url)
+    try:
+        vectors = unit(np.repeat(centers[:4], 50, axis=0))
+        store.write(WriteBatch(upserts=[(record(i), v) for i, v in enumerate(vectors)]))
+        vector = queries(centers, 1)[0]
+        search(store, vector)  # loaded
+        first, later = record(20_000), record(20_001)
+        with store._db.transaction() as tx:
+            tx(store._upsert_sql(), store._upsert_params(first, vector))
+            store.write(WriteBatch(upserts=[(later, unit(-vector))]))  # commits first
+            assert first.id not in [i for i, _ in search(store, vector)]
+        got = search(store, vector)
+        assert got[0][0] == first.id
+        same_top(got, exact(store, vector))
+    finally:
+        store.close()

@@ -22,3 +22,4 @@ class Lock(IntEnum):
     KEY_BOOTSTRAP = _BASE + 2  # minting the first API key, once across all servers
     EVENT_CLAIM = _BASE + 3  # claiming a queued add (each project's adds run in order)
     EXPIRY_PURGE = _BASE + 4  # purging expired memories: one server at a time, no double history
+    VECTOR_CHANGES = _BASE + 5  # logging vector changes: ticks commit in the order they are taken

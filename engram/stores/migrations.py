@@ -17,6 +17,10 @@ Versions:
   4  an index on (project, categories) for the dashboard's per-category counts
   5  `immutable` on memories; `snapshot` (the memory as it stood after the change, JSON) on
      history, which point-in-time reads (engram.timeline) and history's `input` read
+  6  the change log of vectors (`vector_changes`, filled by triggers) that the in-process
+     binary index of big scopes follows (engram.stores.vector_index); PostgreSQL also gains
+     `seq`, a row key like SQLite's rowid
+  7  (SQLite) an index on one user's filter columns
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ Behaviour is kept identical to SQLite on purpose:
 - metadata comparisons go through a sort key that orders like SQLite's json_extract values:
   booleans are 0/1, numbers compare numerically, any string sorts above any number, and
   strings compare in byte order whatever the database's collation (see `_sort_key`).
-Vectors are stored in an unconstrained `vector` column and ranked by an exact scan
-(no ANN index), which is what SQLite does too.
+Vectors are stored in an unconstrained `vector` column and ranked by an exact scan, or for
+a big scope by the same in-process binary index as on SQLite (engram.stores.vector_index),
+which keeps filters exact.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ import numpy as np
 
 from engram.filters import And, Node, Not, Or
 from engram.stores.database import POSTGRES_EXTRA, Tx, connect
+from engram.stores.locks import Lock
 from engram.stores.migrations import Migration, VersionSlot, backfill_index_text, migrate
 from engram.stores.sql import FullText, SQLStore, scope_index_ddl
+from engram.stores.vector_index import LOG_KEEP, VectorIndex
 
 try:
     from psycopg.types.json import Jsonb
@@ -114,12 +117,54 @@ ALTER TABLE engram_memories ADD COLUMN immutable boolean NOT NULL DEFAULT false;
 ALTER TABLE engram_history ADD COLUMN snapshot jsonb;
 """
 
+# 6: a row key for each memory (`seq`, as SQLite's rowid) and the change log
+# engram.stores.vector_index follows (its binary index of big scopes): the seq of every memory
+# inserted, deleted, or updated in what the index keeps (vector, scope) or loads by
+# (created_at), from any connection, as SQLite's version 6; the oldest beyond LOG_KEEP go.
+# A reader takes every tick up to the highest it sees as applied, so ticks must become
+# visible in their order: a writer logs at commit (a deferred trigger) under an advisory
+# lock held until its commit ends, so no smaller tick can commit after a larger one.
+# It prunes every PRUNE_EVERY ticks, not every tick: a transaction's own deleted rows stay in
+# the index until it ends, so pruning one a row made each prune step over all the earlier
+# ones (100,000 memories in batches of 2,000: 68 s to write, 11 s without the log).
+PRUNE_EVERY = 1_000
+_V6 = f"""
+ALTER TABLE engram_memories ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX engram_memories_seq ON engram_memories (seq);
+CREATE TABLE engram_vector_changes (
+    tick bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq bigint NOT NULL
+);
+CREATE FUNCTION engram_vector_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    logged bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock({int(Lock.VECTOR_CHANGES)});
+    INSERT INTO engram_vector_changes (seq)
+        VALUES (CASE WHEN TG_OP = 'DELETE' THEN OLD.seq ELSE NEW.seq END)
+        RETURNING tick INTO logged;
+    IF mod(logged, {PRUNE_EVERY}) = 0 THEN
+        DELETE FROM engram_vector_changes WHERE tick <= logged - {LOG_KEEP};
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER engram_memories_vector_insert AFTER INSERT ON engram_memories
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_vector_changed();
+CREATE CONSTRAINT TRIGGER engram_memories_vector_update
+    AFTER UPDATE OF embedding, created_at, project, user_id, agent_id, run_id, app_id
+    ON engram_memories
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_vector_changed();
+CREATE CONSTRAINT TRIGGER engram_memories_vector_delete AFTER DELETE ON engram_memories
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_vector_changed();
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
     Migration(3, _V3),
     Migration(4, _V4),
     Migration(5, _V5),
+    Migration(6, _V6),
 )
 
 
@@ -233,9 +278,14 @@ class PostgresStore(SQLStore):
         except BaseException:
             self._db.close()  # a failed open must not leave the pool retrying
             raise
+        self._index = VectorIndex(self._db, self.MEMORIES)
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"
+
+    def _pairs(self, n: int) -> str:
+        rows = ", ".join("(%s, %s::float8)" for _ in range(n))
+        return f"SELECT id, score FROM (VALUES {rows}) AS v(id, score)"
 
     def _fulltext(self, terms: Sequence[str]) -> FullText:
         # The query is built from the terms as they are (quoted lexemes), not parsed again.

@@ -19,6 +19,7 @@ from engram.models import ENTITY_KINDS, Event, HistoryEntry, MemoryRecord, State
 from engram.stores.base import EntityCount, Query, WriteBatch
 from engram.stores.database import Database, Row
 from engram.stores.review import ReviewQueries
+from engram.stores.vector_index import VectorIndex
 
 COLUMNS = (
     "id, project, user_id, agent_id, run_id, app_id, memory, hash, metadata, categories, "
@@ -77,6 +78,7 @@ class SQLStore(ReviewQueries):
     # a join the planner must run left to right (the ranked few first, then their rows)
     JOIN_IN_ORDER: ClassVar[str] = "JOIN"
     _db: Database
+    _index: VectorIndex
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -257,15 +259,31 @@ class SQLStore(ReviewQueries):
     def _nearest(self, q: Query, where: str, params: list[Any]) -> tuple[str, list[Any]]:
         """A SELECT of `id, score` (cosine similarity) of the memories nearest `q.vector`
         among those `where` keeps, best first, paged by q.limit and q.offset; and its
-        parameters. This one scans them all (exact); a backend may answer from an
-        approximate index where a scope is large, keeping the filter exact."""
+        parameters: a big scope's page from the binary index (engram.stores.vector_index),
+        which keeps the filter exact, else the exact scan."""
+        vector = self._bind_vector(q.vector)
+        page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector)
+        if page is None:
+            return self._exact(q, where, params, vector)
+        if not page:
+            return "SELECT NULL AS id, NULL AS score LIMIT 0", []
+        return self._pairs(len(page)), [value for pair in page for value in pair]
+
+    def _exact(
+        self, q: Query, where: str, params: list[Any], vector: Any
+    ) -> tuple[str, list[Any]]:
+        """The exact scan of every row `where` keeps."""
         p = self.dialect.param()
         ranked = (
             f"SELECT m.id, {self._similarity(p)} AS score "
             f"FROM {self.MEMORIES} m WHERE m.embedding IS NOT NULL AND {where} "
             f"ORDER BY score DESC, m.id LIMIT {p} OFFSET {p}"
         )
-        return ranked, [self._bind_vector(q.vector), *params, q.limit, q.offset]
+        return ranked, [vector, *params, q.limit, q.offset]
+
+    def _pairs(self, n: int) -> str:
+        """A SELECT of `id, score` from `n` bound pairs."""
+        raise NotImplementedError
 
     def _shaped(self, ranked: str, order: str, lead: str = "") -> str:
         """The columns of the rows `ranked` (a SELECT of `id, score`, sorted and paged)

@@ -218,18 +218,9 @@ class SQLiteStore(SQLStore):
             raise
         self._index = VectorIndex(self._db, self.MEMORIES)
 
-    def _nearest(self, q: Query, where: str, params: list[Any]) -> tuple[str, list[Any]]:
-        """A big scope's page from the binary index (engram.stores.vector_index), else
-        the exact scan."""
-        vector = self._bind_vector(q.vector)
-        page = self._index.nearest(q, where, params, self._similarity("?"), vector)
-        if page is None:
-            return self._exact(q, where, params, vector)
-        if not page:
-            return "SELECT NULL AS id, NULL AS score LIMIT 0", []
-        rows = ", ".join("(?, ?)" for _ in page)
-        return (f"SELECT column1 AS id, column2 AS score FROM (VALUES {rows})",
-                [value for pair in page for value in pair])  # fmt: skip
+    def _pairs(self, n: int) -> str:
+        rows = ", ".join("(?, ?)" for _ in range(n))
+        return f"SELECT column1 AS id, column2 AS score FROM (VALUES {rows})"
 
     def _exact(
         self, q: Query, where: str, params: list[Any], vector: bytes
