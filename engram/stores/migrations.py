@@ -21,6 +21,7 @@ Versions:
      binary index of big scopes follows (engram.stores.vector_index); PostgreSQL also gains
      `seq`, a row key like SQLite's rowid
   7  (SQLite) an index on one user's filter columns
+  8  (SQLite) an index of each row's visibility and scope by seq, for the keyword lists
 """
 
 from __future__ import annotations
