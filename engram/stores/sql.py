@@ -206,12 +206,15 @@ class SQLStore(ReviewQueries):
         if not ids:
             return {}
         p = self.dialect.param()
+        # in the engine's binary form where it has one: pgvector's text form took 18-20 ms
+        # to read 100 vectors, its binary form 4-10 ms (the same floats)
+        vector_sql, read_vector = self._vector_out("embedding")
         rows = self._rows(
-            f"SELECT id, embedding FROM {self.MEMORIES} WHERE project = {p} "
+            f"SELECT id, {vector_sql} FROM {self.MEMORIES} WHERE project = {p} "
             f"AND id IN ({self._marks(len(ids))}) AND embedding IS NOT NULL",
             (project, *ids),
         )
-        return {i: self._read_vector(v) for i, v in rows}
+        return {i: read_vector(v) for i, v in rows}
 
     def _where(self, q: Query) -> tuple[str, list[Any]]:
         p = self.dialect.param()
