@@ -23,10 +23,11 @@ than `MAX_CHANGES` (or than the log keeps, `LOG_KEEP`) reloads its scopes. A sco
 on its first search, codes computed inside the database in keyset pages, so loading never
 holds more than a page of rows in Python.
 
-The engines differ only in a few pieces of SQL (`IndexSQL`): parameter marks, how a bound
-list of row keys is read, and how a code is computed (SQLite's `vec_quantize_binary` packs
-sign bits least significant first, pgvector's `binary_quantize` most significant first: the
-query's code and the dot-product table follow the engine's order).
+The engines differ only in a few pieces of SQL (`IndexSQL`; the parameter mark is the
+database's own): the change log's name, how a bound list of row keys is read, and how a
+code is computed (SQLite's `vec_quantize_binary` packs sign bits least significant first,
+pgvector's `binary_quantize` most significant first: the query's code and the dot-product
+table follow the engine's order).
 """
 
 from __future__ import annotations
@@ -71,7 +72,6 @@ def _json_list(seqs: np.ndarray) -> str:
 class IndexSQL:
     """The pieces of the index's SQL that differ between engines."""
 
-    mark: str  # the parameter mark
     log: str  # the change log table
     # FROM the rows (m) of table {0} whose keys are bound (SQLite's CROSS JOIN keeps the
     # keys driving the join: it probes them, never scans the table)
@@ -80,19 +80,16 @@ class IndexSQL:
     code: str  # a row's code ({0}: the vector column) as bytes, bit i = dimension i > 0
     codable: str  # whether {0} has a code: a vector whose dimensions fill whole bytes
     bitorder: BitOrder  # where dimension i sits in its byte
-    # each scope field's keyset for loading: an index serves (project, field, *keys) in order
-    keysets: dict[str, tuple[str, ...]]
 
 
 SQLITE = IndexSQL(
-    mark="?", log="vector_changes",
+    log="vector_changes",
     listed="json_each(?) c CROSS JOIN {0} m ON m.seq = c.value", bind_seqs=_json_list,
     code="vec_quantize_binary({0})", codable="{0} IS NOT NULL AND length({0}) % 32 = 0",
     bitorder="little",
-    keysets={"user_id": ("created_at", "id")},  # memories_user; the others end with the rowid
 )  # fmt: skip
 POSTGRES = IndexSQL(
-    mark="%s", log="engram_vector_changes",
+    log="engram_vector_changes",
     # a fenced LATERAL probes each key: a plain join let a stale row estimate hash-join
     # the scope's every row (100k memories before autovacuum's analyze: 0.4-1.9 s, not 2 ms)
     listed="unnest(%s::bigint[]) c(value) "
@@ -101,9 +98,12 @@ POSTGRES = IndexSQL(
     # bit_send: the bit string's length (4 bytes), then its bytes
     code="substring(bit_send(binary_quantize({0})) from 5)",
     codable="{0} IS NOT NULL AND mod(vector_dims({0}), 8) = 0", bitorder="big",
-    # engram_memories_user; the other scope indexes do not hold seq: a page sorts the scope
-    keysets={"user_id": ("created_at", "id")},
 )  # fmt: skip
+
+# Each scope field's keyset for loading: an index serves (project, field, *keys) in order
+# (the user index, on both engines). SQLite's other scope indexes end with the rowid; on
+# PostgreSQL they do not hold seq, so each page of such a load sorts the scope.
+_KEYSETS = {"user_id": ("created_at", "id")}
 
 
 @dataclass
@@ -254,7 +254,7 @@ class VectorIndex:
     def _sync(self) -> None:
         """Apply the changes other writers (and this process) logged since the last
         search; the caller holds the lock."""
-        log, p = self._sql.log, self._sql.mark
+        log, p = self._sql.log, self._db.mark
         low, high = self._db.rows(  # two subqueries: each reads one end of the b-tree
             f"SELECT (SELECT min(tick) FROM {log}), (SELECT max(tick) FROM {log})"
         )[0]
@@ -301,7 +301,7 @@ class VectorIndex:
         project, scope_field, value = scope
         rows = self._db.rows(
             f"SELECT count(*) FROM {self._table} "
-            f"WHERE project = {self._sql.mark} AND {scope_field} = {self._sql.mark}",
+            f"WHERE project = {self._db.mark} AND {scope_field} = {self._db.mark}",
             (project, value),
         )[0][0]
         if rows < MIN_ROWS:
@@ -325,8 +325,8 @@ class VectorIndex:
         """Read a scope's codes in keyset pages (changes from now on come through the log,
         whose tick `_sync` just read)."""
         project, scope_field, value = scope
-        sql, p = self._sql, self._sql.mark
-        keys = sql.keysets.get(scope_field, ("seq",))
+        sql, p = self._sql, self._db.mark
+        keys = _KEYSETS.get(scope_field, ("seq",))
         after = ""
         last: tuple[Any, ...] = ()
         codes: _Codes | None = None
