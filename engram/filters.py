@@ -293,6 +293,13 @@ def has_scope(node: Node | None) -> bool:
     return False  # None, or NOT
 
 
+def required_values(node: Node | None) -> dict[str, Any]:
+    """The fields a filter requires to equal one value (an `eq` condition alone or at the
+    top level of an AND): every result has them, whatever else the filter says."""
+    top = node.children if isinstance(node, And) else (node,)
+    return {c.field: c.value for c in top if isinstance(c, Condition) and c.op == "eq"}
+
+
 def project_wide(node: Node | None) -> bool:
     """Every scope id is the wildcard "*" at the top level: Mem0's explicit form for every
     memory of the project (the official CLI's `delete --all --project` sends it)."""

@@ -55,3 +55,24 @@ def jieba():  # type: ignore[no-untyped-def]
 
     segmenter.setLogLevel(logging.WARNING)
     return segmenter
+
+
+# A memory's weight for each of its terms, which orders that term's keyword list (one list
+# per query word: engram.stores.sql). It is Okapi BM25's term part,
+#     tf (k1 + 1) / (tf + k1 (1 - b + b dl / TYPICAL_TERMS)),
+# the order FTS5's bm25() gives the matches of one term (its idf is the same for all of
+# them), with a fixed typical length in place of the index's running average: a weight is
+# final when written, so the store keeps each term's matches in weight order and a list
+# reads its first few instead of ranking every match.
+WEIGHT_K1, WEIGHT_B = 1.2, 0.75
+TYPICAL_TERMS = 10
+
+
+def term_weights(text: str) -> dict[str, float]:
+    """`index_text(...)`'s terms with their weights (above)."""
+    words = text.split()
+    counts: dict[str, int] = {}
+    for word in words:
+        counts[word] = counts.get(word, 0) + 1
+    norm = WEIGHT_K1 * (1 - WEIGHT_B + WEIGHT_B * len(words) / TYPICAL_TERMS)
+    return {w: tf * (WEIGHT_K1 + 1) / (tf + norm) for w, tf in counts.items()}

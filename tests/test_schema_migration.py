@@ -63,6 +63,12 @@ def test_first_release_sqlite_file_opens_and_keeps_its_data(v1_copy: Path, embed
             "Max is training for the Boston marathon in April",
             "My right knee hurts on steep downhills",
         ]
+        # and so were the keyword postings the per-word lists read
+        lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
+                                          keywords=("knee", "marathon", "ankle")))  # fmt: skip
+        assert [[r.memory for r, _ in found] for found in lists] == [
+            ["My right knee hurts on steep downhills"],
+            ["Max is training for the Boston marathon in April"], ["Rolled my left ankle"]]
         assert len(store.vectors("default", [knee.id])[knee.id]) == 384
     finally:
         store.close()
@@ -117,6 +123,9 @@ def test_postgres_version_1_schema_is_migrated_in_place(postgres_url: str) -> No
         assert knee.metadata == {"body_part": "knee"} and knee.sources == []
         assert store.settings("default") == {"threshold": 0.2}
         assert texts(store, "default", keywords=("knee",)) == [knee.memory]
+        lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
+                                          keywords=("knee", "steep")))  # fmt: skip
+        assert [[r.id for r, _ in found] for found in lists] == [["k"], ["k"]]
     finally:
         store.close()
 

@@ -438,21 +438,46 @@ def test_keywords_match_any_term_best_first(store: Store) -> None:
     assert store.query(Query("default", None, NOW, keywords=())) == []
 
 
-def test_keyword_lists_are_the_per_word_queries_in_one_statement(store: Store) -> None:
-    """Store.keyword_lists answers what one keyword query per word would, list by list
-    (order and scores included), leaving out the words too common to tell memories apart."""
+def test_keyword_lists_rank_each_words_matches_by_term_weight(store: Store) -> None:
+    """Store.keyword_lists: one list per word, each the word's matches in the filter's
+    scope by term weight (engram.lexical.term_weights: a shorter memory first, a repeated
+    word higher), ties newest first, scores relative to the list's best; words too common
+    to tell memories apart are left out."""
     write(store, record("knee", "My knee hurts on long runs", user_id="max"),
           record("both", "Knee pain before the marathon", user_id="max"),
           record("boston", "Boston marathon in April", user_id="max"),
+          record("twice", "Marathon after marathon, all through the long hot year",
+                 user_id="max"),
           record("bob", "Bob's knee is fine", user_id="bob"))  # fmt: skip
     where = parse({"user_id": "max"})
-    words = ("knee", "marathon", "april", "unheard")
-    q = Query("default", where, NOW, keywords=words, limit=2)
-    singles = [store.query(Query("default", where, NOW, keywords=(w,), limit=2)) for w in words]
-    assert store.keyword_lists(q) == singles
-    assert [ids_of(rows) for rows in store.keyword_lists(q)] == [
-        ["both", "knee"], ["boston", "both"], ["boston"], []]
+    q = Query("default", where, NOW, keywords=("knee", "marathon", "april", "unheard"),
+              limit=3)  # fmt: skip
+    lists = store.keyword_lists(q)
+    # "both" (4 words) and "boston" (4) tie on length: the newer first; "twice" is the
+    # longest, but says it twice
+    assert [ids_of(found) for found in lists] == [
+        ["both", "knee"], ["twice", "boston", "both"], ["boston"], []]
+    assert [found[0][1] for found in lists[:3]] == [1.0, 1.0, 1.0]
+    assert 0 < lists[1][2][1] == lists[1][1][1] < 1
+    anyone = Query("default", parse({"user_id": "*"}), NOW, keywords=("knee",))
+    assert ids_of(store.keyword_lists(anyone)[0]) == ["both", "bob", "knee"]  # 3, 4, 4 words
+    later = Query("default", where, NOW, keywords=("marathon",), limit=2, offset=1)
+    assert store.keyword_lists(later) == [lists[1][1:]]  # a later page keeps the scale
     assert store.keyword_lists(Query("default", where, NOW, keywords=())) == []
+
+
+def test_keyword_lists_follow_rewrites_deletes_and_resets(store: Store) -> None:
+    write(store, record("a", "knee pain", user_id="u"), record("b", "knee brace", user_id="u"),
+          record("c", "knee", project="other", user_id="u"))  # fmt: skip
+    q = Query("default", parse({"user_id": "u"}), NOW, keywords=("knee", "ankle"))
+    assert [ids_of(found) for found in store.keyword_lists(q)] == [["b", "a"], []]
+    write(store, record("a", "ankle pain", user_id="u"))  # the text changed
+    store.write(WriteBatch(deletes=[record("b")]))
+    assert [ids_of(found) for found in store.keyword_lists(q)] == [[], ["a"]]
+    store.reset("default")
+    assert store.keyword_lists(q) == [[], []]
+    other = Query("other", None, NOW, keywords=("knee",))
+    assert ids_of(store.keyword_lists(other)[0]) == ["c"]
 
 
 def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
@@ -476,6 +501,8 @@ def test_a_term_in_many_memories_of_a_large_store_is_skipped(store: Store) -> No
     store.write(WriteBatch(upserts=[(record(f"o{i}", f"other {i}"), None)
                                     for i in range(rare_enough)]))  # fmt: skip
     assert len(by_words(store, "max", limit=2000)) == many + 1  # now in few of them
+    store.write(WriteBatch(deletes=[record(f"o{i}") for i in range(rare_enough)]))
+    assert by_words(store, "max") == []  # and in most of them again
 
 
 def test_keywords_respect_project_filters_and_visibility(store: Store) -> None:

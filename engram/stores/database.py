@@ -21,6 +21,7 @@ SQL is written in the engine's own parameter marks (`db.mark`). A driver failure
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import orjson
 
 from engram.errors import BackendError
 from engram.stores.locks import Lock
@@ -187,6 +190,17 @@ class SQLiteDatabase(Database):
             self._conn.close()
 
 
+def loads_json(value: str | bytes) -> Any:
+    """json.loads, 3x faster: a search decodes the sources of ~120 candidates (~0.5 ms saved
+    of ~16 us a row on SQLite; on PostgreSQL, where psycopg decodes jsonb with it, 0.24 of
+    2.6 ms a search under a profiler). Two things json.dumps may write, orjson refuses (NaN,
+    integers past 64 bits): those go to the standard parser."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
+
+
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
@@ -216,6 +230,7 @@ class PostgresDatabase(Database):
         try:
             import psycopg
             from pgvector.psycopg import register_vector
+            from psycopg.types.json import set_json_loads
             from psycopg_pool import ConnectionPool, PoolTimeout
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
             raise ImportError(POSTGRES_EXTRA) from exc
@@ -234,11 +249,14 @@ class PostgresDatabase(Database):
 
         def configure(conn: Any) -> None:
             register_vector(conn)
-            conn.commit()  # the pool wants an idle connection back
+            set_json_loads(loads_json, conn)
 
+        # Autocommit: a read is one statement, its own transaction. Without it each read
+        # also sent BEGIN and, back in the pool, ROLLBACK: two more round trips for each of
+        # a search's ~15 statements. `transaction` still opens one (BEGIN ... COMMIT).
         self._pool = ConnectionPool(
             url, min_size=1, max_size=max_size, configure=configure,
-            kwargs={"connect_timeout": 10}, open=True, name="engram",
+            kwargs={"connect_timeout": 10, "autocommit": True}, open=True, name="engram",
         )  # fmt: skip
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:

@@ -22,6 +22,9 @@ Versions:
      `seq`, a row key like SQLite's rowid
   7  (SQLite) an index on one user's filter columns
   8  (SQLite) an index of each row's visibility and scope by seq, for the keyword lists
+  9  (PostgreSQL: 7) the keyword postings (`memory_terms`): each memory's terms with their
+     weights, kept in weight order per term, project and user, which the per-word keyword
+     lists read (engram.stores.sql); existing memories are backfilled
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engram.errors import BackendError
-from engram.lexical import index_text
+from engram.lexical import index_text, term_weights
 from engram.stores.database import Database, Tx
 from engram.stores.locks import Lock
 
@@ -99,5 +102,29 @@ def backfill_index_text(table: str, keys: Sequence[str], mark: str) -> Callable[
             f"UPDATE {table} SET index_text = {mark} WHERE {match}",
             [(index_text(row[-1]), *row[:-1]) for row in rows],
         )
+
+    return run
+
+
+BACKFILL_PAGE = 5_000
+
+
+def backfill_terms(memories: str, terms: str, mark: str) -> Callable[[Tx], None]:
+    """Write the keyword postings of the memories stored before they existed, a keyset
+    page of memories at a time (100,000 memories hold over a million postings)."""
+
+    def run(tx: Tx) -> None:
+        insert = (f"INSERT INTO {terms} (term, project, user_id, weight, seq) "
+                  f"VALUES ({', '.join([mark] * 5)})")  # fmt: skip
+        after = -1
+        while rows := tx(
+            f"SELECT seq, project, coalesce(user_id, ''), index_text FROM {memories} "
+            f"WHERE seq > {mark} ORDER BY seq LIMIT {BACKFILL_PAGE}",
+            (after,),
+        ):
+            tx.many(insert, [(term, project, user, weight, seq)
+                             for seq, project, user, text in rows
+                             for term, weight in term_weights(text).items()])  # fmt: skip
+            after = rows[-1][0]
 
     return run

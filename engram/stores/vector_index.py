@@ -39,7 +39,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from engram.filters import And, Condition, Node
+from engram.filters import Node, required_values
 from engram.models import SCOPE_FIELDS
 from engram.stores.database import Database
 
@@ -353,12 +353,9 @@ class VectorIndex:
 def scope_of(project: str, where: Node | None) -> Scope | None:
     """The scope a filter restricts every result to: a scope id it requires to equal one
     value (at its top level, alone or in an AND), the first of SCOPE_FIELDS it names."""
-    conditions = where.children if isinstance(where, And) else (where,)
-    named = {c.field: c.value for c in conditions
-             if isinstance(c, Condition) and c.op == "eq" and c.field in SCOPE_FIELDS
-             and isinstance(c.value, str)}  # fmt: skip
+    named = required_values(where)
     for scope_field in SCOPE_FIELDS:
-        if scope_field in named:
+        if isinstance(named.get(scope_field), str):
             return (project, scope_field, named[scope_field])
     return None
 
