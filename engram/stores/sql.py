@@ -77,8 +77,6 @@ class SQLStore(ReviewQueries):
     TERMS: ClassVar[str]
     # a FROM item of one bound {term: weight} parameter, with the SQL of j's term and weight
     TERM_SOURCE: ClassVar[tuple[str, str, str]]
-    # how a keyword list reads its matches' rows (m), after the table's name
-    KEYWORD_ROWS: ClassVar[str] = ""
     # SQL of how many memories the table holds (a planner's estimate where counting is slow)
     TOTAL: ClassVar[str]
     HISTORY: ClassVar[str]
@@ -365,12 +363,16 @@ class SQLStore(ReviewQueries):
         # a later page's scores are over the best of all the matches (`_relative`)
         score = "t.weight" if q.offset == 0 else "t.weight / max(t.weight) OVER ()"
         sql = (
-            f"SELECT {lead}m.id, {score} AS score, t.seq FROM {self.TERMS} t "
-            f"{self.JOIN_IN_ORDER} {self.MEMORIES} m {self.KEYWORD_ROWS} ON m.seq = t.seq "
-            f"WHERE t.term = {p} AND t.project = {p}{same_user} AND {where} "
-            f"ORDER BY t.weight DESC, t.seq DESC LIMIT {p} OFFSET {p}"
+            f"SELECT {lead}m.id, {score} AS score, t.seq FROM (SELECT t.weight, t.seq "
+            f"FROM {self.TERMS} t WHERE t.term = {p} AND t.project = {p}{same_user}) t "
+            f"{self._posted_rows(where)} ORDER BY t.weight DESC, t.seq DESC LIMIT {p} OFFSET {p}"
         )
         return sql, [word, q.project, *user_params, *params, q.limit, q.offset]
+
+    def _posted_rows(self, where: str) -> str:
+        """The rows (m) of postings t that `where` keeps, joined so that t's order drives:
+        a list takes the postings best first and stops once its page is full."""
+        raise NotImplementedError
 
     def _matching(
         self, q: Query, words: tuple[str, ...]

@@ -230,7 +230,6 @@ class SQLiteStore(SQLStore):
     dialect = SQLiteDialect()
     MEMORIES, HISTORY, SETTINGS, HISTORY_ORDER = "memories", "history", "settings", "rowid"
     TERMS, TERM_SOURCE = "memory_terms", ("json_each(?) j", "j.key", "j.value")
-    KEYWORD_ROWS = KEYWORD_ROWS
     TOTAL = "(SELECT n FROM memory_total)"
     # SQLite pushes a join into each arm of a UNION ALL and may then scan the project's
     # rows to probe the few ranked ones; CROSS JOIN keeps its tables in the written order
@@ -267,6 +266,9 @@ class SQLiteStore(SQLStore):
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - vec_distance_cosine(m.embedding, {mark})"
+
+    def _posted_rows(self, where: str) -> str:
+        return f"CROSS JOIN memories m {KEYWORD_ROWS} ON m.seq = t.seq WHERE {where}"
 
     def _fulltext(self, terms: Sequence[str]) -> FullText:
         # bm25() is lower for better matches, and below 0 for every match (FTS5 floors
