@@ -24,7 +24,8 @@ Versions:
   8  (SQLite) an index of each row's visibility and scope by seq, for the keyword lists
   9  (PostgreSQL: 7) the keyword postings (`memory_terms`): each memory's terms with their
      weights, kept in weight order per term, project and user, which the per-word keyword
-     lists read (engram.stores.sql); existing memories are backfilled
+     lists read (engram.stores.sql); existing memories are backfilled. SQLite also keeps
+     the number of memories by trigger; PostgreSQL keeps new vectors in the row
 """
 
 from __future__ import annotations
