@@ -420,12 +420,18 @@ class SQLStore(ReviewQueries):
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()
-        total = self._rows(f"SELECT {self.TOTAL}")[0][0] or 0
-        most = max(COMMON_TERM_MIN_MEMORIES, int(COMMON_TERM_SHARE * total))
-        p = self.dialect.param()
-        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = {p} "
-                   f"LIMIT {most + 1}) c)")  # fmt: skip
-        counts = self._rows(f"SELECT {', '.join(counted for _ in terms)}", terms)[0]
+        # one statement: the total, and each term's count up to a bound past the most
+        # (whichever way the engine rounds), so a count within it is exact
+        cap = (f"(SELECT CAST({COMMON_TERM_SHARE} * n AS INTEGER) + "
+               f"{COMMON_TERM_MIN_MEMORIES + 2} FROM total)")  # fmt: skip
+        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} "
+                   f"WHERE term = {self.dialect.param()} LIMIT {cap}) c)")  # fmt: skip
+        total, *counts = self._rows(
+            f"WITH total (n) AS (SELECT {self.TOTAL}) "
+            f"SELECT (SELECT n FROM total), {', '.join(counted for _ in terms)}",
+            terms,
+        )[0]
+        most = max(COMMON_TERM_MIN_MEMORIES, int(COMMON_TERM_SHARE * (total or 0)))
         return tuple(t for t, n in zip(terms, counts, strict=True) if n <= most)
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
