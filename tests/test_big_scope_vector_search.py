@@ -1,7 +1,8 @@
 """A big scope's vector search (engram.stores.vector_index, on SQLite and PostgreSQL alike)
 answers what the exact scan answers, with the filter applied exactly, and sees every write:
 from this store, another store handle and another process on the same database. Small
-scopes, and filters keeping little near the query, are answered by the exact scan itself.
+scopes are answered by the exact scan itself; for a filter keeping little near the query,
+the index ranks the rows the filter keeps.
 
 The vectors are synthetic clusters (70 topics, 3,500 memories of one user), so each query's
 nearest memories are clearly its topic's and the comparison needs no model.
@@ -123,9 +124,22 @@ def test_filters_stay_exact_on_a_big_scope(store, centers) -> None:
         got = search(store, vector, half)
         same_top(got, exact(store, vector, half))
         assert all(int(i[1:]) % 2 for i, _ in got)  # only what the filter keeps
-        # three rows in the scope: too few near any query, the exact scan answers
-        assert not answered_by_index(store, vector, rare)
-        assert sorted(i for i, _ in search(store, vector, rare)) == ["m00007", "m00123", "m03001"]
+        # three rows in the scope, none near: the rows the filter keeps are ranked instead
+        assert answered_by_index(store, vector, rare)
+        assert search(store, vector, rare) == exact(store, vector, rare)
+
+
+def test_a_filter_keeping_rows_far_from_the_query_ranks_those_rows(store, centers) -> None:
+    """600 rows of 12 other topics: none among the query's nearest, more than are scored
+    exactly; the index ranks the filter's rows by their codes and answers as the scan."""
+    far = range(40 * PER_TOPIC, 52 * PER_TOPIC)
+    store.write(WriteBatch(upserts=[(record(i, category="far"), None) for i in far]))
+    where = F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["far"]}}]})
+    for vector in queries(centers, 6):  # topics 0-5
+        assert answered_by_index(store, vector, where)
+        got = search(store, vector, where)
+        same_top(got, exact(store, vector, where))
+        assert {int(i[1:]) for i, _ in got} <= set(far)
 
 
 def test_a_small_scope_is_scanned(store, centers) -> None:

@@ -164,7 +164,10 @@ CREATE CONSTRAINT TRIGGER engram_memories_vector_delete AFTER DELETE ON engram_m
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_vector_changed();
 """
 
-# 7: the keyword postings (engram.stores.sql's TERMS), as SQLite's version 9. And vectors
+# 7: the keyword postings (engram.stores.sql's TERMS), as SQLite's version 9; one user's
+# filter columns, as SQLite's version 7, so a filter's rows are found from the index alone
+# (engram.stores.vector_index ranks them by their codes: one user's 100,000 memories with
+# a category and a metadata filter, search p50 160 -> 119 ms). And vectors
 # kept in the row (storage MAIN: moved out only if the row cannot fit otherwise): a row of
 # ~2.2 KB passed the 2 KB toast target, so its largest column, the vector, went to the
 # TOAST table and each distance computed fetched it from there (400 candidates scored:
@@ -178,6 +181,8 @@ CREATE TABLE engram_memory_terms (
     PRIMARY KEY (term, project, user_id, weight, seq)
 );
 CREATE INDEX engram_memory_terms_seq ON engram_memory_terms (seq);
+CREATE INDEX engram_memories_user_filters ON engram_memories (project, user_id, state)
+    INCLUDE (feedback, expiration_date, categories, metadata, seq);
 """
 
 # How many memories the table holds, as the planner estimates it (rows per page at the last
