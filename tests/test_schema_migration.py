@@ -69,6 +69,7 @@ def test_first_release_sqlite_file_opens_and_keeps_its_data(v1_copy: Path, embed
         assert [[r.memory for r, _ in found] for found in lists] == [
             ["My right knee hurts on steep downhills"],
             ["Max is training for the Boston marathon in April"], ["Rolled my left ankle"]]
+        assert store._rows("SELECT n FROM memory_total") == [(4,)]  # counted once, then kept
         assert len(store.vectors("default", [knee.id])[knee.id]) == 384
     finally:
         store.close()
@@ -126,6 +127,7 @@ def test_postgres_version_1_schema_is_migrated_in_place(postgres_url: str) -> No
         lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
                                           keywords=("knee", "steep")))  # fmt: skip
         assert [[r.id for r, _ in found] for found in lists] == [["k"], ["k"]]
+        assert store._rows("SELECT n FROM engram_memory_total") == [(1,)]
     finally:
         store.close()
 

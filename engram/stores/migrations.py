@@ -24,9 +24,9 @@ Versions:
   8  (SQLite) an index of each row's visibility and scope by seq, for the keyword lists
   9  (PostgreSQL: 7) the keyword postings (`memory_terms`): each memory's terms with their
      weights, kept in weight order per term, project and user, which the per-word keyword
-     lists read (engram.stores.sql); existing memories are backfilled. SQLite also keeps
-     the number of memories by trigger, and its index by seq gains the filter columns;
-     PostgreSQL keeps new vectors in the row and indexes one user's filter columns
+     lists read (engram.stores.sql); existing memories are backfilled. The number of
+     memories, kept by triggers. SQLite's index by seq gains the filter columns; PostgreSQL
+     keeps new vectors in the row and indexes one user's filter columns
 """
 
 from __future__ import annotations

@@ -134,14 +134,19 @@ ALTER TABLE engram_history ADD COLUMN snapshot jsonb;
 # the index until it ends, so pruning one a row made each prune step over all the earlier
 # ones (100,000 memories in batches of 2,000: 68 s to write, 11 s without the log).
 PRUNE_EVERY = 1_000
-_V6 = f"""
-ALTER TABLE engram_memories ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
-CREATE UNIQUE INDEX engram_memories_seq ON engram_memories (seq);
-CREATE TABLE engram_vector_changes (
-    tick bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    seq bigint NOT NULL
-);
-CREATE FUNCTION engram_vector_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+
+
+def _vector_changed(*, counted: bool) -> str:
+    """The log's trigger function; `counted` (version 7 on): it also keeps the number of
+    memories (engram_memory_total) for inserts and deletes, at commit under the same lock,
+    so writers queue on that row no longer than they already queue on the log."""
+    count = (
+        "    IF TG_OP <> 'UPDATE' THEN\n"
+        "        UPDATE engram_memory_total SET n = n + CASE WHEN TG_OP = 'INSERT' THEN 1 "
+        "ELSE -1 END;\n    END IF;\n"
+    ) if counted else ""
+    return f"""CREATE OR REPLACE FUNCTION engram_vector_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
 DECLARE
     logged bigint;
 BEGIN
@@ -152,8 +157,19 @@ BEGIN
     IF mod(logged, {PRUNE_EVERY}) = 0 THEN
         DELETE FROM engram_vector_changes WHERE tick <= logged - {LOG_KEEP};
     END IF;
-    RETURN NULL;
+{count}    RETURN NULL;
 END $$;
+"""
+
+
+_V6 = f"""
+ALTER TABLE engram_memories ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+CREATE UNIQUE INDEX engram_memories_seq ON engram_memories (seq);
+CREATE TABLE engram_vector_changes (
+    tick bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq bigint NOT NULL
+);
+{_vector_changed(counted=False)}
 CREATE CONSTRAINT TRIGGER engram_memories_vector_insert AFTER INSERT ON engram_memories
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION engram_vector_changed();
 CREATE CONSTRAINT TRIGGER engram_memories_vector_update
@@ -173,6 +189,7 @@ CREATE CONSTRAINT TRIGGER engram_memories_vector_delete AFTER DELETE ON engram_m
 # TOAST table and each distance computed fetched it from there (400 candidates scored:
 # 5.2 ms, 2.1 ms inline; one user's 100,000 memories, search p50 32 -> 27 ms). Rows written
 # before keep their vectors where they are until rewritten (VACUUM FULL moves them all).
+# And the number of memories, as SQLite's version 9 (counting 100,000 took 20-35 ms).
 _V7 = """
 ALTER TABLE engram_memories ALTER COLUMN embedding SET STORAGE MAIN;
 CREATE TABLE engram_memory_terms (
@@ -183,17 +200,9 @@ CREATE TABLE engram_memory_terms (
 CREATE INDEX engram_memory_terms_seq ON engram_memory_terms (seq);
 CREATE INDEX engram_memories_user_filters ON engram_memories (project, user_id, state)
     INCLUDE (feedback, expiration_date, categories, metadata, seq);
-"""
-
-# How many memories the table holds, as the planner estimates it (rows per page at the last
-# analyze, times the pages now): counting them took 20-35 ms at 100,000 on every search.
-# Exact before the table's first analyze.
-_TOTAL = (
-    "(SELECT CASE WHEN c.reltuples > 0 AND c.relpages > 0 THEN c.reltuples / c.relpages "
-    "* greatest(pg_relation_size(c.oid) / current_setting('block_size')::float8, 1) "
-    "ELSE (SELECT count(*) FROM engram_memories) END "
-    "FROM pg_class c WHERE c.oid = CAST('engram_memories' AS regclass))"
-)
+CREATE TABLE engram_memory_total (n bigint NOT NULL);
+INSERT INTO engram_memory_total (n) SELECT count(*) FROM engram_memories;
+""" + _vector_changed(counted=True)
 
 MIGRATIONS = (
     Migration(1, _V1),
@@ -309,7 +318,7 @@ class PostgresStore(SQLStore):
     HISTORY_ORDER = "seq"
     TERMS = "engram_memory_terms"
     TERM_SOURCE = ("jsonb_each_text(%s) j", "j.key", "CAST(j.value AS float8)")
-    TOTAL = _TOTAL
+    TOTAL = "(SELECT n FROM engram_memory_total)"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -343,8 +352,7 @@ class PostgresStore(SQLStore):
         # memory sharing the query's rare word outranks one sharing only a common word, as
         # on SQLite. The weights are computed once per query (a materialized CTE): df from
         # the keyword postings (an index range per term, not a heap read per match), N the
-        # planner's estimate (_TOTAL); never below df, so a stale estimate cannot turn idf
-        # negative.
+        # number of memories the triggers keep (engram_memory_total); never below df.
         lexemes = [_lexeme(t) for t in terms]
         prelude = (
             "WITH fq AS MATERIALIZED (SELECT CAST(%s AS tsquery) AS q, array_agg(w.q) AS qs, "
@@ -352,7 +360,7 @@ class PostgresStore(SQLStore):
             "FROM (SELECT CAST(x AS tsquery) AS q, (SELECT count(*) FROM engram_memory_terms t "
             "WHERE t.term = y) AS df "
             "FROM unnest(CAST(%s AS text[]), CAST(%s AS text[])) AS u(x, y)) w, "
-            f"(SELECT {_TOTAL} AS total) n)"
+            "(SELECT n AS total FROM engram_memory_total) n)"
         )
         rank = (
             "(SELECT sum(t.idf * ts_rank(m.fts, t.q, 1)) "

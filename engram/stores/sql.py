@@ -77,7 +77,8 @@ class SQLStore(ReviewQueries):
     TERMS: ClassVar[str]
     # a FROM item of one bound {term: weight} parameter, with the SQL of j's term and weight
     TERM_SOURCE: ClassVar[tuple[str, str, str]]
-    # SQL of how many memories the table holds (a planner's estimate where counting is slow)
+    # SQL of how many memories the table holds (kept by triggers: counting took 1.5 ms on
+    # SQLite and 20-35 ms on PostgreSQL with 100,000)
     TOTAL: ClassVar[str]
     HISTORY: ClassVar[str]
     SETTINGS: ClassVar[str]
