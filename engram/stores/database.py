@@ -56,6 +56,12 @@ class Tx:
         for params in param_rows:
             self(sql, params)
 
+    def steps(self, steps: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """`many` for each (sql, param rows) in order; an engine that can sends them all
+        before waiting for any (PostgreSQL's pipeline mode)."""
+        for sql, param_rows in steps:
+            self.many(sql, param_rows)
+
 
 class Database:
     postgres: bool
@@ -216,6 +222,13 @@ class _PostgresTx(Tx):
         if param_rows:
             with self._conn.cursor() as cur:
                 cur.executemany(sql, param_rows)
+
+    def steps(self, steps: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        # one round trip for a whole write batch, not one per statement
+        with self._conn.pipeline(), self._conn.cursor() as cur:
+            for sql, param_rows in steps:
+                if param_rows:
+                    cur.executemany(sql, param_rows)
 
 
 class PostgresDatabase(Database):

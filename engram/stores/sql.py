@@ -136,21 +136,18 @@ class SQLStore(ReviewQueries):
         p, m = self.dialect.param(), self.MEMORIES
         upserted = [(r.project, r.id) for r, _ in batch.upserts]
         deleted = [(r.project, r.id) for r in batch.deletes]
+        postings = [(self._bind_json(weights), r.project, r.id) for r, _ in batch.upserts
+                    if (weights := term_weights(index_text(r.memory)))]  # fmt: skip
         with self._db.transaction() as tx:
-            tx.many(
-                f"DELETE FROM {self.TERMS} WHERE seq = "
-                f"(SELECT seq FROM {m} WHERE project = {p} AND id = {p})",
-                upserted + deleted,
-            )
-            tx.many(self._upsert_sql(), [self._upsert_params(r, v) for r, v in batch.upserts])
-            tx.many(f"DELETE FROM {m} WHERE project = {p} AND id = {p}", deleted)
-            tx.many(self._postings_sql(), [
-                (self._bind_json(weights), r.project, r.id) for r, _ in batch.upserts
-                if (weights := term_weights(index_text(r.memory)))])  # fmt: skip
-            tx.many(
-                f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) VALUES ({self._marks(12)})",
-                [self._history_params(h) for h in batch.history],
-            )
+            tx.steps([
+                (f"DELETE FROM {self.TERMS} WHERE seq = "
+                 f"(SELECT seq FROM {m} WHERE project = {p} AND id = {p})", upserted + deleted),
+                (self._upsert_sql(), [self._upsert_params(r, v) for r, v in batch.upserts]),
+                (f"DELETE FROM {m} WHERE project = {p} AND id = {p}", deleted),
+                (self._postings_sql(), postings),
+                (f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) "
+                 f"VALUES ({self._marks(12)})", [self._history_params(h) for h in batch.history]),
+            ])  # fmt: skip
 
     def _upsert_sql(self) -> str:
         m = self.MEMORIES
