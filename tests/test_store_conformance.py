@@ -466,16 +466,24 @@ def test_keyword_lists_rank_each_words_matches_by_term_weight(store: Store) -> N
     assert store.keyword_lists(Query("default", where, NOW, keywords=())) == []
 
 
+def memories_counted(store: Store) -> tuple[int, int]:
+    """The total the common-word rule reads (kept by triggers), and a count of the rows."""
+    kept = store._rows(f"SELECT {store.TOTAL}")[0][0]  # type: ignore[attr-defined]
+    return kept, store._rows(f"SELECT count(*) FROM {store.MEMORIES}")[0][0]  # type: ignore[attr-defined]
+
+
 def test_keyword_lists_follow_rewrites_deletes_and_resets(store: Store) -> None:
     write(store, record("a", "knee pain", user_id="u"), record("b", "knee brace", user_id="u"),
           record("c", "knee", project="other", user_id="u"))  # fmt: skip
     q = Query("default", parse({"user_id": "u"}), NOW, keywords=("knee", "ankle"))
     assert [ids_of(found) for found in store.keyword_lists(q)] == [["b", "a"], []]
     write(store, record("a", "ankle pain", user_id="u"))  # the text changed
+    assert memories_counted(store) == (3, 3)  # a rewrite is not a new memory
     store.write(WriteBatch(deletes=[record("b")]))
     assert [ids_of(found) for found in store.keyword_lists(q)] == [[], ["a"]]
     store.reset("default")
     assert store.keyword_lists(q) == [[], []]
+    assert memories_counted(store) == (1, 1)
     other = Query("other", None, NOW, keywords=("knee",))
     assert ids_of(store.keyword_lists(other)[0]) == ["c"]
 
