@@ -317,7 +317,8 @@ class PostgresStore(SQLStore):
     MEMORIES, HISTORY, SETTINGS = "engram_memories", "engram_history", "engram_settings"
     HISTORY_ORDER = "seq"
     TERMS = "engram_memory_terms"
-    TERM_SOURCE = ("jsonb_each_text(%s) j", "j.key", "CAST(j.value AS float8)")
+    TERM_SOURCE = ("jsonb_array_elements(%s) j(v)", "j.v ->> 0", "j.v ->> 1", "j.v ->> 2",
+                   "CAST(j.v ->> 3 AS float8)")  # fmt: skip
     TOTAL = "(SELECT n FROM engram_memory_total)"
 
     def __init__(self, url: str) -> None:

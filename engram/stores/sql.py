@@ -75,8 +75,9 @@ class SQLStore(ReviewQueries):
     # of each memory (engram.lexical.term_weights), kept in that order by its primary key, so
     # a term's list for one user reads its best few first (SQLStore.keyword_lists)
     TERMS: ClassVar[str]
-    # a FROM item of one bound {term: weight} parameter, with the SQL of j's term and weight
-    TERM_SOURCE: ClassVar[tuple[str, str, str]]
+    # a FROM item (j) of one bound JSON array of [project, id, term, weight] arrays, and the
+    # SQL of those four from j
+    TERM_SOURCE: ClassVar[tuple[str, str, str, str, str]]
     # SQL of how many memories the table holds (kept by triggers: counting took 1.5 ms on
     # SQLite and 20-35 ms on PostgreSQL with 100,000)
     TOTAL: ClassVar[str]
@@ -134,17 +135,17 @@ class SQLStore(ReviewQueries):
         if not batch:
             return
         p, m = self.dialect.param(), self.MEMORIES
-        upserted = [(r.project, r.id) for r, _ in batch.upserts]
+        written = [[r.project, r.id, "", 0]  # the memories written: their old postings go
+                   for r in [r for r, _ in batch.upserts] + batch.deletes]
         deleted = [(r.project, r.id) for r in batch.deletes]
-        postings = [(self._bind_json(weights), r.project, r.id) for r, _ in batch.upserts
-                    if (weights := term_weights(index_text(r.memory)))]  # fmt: skip
+        postings = [[r.project, r.id, term, weight] for r, _ in batch.upserts
+                    for term, weight in term_weights(index_text(r.memory)).items()]
         with self._db.transaction() as tx:
             tx.steps([
-                (f"DELETE FROM {self.TERMS} WHERE seq = "
-                 f"(SELECT seq FROM {m} WHERE project = {p} AND id = {p})", upserted + deleted),
+                (self._postings_delete_sql(), [(self._bind_json(written),)] if written else []),
                 (self._upsert_sql(), [self._upsert_params(r, v) for r, v in batch.upserts]),
                 (f"DELETE FROM {m} WHERE project = {p} AND id = {p}", deleted),
-                (self._postings_sql(), postings),
+                (self._postings_sql(), [(self._bind_json(postings),)] if postings else []),
                 (f"INSERT INTO {self.HISTORY} ({HISTORY_COLUMNS}) "
                  f"VALUES ({self._marks(12)})", [self._history_params(h) for h in batch.history]),
             ])  # fmt: skip
@@ -158,14 +159,28 @@ class SQLStore(ReviewQueries):
             f"embedding = coalesce(excluded.embedding, {m}.embedding)"
         )
 
+    def _postings_delete_sql(self) -> str:
+        """Delete the postings of the memories a JSON array (TERM_SOURCE's shape) names, in
+        one statement a batch: one a memory, PostgreSQL kept a plan made while the table
+        was small, and a bulk load spent most of its time in these deletes."""
+        source, project, memory_id, _, _ = self.TERM_SOURCE
+        return (
+            f"DELETE FROM {self.TERMS} WHERE seq IN (SELECT m.seq FROM {source} "
+            f"{self.JOIN_IN_ORDER} {self.MEMORIES} m ON m.project = {project} "
+            f"AND m.id = {memory_id})"
+        )
+
     def _postings_sql(self) -> str:
-        """Insert the postings of one memory: its {term: weight} object, project and id."""
-        p = self.dialect.param()
-        source, term, weight = self.TERM_SOURCE
+        """Insert a batch's postings, bound as one JSON array (TERM_SOURCE), in key order:
+        one memory's terms land all over the postings' b-tree, a sorted batch's in turn
+        (100,000 memories written in batches of 2,000 on SQLite: 49.7 s with a statement
+        a memory, 40.7 s in one sorted statement a batch)."""
+        source, project, memory_id, term, weight = self.TERM_SOURCE
         return (
             f"INSERT INTO {self.TERMS} (term, project, user_id, weight, seq) "
             f"SELECT {term}, m.project, coalesce(m.user_id, ''), {weight}, m.seq "
-            f"FROM {self.MEMORIES} m, {source} WHERE m.project = {p} AND m.id = {p}"
+            f"FROM {source} {self.JOIN_IN_ORDER} {self.MEMORIES} m "
+            f"ON m.project = {project} AND m.id = {memory_id} ORDER BY 1, 2, 3, 4, 5"
         )
 
     def _upsert_params(self, r: MemoryRecord, vector: np.ndarray | None) -> tuple[Any, ...]:

@@ -236,7 +236,9 @@ class SQLiteDialect:
 class SQLiteStore(SQLStore):
     dialect = SQLiteDialect()
     MEMORIES, HISTORY, SETTINGS, HISTORY_ORDER = "memories", "history", "settings", "rowid"
-    TERMS, TERM_SOURCE = "memory_terms", ("json_each(?) j", "j.key", "j.value")
+    TERMS = "memory_terms"
+    TERM_SOURCE = ("json_each(?) j", "j.value ->> 0", "j.value ->> 1", "j.value ->> 2",
+                   "j.value ->> 3")  # fmt: skip
     TOTAL = "(SELECT n FROM memory_total)"
     # SQLite pushes a join into each arm of a UNION ALL and may then scan the project's
     # rows to probe the few ranked ones; CROSS JOIN keeps its tables in the written order
