@@ -484,6 +484,10 @@ def test_keyword_lists_follow_rewrites_deletes_and_resets(store: Store) -> None:
     store.reset("default")
     assert store.keyword_lists(q) == [[], []]
     assert memories_counted(store) == (1, 1)
+    # one batch writing a memory twice: the last text is the one found
+    store.write(WriteBatch(upserts=[(record("d", "knee", user_id="u"), None),
+                                    (record("d", "ankle", user_id="u"), None)]))  # fmt: skip
+    assert [ids_of(found) for found in store.keyword_lists(q)] == [[], ["d"]]
     other = Query("other", None, NOW, keywords=("knee",))
     assert ids_of(store.keyword_lists(other)[0]) == ["c"]
 

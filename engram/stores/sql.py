@@ -138,7 +138,9 @@ class SQLStore(ReviewQueries):
         written = [[r.project, r.id, "", 0]  # the memories written: their old postings go
                    for r in [r for r, _ in batch.upserts] + batch.deletes]
         deleted = [(r.project, r.id) for r in batch.deletes]
-        postings = [[r.project, r.id, term, weight] for r, _ in batch.upserts
+        # a memory written twice in one batch keeps the last text's postings
+        final = {(r.project, r.id): r for r, _ in batch.upserts}
+        postings = [[r.project, r.id, term, weight] for r in final.values()
                     for term, weight in term_weights(index_text(r.memory)).items()]
         with self._db.transaction() as tx:
             tx.steps([
