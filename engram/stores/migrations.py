@@ -124,9 +124,10 @@ def backfill_terms(memories: str, terms: str, mark: str) -> Callable[[Tx], None]
             f"WHERE seq > {mark} ORDER BY seq LIMIT {BACKFILL_PAGE}",
             (after,),
         ):
-            tx.many(insert, [(term, project, user, weight, seq)
-                             for seq, project, user, text in rows
-                             for term, weight in term_weights(text).items()])  # fmt: skip
+            # in key order, as SQLStore writes a batch's postings (a page's land in turn)
+            tx.many(insert, sorted((term, project, user, weight, seq)
+                                   for seq, project, user, text in rows
+                                   for term, weight in term_weights(text).items()))  # fmt: skip
             after = rows[-1][0]
 
     return run

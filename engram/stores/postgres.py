@@ -183,10 +183,10 @@ CREATE CONSTRAINT TRIGGER engram_memories_vector_delete AFTER DELETE ON engram_m
 # 7: the keyword postings (engram.stores.sql's TERMS), as SQLite's version 9; one user's
 # filter columns, as SQLite's version 7, so a filter's rows are found from the index alone
 # (engram.stores.vector_index ranks them by their codes: one user's 100,000 memories with
-# a category and a metadata filter, search p50 160 -> 119 ms). And vectors
-# kept in the row (storage MAIN: moved out only if the row cannot fit otherwise): a row of
-# ~2.2 KB passed the 2 KB toast target, so its largest column, the vector, went to the
-# TOAST table and each distance computed fetched it from there (400 candidates scored:
+# a category and a metadata filter, search p50 160 -> 119 ms). And vectors kept in the row
+# (storage MAIN: moved out only if the row cannot fit otherwise): a row of ~2.2 KB passed
+# the 2 KB toast target, so its largest column, the vector, went to the TOAST table and
+# each distance computed fetched it from there (400 candidates scored:
 # 5.2 ms, 2.1 ms inline; one user's 100,000 memories, search p50 32 -> 27 ms). Rows written
 # before keep their vectors where they are until rewritten (VACUUM FULL moves them all).
 # And the number of memories, as SQLite's version 9 (counting 100,000 took 20-35 ms).

@@ -12,11 +12,11 @@ the same order as the exact scan. When too few of them pass the filter to trust 
 filter seems to need, if that is within the shortlist's size; if it is not, or if that too
 leaves too few, the filter is asked which of the scope's rows it keeps (an index holding the
 filter's columns answers without reading the rows), and those rows are ranked by their codes
-the same way. So filters stay exact, and
-the nearest differ from the exact scan's only where the codes mislead: recall@10 0.989 for
-one user's 100,000 memories (bench/ann.py). (Before, a filter keeping little near the
-query fell back to the exact scan: one user's 100,000 memories with a category and a
-metadata filter, ~45 ms on SQLite and ~90 ms on PostgreSQL for the nearest alone.)
+the same way. So filters stay exact, and the nearest differ from the exact scan's only where
+the codes mislead: recall@10 0.989 for one user's 100,000 memories (bench/ann.py).
+(Before, a filter keeping little near the query fell back to the exact scan: one user's
+100,000 memories with a category and a metadata filter, ~45 ms on SQLite and ~90 ms on
+PostgreSQL for the nearest alone.)
 
 The index follows every writer of the file, in this process or another, through a change
 log the database keeps itself (`vector_changes`: the `seq` of each memory inserted,
@@ -213,7 +213,7 @@ class VectorIndex:
     ) -> list[tuple[str, float]] | None:
         """The page (`q.offset`, `q.limit`) of (id, score) the exact scan would return for
         `q` and `where` (its compiled filter), or None where this index cannot answer:
-        no scope in the filter, a small scope, or a filter keeping too little of it.
+        no scope in the filter, a small scope, or codes of another width.
         `vector` is q.vector as the store binds it for `similarity`."""
         scope = scope_of(q.project, q.where)
         if scope is None:
@@ -245,8 +245,7 @@ class VectorIndex:
             # a filter keeping a fair share near the query: look as much deeper as it
             # seems to need, once (a few hundred rows more, scored as the first)
             with self._lock:
-                codes = self._scopes.get(scope)
-                if codes is None or codes.words != words:
+                if (codes := self._held(scope, words)) is None:
                     return None
                 more = codes.nearest(floats, int(wider * SHORTLIST),
                                      int(wider * FIRST_CANDIDATES), self._sql.bitorder)  # fmt: skip
@@ -258,8 +257,7 @@ class VectorIndex:
             # of the filter's columns finds them, on both engines) by their codes
             passing = self._passing(where, params)
             with self._lock:
-                codes = self._scopes.get(scope)
-                if codes is None or codes.words != words:
+                if (codes := self._held(scope, words)) is None:
                     return None
                 subset = codes.among(passing)
             take = max(FIRST_CANDIDATES, 2 * need)
@@ -267,6 +265,12 @@ class VectorIndex:
             found += self._scored(more[~np.isin(more, seen)], where, params, similarity,
                                   vector)  # fmt: skip
         return _page(found, q.offset, need)
+
+    def _held(self, scope: Scope, words: int) -> _Codes | None:
+        """The scope's codes if still held and of the query's width (another thread may have
+        dropped them since); the caller holds the lock."""
+        codes = self._scopes.get(scope)
+        return codes if codes is not None and codes.words == words else None
 
     def _passing(self, where: str, params: list[Any]) -> np.ndarray:
         """The seqs of the rows `where` keeps."""
