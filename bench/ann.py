@@ -139,7 +139,7 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
 
 
 # (shortlist by Hamming distance, candidates scored exactly): engram.stores.vector_index
-INDEX_SETTINGS = ((300, 300), (1000, 300), (2000, 400), (2000, 500))
+INDEX_SETTINGS = ((1000, 200), (2000, 100), (2000, 150), (2000, 200), (2000, 300))
 
 
 def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list[str],

@@ -185,13 +185,23 @@ def test_writes_from_another_store_handle_are_seen_by_the_next_search(
     assert new.id not in [i for i, _ in search(other, vector)]
 
 
-def test_codes_follow_the_bit_order_the_query_is_coded_in(store, centers) -> None:
+def test_the_index_codes_each_rows_vector_as_stored(store, centers) -> None:
+    """The index reads vectors in the engine's binary form: decoded, they are the stored
+    floats, and their codes are those of the floats the store returns."""
     sql = store._index._sql
-    rows = store._rows(f"SELECT m.id, {sql.code.format('m.embedding')} FROM {store.MEMORIES} m "
-                       f"WHERE m.id IN ('m00000', 'm00001', 'm03499')")  # fmt: skip
-    vectors = store.vectors("p", [i for i, _ in rows])
-    for i, code in rows:
-        assert bytes(code) == np.packbits(vectors[i] > 0, bitorder=sql.bitorder).tobytes()
+    ids = ["m00000", "m00001", "m03499"]
+    rows = store._rows(f"SELECT m.id, {sql.vector.format('m.embedding')} FROM {store.MEMORIES} m "
+                       f"WHERE m.id IN ({', '.join(repr(i) for i in ids)}) ORDER BY m.id")  # fmt: skip
+    stored = store.vectors("p", ids)
+    floats = sql.floats([blob for _, blob in rows])
+    np.testing.assert_array_equal(floats, np.stack([stored[i] for i, _ in rows]))
+    signs, large = vector_index._encode(floats, 6)
+    for row, (i, _) in enumerate(rows):
+        bits = np.unpackbits(signs[row].view(np.uint8), bitorder="little")
+        np.testing.assert_array_equal(bits.astype(bool), stored[i] > 0)
+        big = np.unpackbits(large[row].view(np.uint8), bitorder="little").astype(bool)
+        assert 0.3 < big.mean() < 0.7  # about half a unit vector's dimensions are large
+        np.testing.assert_array_equal(big, np.abs(stored[i]) > vector_index.LARGE / DIMS**0.5)
 
 
 def test_writes_from_another_process_are_seen_by_the_next_search(store, centers) -> None:

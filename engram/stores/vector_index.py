@@ -2,18 +2,21 @@
 binary codes.
 
 An exact search scans every row of its scope (90-150 ms for one user with 100,000
-memories). For a scope of at least `MIN_ROWS` memories this index keeps the sign bits of
-each vector (one bit per dimension: 48 bytes a memory for MiniLM's 384, 6.3 MB with the
-row keys for 100,000 memories). A search takes the `SHORTLIST` nearest by Hamming distance,
-orders them by the query's dot product with their signs, and has SQL score the first
-`FIRST_CANDIDATES` exactly, with the query's whole filter, by the same expression and in
-the same order as the exact scan. When too few of them pass the filter to trust the page
-(fewer than `MIN_SURVIVORS`, or than the page needs), it looks once as much deeper as the
-filter seems to need, if that is within the shortlist's size; if it is not, or if that too
-leaves too few, the filter is asked which of the scope's rows it keeps (an index holding the
-filter's columns answers without reading the rows), and those rows are ranked by their codes
-the same way. So filters stay exact, and the nearest differ from the exact scan's only where
-the codes mislead: recall@10 0.989 for one user's 100,000 memories (bench/ann.py).
+memories). For a scope of at least `MIN_ROWS` memories this index keeps two bits per
+dimension of each (unit-length) vector: its sign, and whether it is large (past
+`LARGE / sqrt(dims)`): 96 bytes a memory for MiniLM's 384, 11 MB with the row keys for
+100,000 memories. A search takes the `SHORTLIST` nearest by the Hamming distance of the
+signs, orders them by the query's dot product with their two-bit codes (each dimension
++-3 if large, else +-1), and has SQL score the first `FIRST_CANDIDATES` exactly, with the
+query's whole filter, by the same expression and in the same order as the exact scan. When
+too few of them pass the filter to trust the page (fewer than `MIN_SURVIVORS`, or than the
+page needs), it looks once as much deeper as the filter seems to need, if that is within
+the shortlist's size; if it is not, or if that too leaves too few, the filter is asked
+which of the scope's rows it keeps (an index holding the filter's columns answers without
+reading the rows), and those rows are ranked by their codes the same way. So filters stay
+exact, and the nearest differ from the exact scan's only where the codes mislead: recall@10
+0.996 for one user's 100,000 memories (bench/ann.py; with the signs alone it took 400
+candidates to reach 0.990).
 (Before, a filter keeping little near the query fell back to the exact scan: one user's
 100,000 memories with a category and a metadata filter, ~45 ms on SQLite and ~90 ms on
 PostgreSQL for the nearest alone.)
@@ -29,9 +32,7 @@ holds more than a page of rows in Python.
 
 The engines differ only in a few pieces of SQL (`IndexSQL`; the parameter mark is the
 database's own): the change log's name, how a bound list of row keys is read, and how a
-code is computed (SQLite's `vec_quantize_binary` packs sign bits least significant first,
-pgvector's `binary_quantize` most significant first: the query's code and the dot-product
-table follow the engine's order).
+vector is read in its binary form; the codes are computed here, from the floats.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -49,21 +50,23 @@ from engram.stores.database import Database
 
 MIN_ROWS = 3_000  # below this many memories a scope's exact scan is already quick
 SHORTLIST = 2_000  # nearest by Hamming distance, ordered by the query's dot product
-FIRST_CANDIDATES = 400  # the first of those, scored exactly in SQL
-MIN_SURVIVORS = 200  # candidates passing the filter before the page is trusted
-MAX_HELD_ROWS = 400_000  # rows of all scopes held at once (about 22 MB for MiniLM)
+FIRST_CANDIDATES = 200  # the first of those, scored exactly in SQL
+MIN_SURVIVORS = 100  # candidates passing the filter before the page is trusted
+# A unit vector's dimension is "large" past LARGE / sqrt(dims), about the median size of
+# one (0.674 for a normal spread): of 0.5, 0.674, 0.8 and 1.0, 0.8 ranked best on
+# MiniLM vectors, and a per-dimension median no better than one constant (bench/ann.py)
+LARGE = 0.8
+MAX_HELD_ROWS = 400_000  # rows of all scopes held at once (about 42 MB for MiniLM)
 LOG_KEEP = 50_000  # changes the log keeps (the triggers prune older ones)
 MAX_CHANGES = 10_000  # more unseen changes than this: reload instead of patching
 LOAD_PAGE = 4_096  # rows per keyset page when loading a scope
 BLOCK = 1 << 15
 
 Scope = tuple[str, str, str]  # (project, field, value)
-BitOrder = Literal["little", "big"]
 
-# The bits of each byte value in each order (bit i of a code is dimension i)
-_BYTE_BITS = {order: np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
-                                   bitorder=order).astype(np.float32)
-              for order in ("little", "big")}  # fmt: skip
+# The bits of each byte value (bit i of a code is dimension i: least significant first)
+_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
+                           bitorder="little").astype(np.float32)  # fmt: skip
 
 
 def _json_list(seqs: np.ndarray) -> str:
@@ -80,16 +83,16 @@ class IndexSQL:
     # keys driving the join: it probes them, never scans the table)
     listed: str
     bind_seqs: Callable[[np.ndarray], Any]  # the row keys as that parameter
-    code: str  # a row's code ({0}: the vector column) as bytes, bit i = dimension i > 0
+    vector: str  # a row's vector ({0}: the vector column) in the engine's binary form
+    floats: Callable[[list[bytes]], np.ndarray]  # vectors of one width in that form, as rows
     codable: str  # whether {0} has a code: a vector whose dimensions fill whole bytes
-    bitorder: BitOrder  # where dimension i sits in its byte
 
 
 SQLITE = IndexSQL(
     log="vector_changes",
     listed="json_each(?) c CROSS JOIN {0} m ON m.seq = c.value", bind_seqs=_json_list,
-    code="vec_quantize_binary({0})", codable="{0} IS NOT NULL AND length({0}) % 32 = 0",
-    bitorder="little",
+    vector="{0}", floats=lambda blobs: _rows_of(blobs, np.dtype("<f4"), 0),
+    codable="{0} IS NOT NULL AND length({0}) % 32 = 0",
 )  # fmt: skip
 POSTGRES = IndexSQL(
     log="engram_vector_changes",
@@ -98,9 +101,9 @@ POSTGRES = IndexSQL(
     listed="unnest(%s::bigint[]) c(value) "
     "CROSS JOIN LATERAL (SELECT * FROM {0} WHERE seq = c.value OFFSET 0) m",
     bind_seqs=lambda seqs: seqs.tolist(),
-    # bit_send: the bit string's length (4 bytes), then its bytes
-    code="substring(bit_send(binary_quantize({0})) from 5)",
-    codable="{0} IS NOT NULL AND mod(vector_dims({0}), 8) = 0", bitorder="big",
+    # vector_send: int16 dimensions, int16 unused, then big-endian float4s
+    vector="vector_send({0})", floats=lambda blobs: _rows_of(blobs, np.dtype(">f4"), 1),
+    codable="{0} IS NOT NULL AND mod(vector_dims({0}), 8) = 0",
 )  # fmt: skip
 
 # Each scope field's keyset for loading: an index serves (project, field, *keys) in order
@@ -111,39 +114,46 @@ _KEYSETS = {"user_id": ("created_at", "id")}
 
 @dataclass
 class _Codes:
-    """One scope's rows: their seq and the words of their codes (word-major, so ranking
-    reads each word as one contiguous array), `n` of `capacity` in use."""
+    """One scope's rows: their seq and the words of their codes, sign bits and large bits
+    (word-major, so ranking reads each word as one contiguous array), `n` of `capacity`
+    in use."""
 
     words: int
     n: int = 0
     seqs: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
-    bits: np.ndarray = field(init=False)
+    signs: np.ndarray = field(init=False)
+    large: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.bits = np.empty((self.words, 0), np.uint64)
+        self.signs = np.empty((self.words, 0), np.uint64)
+        self.large = np.empty((self.words, 0), np.uint64)
 
-    def append(self, seqs: list[int], codes: list[bytes], room: int = 0) -> None:
-        """Add rows; `room`: the rows expected in all, so a load allocates once."""
+    def append(self, seqs: list[int], vectors: np.ndarray, room: int = 0) -> None:
+        """Add rows (`vectors`: their floats, one row each); `room`: the rows expected in
+        all, so a load allocates once."""
         if not seqs:
             return
         end = self.n + len(seqs)
         if end > len(self.seqs):
             self.grow(max(end, room, int(len(self.seqs) * 1.25) + 64))
+        signs, large = _encode(vectors, self.words)
         self.seqs[self.n : end] = seqs
-        self.bits[:, self.n : end] = _words(codes, self.words).T
+        self.signs[:, self.n : end] = signs.T
+        self.large[:, self.n : end] = large.T
         self.n = end
 
     def grow(self, capacity: int) -> None:
         self.seqs = _resized(self.seqs, capacity)
-        bits = np.zeros((self.words, capacity), np.uint64)
-        bits[:, : self.n] = self.bits[:, : self.n]
-        self.bits = bits
+        for name in ("signs", "large"):
+            words = np.zeros((self.words, capacity), np.uint64)
+            words[:, : self.n] = getattr(self, name)[:, : self.n]
+            setattr(self, name, words)
 
     def among(self, seqs: np.ndarray) -> _Codes:
         """A copy holding only the rows `seqs` (those of them this scope has)."""
         rows = np.flatnonzero(np.isin(self.seqs[: self.n], seqs))
         subset = _Codes(words=self.words, n=len(rows), seqs=self.seqs[rows])
-        subset.bits = self.bits[:, rows]
+        subset.signs, subset.large = self.signs[:, rows], self.large[:, rows]
         return subset
 
     def drop(self, seqs: np.ndarray) -> None:
@@ -152,42 +162,59 @@ class _Codes:
             return
         kept = int(keep.sum())
         self.seqs[:kept] = self.seqs[: self.n][keep]
-        self.bits[:, :kept] = self.bits[:, : self.n][:, keep]
+        self.signs[:, :kept] = self.signs[:, : self.n][:, keep]
+        self.large[:, :kept] = self.large[:, : self.n][:, keep]
         self.n = kept
 
-    def nearest(
-        self, vector: np.ndarray, shortlist: int, take: int, bitorder: BitOrder
-    ) -> np.ndarray:
+    def nearest(self, vector: np.ndarray, shortlist: int, take: int) -> np.ndarray:
         """The seqs of about the `take` rows nearest `vector`, best first: the `shortlist`
         nearest by Hamming distance to its sign bits, ordered by the dot product of the
-        query with their sign vectors (asymmetric: the query keeps its floats). Of one
-        user's 100,000 MiniLM memories, the exact top 10 is within the first 400 of 2,000 in
-        98.9% of cases; 300 by Hamming distance alone hold 93.8% (bench/ann.py)."""
-        bits = np.packbits(vector > 0, bitorder=bitorder)
-        code = _words([bits.tobytes()], self.words)[0]
-        distance = np.zeros(self.n, np.uint16)
-        word = np.empty(min(self.n, BLOCK), np.uint64)
-        for start in range(0, self.n, BLOCK):  # in blocks: small temporaries
-            stop = min(self.n, start + BLOCK)
-            out, buf = distance[start:stop], word[: stop - start]
-            for w in range(self.words):
-                np.bitwise_xor(self.bits[w, start:stop], code[w], out=buf)
-                out += np.bitwise_count(buf)
-        near = np.arange(self.n)
-        if shortlist < self.n:
-            near = np.argpartition(distance, shortlist)[:shortlist]
+        query with their two-bit codes (asymmetric: the query keeps its floats). Of one
+        user's 100,000 MiniLM memories, the exact top 10 is within the first 200 of 2,000
+        in 99.6% of cases (with signs alone, 96.7%; within the first 400, 99.0%)."""
+        near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist)
         # the dot product, byte by byte: each code byte's share, looked up in a table of
-        # the query's sums over the 256 bit patterns (small temporaries, no float copy)
+        # the query's sums over the 256 bit patterns at each byte position (small
+        # temporaries, no float copy; flat lookups: a 2-D fancy index took twice as long).
+        # A dimension's level is (2 sign - 1)(1 + 2 large), so the product is, but for a
+        # constant and a factor 2, sum(q: sign) + 2 sum(q: sign and large) - sum(q: large)
         padded = np.zeros(64 * self.words, np.float32)
         padded[: len(vector)] = vector
-        table = _BYTE_BITS[bitorder] @ padded.reshape(-1, 8).T  # (pattern, byte position)
-        positions = np.arange(8 * self.words)
+        table = (padded.reshape(-1, 8) @ _BYTE_BITS.T).ravel()  # (byte position, pattern)
+        offsets = np.arange(8 * self.words) * 256
         dots = np.empty(len(near), np.float32)
         for start in range(0, len(near), BLOCK // 8):
             rows = near[start : start + BLOCK // 8]
-            code_bytes = np.ascontiguousarray(self.bits[:, rows].T).view(np.uint8)
-            dots[start : start + len(rows)] = table[code_bytes, positions].sum(axis=1)
+            signs = np.ascontiguousarray(self.signs[:, rows].T)
+            large = np.ascontiguousarray(self.large[:, rows].T)
+            both = signs & large
+            dots[start : start + len(rows)] = (
+                np.take(table, signs.view(np.uint8) + offsets).sum(axis=1)
+                + 2 * np.take(table, both.view(np.uint8) + offsets).sum(axis=1)
+                - np.take(table, large.view(np.uint8) + offsets).sum(axis=1)
+            )
         return self.seqs[near[np.argsort(-dots, kind="stable")[:take]]]
+
+    def _shortlist(self, query: np.ndarray, shortlist: int) -> np.ndarray:
+        """The positions of the `shortlist` rows nearest `query` (its sign bits' words) by
+        Hamming distance, ties by position. Distances are small integers: counting them
+        finds the cut (0.2 ms for 100,000 rows; a partition of the distances took 0.9)."""
+        distance = np.zeros(self.n, np.uint16)
+        word = np.empty(min(self.n, BLOCK), np.uint64)
+        count = np.empty(min(self.n, BLOCK), np.uint8)
+        for start in range(0, self.n, BLOCK):  # in blocks: small temporaries
+            stop = min(self.n, start + BLOCK)
+            out, buf, bits = distance[start:stop], word[: stop - start], count[: stop - start]
+            for w in range(self.words):
+                np.bitwise_xor(self.signs[w, start:stop], query[w], out=buf)
+                np.bitwise_count(buf, out=bits)
+                out += bits
+        if shortlist >= self.n:
+            return np.arange(self.n)
+        cut = int(np.searchsorted(np.bincount(distance).cumsum(), shortlist))
+        below = np.flatnonzero(distance < cut)
+        at_cut = np.flatnonzero(distance == cut)[: shortlist - len(below)]
+        return np.concatenate([below, at_cut])
 
 
 class VectorIndex:
@@ -232,7 +259,7 @@ class VectorIndex:
             if self._recent is not None and self._recent[0] == key:
                 picked = self._recent[1]
             else:
-                picked = codes.nearest(floats, SHORTLIST, FIRST_CANDIDATES, self._sql.bitorder)
+                picked = codes.nearest(floats, SHORTLIST, FIRST_CANDIDATES)
                 self._recent = (key, picked)
         need = q.offset + q.limit
         enough = max(need, MIN_SURVIVORS)
@@ -247,8 +274,7 @@ class VectorIndex:
             with self._lock:
                 if (codes := self._held(scope, words)) is None:
                     return None
-                more = codes.nearest(floats, int(wider * SHORTLIST),
-                                     int(wider * FIRST_CANDIDATES), self._sql.bitorder)  # fmt: skip
+                more = codes.nearest(floats, int(wider * SHORTLIST), int(wider * FIRST_CANDIDATES))
             more = more[~np.isin(more, seen)]
             found += self._scored(more, where, params, similarity, vector)
             seen = np.concatenate([seen, more])
@@ -261,7 +287,7 @@ class VectorIndex:
                     return None
                 subset = codes.among(passing)
             take = max(FIRST_CANDIDATES, 2 * need)
-            more = subset.nearest(floats, max(SHORTLIST, 2 * take), take, self._sql.bitorder)
+            more = subset.nearest(floats, max(SHORTLIST, 2 * take), take)
             found += self._scored(more[~np.isin(more, seen)], where, params, similarity,
                                   vector)  # fmt: skip
         return _page(found, q.offset, need)
@@ -321,15 +347,16 @@ class VectorIndex:
         sql = self._sql
         rows = self._db.rows(
             f"SELECT m.seq, m.project, {', '.join(f'm.{f}' for f in SCOPE_FIELDS)}, "
-            f"{sql.code.format('m.embedding')} FROM {sql.listed.format(self._table)} "
+            f"{sql.vector.format('m.embedding')} FROM {sql.listed.format(self._table)} "
             f"WHERE {sql.codable.format('m.embedding')}",
             (sql.bind_seqs(seqs),),
         )
-        for seq, project, *ids, code in rows:
+        for seq, project, *ids, blob in rows:
+            vectors = sql.floats([blob])
             for scope_field, value in zip(SCOPE_FIELDS, ids, strict=True):
                 codes = self._scopes.get((project, scope_field, value))
-                if codes is not None and -(-len(code) // 8) == codes.words:
-                    codes.append([seq], [code])
+                if codes is not None and _words_for(vectors.shape[1]) == codes.words:
+                    codes.append([seq], vectors)
 
     def _codes(self, scope: Scope) -> _Codes | None:
         """The scope's codes, loaded now if it is big enough; None for a small one."""
@@ -375,7 +402,7 @@ class VectorIndex:
             if last:
                 after = f" AND ({', '.join(keys)}) > ({', '.join(p for _ in keys)})"
             rows = self._db.rows(
-                f"SELECT {', '.join(keys)}, seq, {sql.code.format('embedding')} "
+                f"SELECT {', '.join(keys)}, seq, {sql.vector.format('embedding')} "
                 f"FROM {self._table} WHERE project = {p} AND {scope_field} = {p}{after} "
                 f"AND {sql.codable.format('embedding')} ORDER BY {', '.join(keys)} "
                 f"LIMIT {LOAD_PAGE}",
@@ -383,11 +410,12 @@ class VectorIndex:
             )
             if not rows:
                 return codes or _Codes(words=0)
-            if codes is None:
-                codes = _Codes(words=-(-len(rows[0][-1]) // 8))
             width = len(rows[0][-1])
             same = [r for r in rows if len(r[-1]) == width]  # one embedder per scope
-            codes.append([r[-2] for r in same], [r[-1] for r in same], expected + expected // 8)
+            vectors = sql.floats([r[-1] for r in same])
+            if codes is None:
+                codes = _Codes(words=_words_for(vectors.shape[1]))
+            codes.append([r[-2] for r in same], vectors, expected + expected // 8)
             last = tuple(rows[-1][: len(keys)])
 
 
@@ -407,12 +435,33 @@ def _page(found: list[tuple[str, float]], offset: int, end: int) -> list[tuple[s
     return found[offset:end]
 
 
-def _words(codes: list[bytes], words: int) -> np.ndarray:
-    """Codes (all of one width) as rows of 64-bit words, zero-padded."""
-    width = len(codes[0])
-    out = np.zeros((len(codes), words * 8), np.uint8)
-    out[:, :width] = np.frombuffer(b"".join(codes), np.uint8).reshape(len(codes), width)
+def _words_for(dims: int) -> int:
+    """64-bit words a code of `dims` bits takes."""
+    return -(-dims // 64)
+
+
+def _encode(vectors: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sign bits and the large bits (|x| > LARGE / sqrt(dims) of the unit vector) of
+    `vectors` (rows), as rows of 64-bit words."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    large = np.abs(vectors) > (LARGE / np.sqrt(vectors.shape[1])) * norms
+    return _packed(vectors > 0, words), _packed(large, words)
+
+
+def _packed(bits: np.ndarray, words: int) -> np.ndarray:
+    """Rows of bits (bit i least significant first in its byte) as 64-bit words."""
+    packed = np.packbits(bits, axis=1, bitorder="little")
+    out = np.zeros((len(bits), words * 8), np.uint8)
+    out[:, : packed.shape[1]] = packed
     return out.view(np.uint64)
+
+
+def _rows_of(blobs: list[bytes], dtype: np.dtype, header: int) -> np.ndarray:
+    """Vectors of one width in an engine's binary form (`dtype` floats, after `header`
+    float-sized leading slots) as float32 rows."""
+    width = len(blobs[0]) // dtype.itemsize
+    floats = np.frombuffer(b"".join(blobs), dtype).reshape(len(blobs), width)
+    return floats[:, header:].astype(np.float32)
 
 
 def _resized(array: np.ndarray, size: int) -> np.ndarray:
