@@ -33,8 +33,11 @@ same again ever
 
 def terms(text: str) -> list[str]:
     """Content terms of `text`, lower-cased, in order, stopwords dropped (duplicates kept)."""
+    text = text.lower()
+    if text.isascii():  # no Chinese to segment: 2.5x faster (a search reads ~75 memories)
+        return [t for t in _TOKEN.findall(text) if t not in STOPWORDS and len(t) <= MAX_TERM_LENGTH]
     out: list[str] = []
-    for token in _TOKEN.findall(text.lower()):
+    for token in _TOKEN.findall(text):
         pieces = _segment(token) if _CJK_RUN.fullmatch(token) else [token]
         out.extend(p for p in pieces if p not in STOPWORDS and len(p) <= MAX_TERM_LENGTH)
     return out

@@ -190,8 +190,9 @@ def test_the_index_codes_each_rows_vector_as_stored(store, centers) -> None:
     floats, and their codes are those of the floats the store returns."""
     sql = store._index._sql
     ids = ["m00000", "m00001", "m03499"]
+    listed = ", ".join(repr(i) for i in ids)
     rows = store._rows(f"SELECT m.id, {sql.vector.format('m.embedding')} FROM {store.MEMORIES} m "
-                       f"WHERE m.id IN ({', '.join(repr(i) for i in ids)}) ORDER BY m.id")  # fmt: skip
+                       f"WHERE m.id IN ({listed}) ORDER BY m.id")  # fmt: skip
     stored = store.vectors("p", ids)
     floats = sql.floats([blob for _, blob in rows])
     np.testing.assert_array_equal(floats, np.stack([stored[i] for i, _ in rows]))
