@@ -208,7 +208,7 @@ def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list
                   f"{rss_before} MB before it, {rss_mb()} MB after the searches",
                   flush=True)  # fmt: skip
     index = store._index
-    size = sum(c.seqs.nbytes + c.bits.nbytes for c in index._scopes.values())
+    size = sum(c.seqs.nbytes + c.signs.nbytes + c.large.nbytes for c in index._scopes.values())
     print(f"  index arrays: {size / 1e6:.1f} MB for {len(vecs):,} memories", flush=True)
     store.close()
     return rows
