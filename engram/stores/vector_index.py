@@ -286,8 +286,11 @@ class VectorIndex:
                 if (codes := self._held(scope, words)) is None:
                     return None
                 subset = codes.among(passing)
-            take = max(FIRST_CANDIDATES, 2 * need)
-            more = subset.nearest(floats, max(SHORTLIST, 2 * take), take)
+            # twice as deep as a plain search: the rows such a filter keeps are far from the
+            # query, where codes tell them apart less well (a category a sixth of one user's
+            # 100,000 memories: recall@10 0.976 at 2,000 / 200, 0.994 at 4,000 / 400)
+            take = max(2 * FIRST_CANDIDATES, 2 * need)
+            more = subset.nearest(floats, SHORTLIST // FIRST_CANDIDATES * take, take)
             found += self._scored(more[~np.isin(more, seen)], where, params, similarity,
                                   vector)  # fmt: skip
         return _page(found, q.offset, need)
