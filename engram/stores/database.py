@@ -72,7 +72,10 @@ class Database:
     def __init__(self) -> None:
         self._users = 0
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Row]:
+        """The rows of one statement, outside any transaction. binary=True: results in the
+        engine's binary form where the wire has a text one (PostgreSQL sends bytea as hex
+        text: twice the bytes, and 1.7 against 1.1 s for 100,000 vectors)."""
         raise NotImplementedError
 
     @contextmanager
@@ -155,7 +158,7 @@ class SQLiteDatabase(Database):
         # from interleaving with another's statements.
         self._lock = threading.RLock()
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Row]:
         with self._lock, self._translated():
             return list(self._conn.execute(sql, params))
 
@@ -272,8 +275,10 @@ class PostgresDatabase(Database):
             kwargs={"connect_timeout": 10, "autocommit": True}, open=True, name="engram",
         )  # fmt: skip
 
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def rows(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Row]:
         with self._translated(), self._pool.connection() as conn:
+            if binary:
+                return conn.execute(sql, params, binary=True).fetchall()
             return _PostgresTx(conn)(sql, params)
 
     @contextmanager

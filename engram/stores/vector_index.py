@@ -352,7 +352,7 @@ class VectorIndex:
             f"SELECT m.seq, m.project, {', '.join(f'm.{f}' for f in SCOPE_FIELDS)}, "
             f"{sql.vector.format('m.embedding')} FROM {sql.listed.format(self._table)} "
             f"WHERE {sql.codable.format('m.embedding')}",
-            (sql.bind_seqs(seqs),),
+            (sql.bind_seqs(seqs),), binary=True,
         )
         for seq, project, *ids, blob in rows:
             vectors = sql.floats([blob])
@@ -409,7 +409,7 @@ class VectorIndex:
                 f"FROM {self._table} WHERE project = {p} AND {scope_field} = {p}{after} "
                 f"AND {sql.codable.format('embedding')} ORDER BY {', '.join(keys)} "
                 f"LIMIT {LOAD_PAGE}",
-                (project, value, *last),
+                (project, value, *last), binary=True,
             )
             if not rows:
                 return codes or _Codes(words=0)
