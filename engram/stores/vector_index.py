@@ -15,8 +15,8 @@ the shortlist's size; if it is not, or if that too leaves too few, the filter is
 which of the scope's rows it keeps (an index holding the filter's columns answers without
 reading the rows), and those rows are ranked by their codes the same way. So filters stay
 exact, and the nearest differ from the exact scan's only where the codes mislead: recall@10
-0.996 for one user's 100,000 memories (bench/ann.py; with the signs alone it took 400
-candidates to reach 0.990).
+0.993 for one user's 100,000 memories, 0.992 with a category filter (bench/ann.py; with the
+signs alone, 400 candidates scored gave 0.989 and 0.945).
 (Before, a filter keeping little near the query fell back to the exact scan: one user's
 100,000 memories with a category and a metadata filter, ~45 ms on SQLite and ~90 ms on
 PostgreSQL for the nearest alone.)
@@ -171,7 +171,8 @@ class _Codes:
         nearest by Hamming distance to its sign bits, ordered by the dot product of the
         query with their two-bit codes (asymmetric: the query keeps its floats). Of one
         user's 100,000 MiniLM memories, the exact top 10 is within the first 200 of 2,000
-        in 99.6% of cases (with signs alone, 96.7%; within the first 400, 99.0%)."""
+        in 99.3% of cases (bench/ann.py; ordered by the signs alone, 96.7% within the first
+        200 and 98.9% within the first 400)."""
         near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist)
         # the dot product, byte by byte: each code byte's share, looked up in a table of
         # the query's sums over the 256 bit patterns at each byte position (small
