@@ -171,8 +171,8 @@ class _Codes:
         nearest by Hamming distance to its sign bits, ordered by the dot product of the
         query with their two-bit codes (asymmetric: the query keeps its floats). Of one
         user's 100,000 MiniLM memories, the exact top 10 is within the first 200 of 2,000
-        in 99.3% of cases (bench/ann.py; ordered by the signs alone, 96.7% within the first
-        200 and 98.9% within the first 400)."""
+        in 99.3% of cases (bench/ann.py; ordered by the signs alone: 98.9% within the first
+        400)."""
         near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist)
         # the dot product, byte by byte: each code byte's share, looked up in a table of
         # the query's sums over the 256 bit patterns at each byte position (small
