@@ -118,8 +118,8 @@ class SQLStore(ReviewQueries):
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._db.rows(sql, params)
+    def _rows(self, sql: str, params: Sequence[Any] = (), *, binary: bool = False) -> list[Row]:
+        return self._db.rows(sql, params, binary=binary)
 
     def _marks(self, n: int) -> str:
         return ", ".join(self.dialect.param() for _ in range(n))
@@ -245,12 +245,13 @@ class SQLStore(ReviewQueries):
             return {}
         p = self.dialect.param()
         # in the engine's binary form where it has one: pgvector's text form took 18-20 ms
-        # to read 100 vectors, its binary form 4-10 ms (the same floats)
+        # to read 100 vectors, its binary form 4-10 ms (the same floats), and sent in binary
+        # rather than as hex text, 2.6 -> 1.4 ms for 93
         vector_sql, read_vector = self._vector_out("embedding")
         rows = self._rows(
             f"SELECT id, {vector_sql} FROM {self.MEMORIES} WHERE project = {p} "
             f"AND id IN ({self._marks(len(ids))}) AND embedding IS NOT NULL",
-            (project, *ids),
+            (project, *ids), binary=True,
         )
         return {i: read_vector(v) for i, v in rows}
 

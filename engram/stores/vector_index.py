@@ -318,7 +318,7 @@ class VectorIndex:
             f"WHERE m.embedding IS NOT NULL AND {where}"
         )
         bound = (vector, self._sql.bind_seqs(seqs), *params)
-        return [(i, float(s)) for i, s in self._db.rows(sql, bound)]
+        return [(i, float(s)) for i, s in self._db.rows(sql, bound, binary=True)]
 
     # -- keeping up -------------------------------------------------------------------
 
