@@ -11,6 +11,7 @@ nothing, and every backend receives the same tree (no per-store filter semantics
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -337,7 +338,7 @@ class Dialect(Protocol):
     def param(self) -> str: ...
     def metadata_value(self, key: str) -> str: ...
     def metadata_text(self, key: str) -> str: ...
-    def categories_any(self, placeholders: list[str]) -> str: ...
+    def categories_any(self, names: list[str], bind: Callable[[Any], str]) -> str: ...
     def distinct_from(self, left: str, right: str) -> str: ...
     def contains(self, haystack: str, needle: str) -> str: ...
 
@@ -376,7 +377,7 @@ def _compile_categories(c: Condition, d: Dialect, params: list[Any]) -> str:
     values = c.value if c.op in ("in", "nin") else (c.value,)
     if c.op in ("contains", "icontains"):
         values = (c.value.lower(),)  # category names are stored lower-case
-    has_any = d.categories_any([_bind(d, params, v) for v in values])
+    has_any = d.categories_any(list(values), lambda value: _bind(d, params, value))
     if c.op in ("eq", "in", "contains", "icontains"):
         return has_any
     if c.op in ("ne", "nin"):

@@ -66,7 +66,8 @@ ROWS = [
     ("m3", "max", "ray", None, "Max prefers trail running",
      {"surface": "étang", "km": "twelve", "note": None}, ["preferences"], "2025-06-10"),
     ("m4", "bob", None, None, "Bob swims on Sundays",
-     {"km": 2, "note": "Pool SESSION", "surface": "zinc"}, ["constraints"], "2025-09-30"),
+     {"km": 2, "note": "Pool SESSION", "surface": "zinc"},
+     ["constraints", "健康", 'say "hi"\\now'], "2025-09-30"),
     ("m5", "bob", None, None, "Bob has no categories",
      {"surface": "Zinc"}, [], "2025-10-01"),
 ]  # fmt: skip
@@ -91,6 +92,12 @@ CASES = [
     ({"AND": [{"user_id": "max"}, {"categories": {"nin": ["goals"]}}]}, ["m3"]),
     ({"AND": [{"user_id": "max"}, {"categories": {"ne": "preferences"}}]}, ["m1"]),
     ({"AND": [{"user_id": "*"}, {"categories": "*"}]}, ["m1", "m2", "m3", "m4"]),
+    # names whose stored JSON text escapes characters, alone and beside plain names
+    ({"AND": [{"user_id": "*"}, {"categories": "健康"}]}, ["m4"]),
+    ({"AND": [{"user_id": "*"}, {"categories": {"in": ['say "hi"\\now', "goals"]}}]},
+     ["m1", "m2", "m4"]),
+    ({"AND": [{"user_id": "*"}, {"categories": {"nin": ["健康", "x"]}}]}, ["m1", "m2", "m3", "m5"]),
+    ({"AND": [{"user_id": "*"}, {"categories": {"in": ["say", "hi"]}}]}, []),
     ({"AND": [{"user_id": "max"}, {"metadata.workout_type": "speed"}]}, ["m1"]),
     ({"AND": [{"user_id": "max"}, {"metadata": {"intensity": {"ne": "high"}}}]}, ["m2", "m3"]),
     ({"AND": [{"user_id": "*"}, {"metadata.km": {"gte": 10}}]}, ["m1", "m2", "m3"]),

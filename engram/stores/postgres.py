@@ -285,8 +285,8 @@ class PostgresDialect:
             f"ELSE {value} #>> '{{}}' END) COLLATE \"C\")"
         )
 
-    def categories_any(self, placeholders: list[str]) -> str:
-        return f"(m.categories ?| ARRAY[{', '.join(placeholders)}]::text[])"
+    def categories_any(self, names: list[str], bind: Callable[[Any], str]) -> str:
+        return f"(m.categories ?| ARRAY[{', '.join(bind(n) for n in names)}]::text[])"
 
     def distinct_from(self, left: str, right: str) -> str:
         return f"({left} IS DISTINCT FROM {right})"

@@ -8,6 +8,7 @@ writes, deletes or purges a memory changes its full-text entry in the same trans
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,12 @@ VERSION = VersionSlot(
 )
 
 
+# Category names whose JSON form is the name in quotes, whatever wrote it (json.dumps escapes
+# non-ASCII, SQLite's json functions do not; quotes and backslashes are escaped): the only
+# ones whose stored text a filter may search for directly
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9 _.:/+&'-]*")
+
+
 class SQLiteDialect:
     def param(self) -> str:
         return "?"
@@ -220,10 +227,19 @@ class SQLiteDialect:
     def metadata_text(self, key: str) -> str:
         return f"CAST(json_extract(m.metadata, {_json_path(key)}) AS TEXT)"
 
-    def categories_any(self, placeholders: list[str]) -> str:
+    def categories_any(self, names: list[str], bind: Callable[[Any], str]) -> str:
+        # The stored JSON text is searched first (instr), where each name's JSON form is
+        # certain: most rows hold none of the names and are rejected without json_each,
+        # which took most of a category filter's scan (one user's 100,000 memories: ~32
+        # -> ~23 ms). json_each then decides exactly.
+        quick = ""
+        if all(_PLAIN_NAME.fullmatch(n) for n in names):
+            seen = " OR ".join(f"instr(m.categories, {bind(json.dumps(n))}) > 0" for n in names)
+            quick = f"({seen}) AND "
+        exact = ", ".join(bind(n) for n in names)
         return (
-            "(EXISTS (SELECT 1 FROM json_each(m.categories) AS c "
-            f"WHERE c.value IN ({', '.join(placeholders)})))"
+            f"({quick}EXISTS (SELECT 1 FROM json_each(m.categories) AS c "
+            f"WHERE c.value IN ({exact})))"
         )
 
     def distinct_from(self, left: str, right: str) -> str:
