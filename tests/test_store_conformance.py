@@ -98,6 +98,7 @@ CASES = [
      ["m1", "m2", "m4"]),
     ({"AND": [{"user_id": "*"}, {"categories": {"nin": ["健康", "x"]}}]}, ["m1", "m2", "m3", "m5"]),
     ({"AND": [{"user_id": "*"}, {"categories": {"in": ["say", "hi"]}}]}, []),
+    ({"AND": [{"user_id": "*"}, {"categories": {"in": [2, "goals"]}}]}, ["m1", "m2"]),
     ({"AND": [{"user_id": "max"}, {"metadata.workout_type": "speed"}]}, ["m1"]),
     ({"AND": [{"user_id": "max"}, {"metadata": {"intensity": {"ne": "high"}}}]}, ["m2", "m3"]),
     ({"AND": [{"user_id": "*"}, {"metadata.km": {"gte": 10}}]}, ["m1", "m2", "m3"]),
