@@ -97,7 +97,7 @@ def answered_by_index(store: SQLStore, vector: np.ndarray, where: F.Node | None)
     q = Query("p", where, NOW, vector, limit=100)
     sql, params = store._where(q)
     similarity, bound = store._similarity(store._db.mark), store._bind_vector(vector)
-    page = store._index.nearest(q, sql, params, similarity, bound)
+    page = store._index.nearest(q, sql, params, similarity, bound, store._where(q, lasting=True))
     return page is not None
 
 
@@ -140,6 +140,49 @@ def test_a_filter_keeping_rows_far_from_the_query_ranks_those_rows(store, center
         got = search(store, vector, where)
         same_top(got, exact(store, vector, where))
         assert {int(i[1:]) for i, _ in got} <= set(far)
+
+
+def test_the_rows_a_filter_keeps_follow_every_write(
+    store, store_factory, centers, monkeypatch
+) -> None:
+    """The index remembers which rows a filter keeps; a row moved into the filter, rejected
+    by feedback, deleted, or written by another handle changes the next answer. The rows
+    written here are halfway to the query: past its topic's 50, so only the filter's rows
+    (not the first candidates, cut to 5 here) can bring them in."""
+    monkeypatch.setattr(vector_index, "SHORTLIST", 10)
+    monkeypatch.setattr(vector_index, "FIRST_CANDIDATES", 5)
+    far = range(40 * PER_TOPIC, 52 * PER_TOPIC)
+    store.write(WriteBatch(upserts=[(record(i, category="far"), None) for i in far]))
+    where = F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["far"]}}]})
+    vector = queries(centers, 1)[0]
+    rng = np.random.default_rng(11)
+
+    def halfway() -> np.ndarray:
+        return unit(0.5 * vector + 0.87 * unit(rng.standard_normal(DIMS)))
+
+    assert answered_by_index(store, vector, where)
+    same_top(search(store, vector, where), exact(store, vector, where))
+    assert len(store._index._kept) == 1  # remembered: the searches below use it
+    (moved,) = store.get("p", [f"m{PER_TOPIC:05d}"])  # topic 1: not near the query
+    moved.categories = ["far"]
+    store.write(WriteBatch(upserts=[(moved, halfway())]))
+    got = search(store, vector, where)
+    assert got[0][0] == moved.id
+    same_top(got, exact(store, vector, where))
+    store.set_feedback("p", moved.id, "VERY_NEGATIVE", None)  # changed in place, not logged
+    q = Query("p", where, NOW, vector, limit=100, rejected=False)  # as Memory.search asks
+    got = [(r.id, s) for r, s in store.query(q)]
+    assert got and moved.id not in [i for i, _ in got]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vector_index, "MIN_ROWS", 10**9)
+        same_top(got, [(r.id, s) for r, s in store.query(q)])
+    other = store_factory()
+    new = record(20_002, category="far")
+    other.write(WriteBatch(upserts=[(new, halfway())], deletes=[moved]))
+    got = search(store, vector, where)
+    assert got[0][0] == new.id and moved.id not in [i for i, _ in got]
+    same_top(got, exact(store, vector, where))
+    assert len(store._index._kept) == 1
 
 
 def test_a_small_scope_is_scanned(store, centers) -> None:

@@ -255,7 +255,11 @@ class SQLStore(ReviewQueries):
         )
         return {i: read_vector(v) for i, v in rows}
 
-    def _where(self, q: Query) -> tuple[str, list[Any]]:
+    def _where(self, q: Query, *, lasting: bool = False) -> tuple[str, list[Any]]:
+        """The WHERE clause of `q` (on memories m) and its parameters. lasting=True: only
+        the clauses a row keeps meeting until it is written again (every write is in the
+        change log, engram.stores.vector_index): not feedback, which review changes in place,
+        nor the expiry, which the clock changes."""
         p = self.dialect.param()
         clauses = [f"m.project = {p}"]
         params: list[Any] = [q.project]
@@ -265,9 +269,9 @@ class SQLStore(ReviewQueries):
             clauses.append("m.state IN ('active', 'superseded')")
         else:
             clauses.append("m.state = 'active'")
-        if not q.rejected:
+        if not (q.rejected or lasting):
             clauses.append("(m.feedback IS NULL OR m.feedback <> 'VERY_NEGATIVE')")
-        if not (q.include_inactive or q.expired):
+        if not (q.include_inactive or q.expired or lasting):
             clauses.append(f"(m.expiration_date IS NULL OR m.expiration_date > {p})")
             params.append(q.now)
         if q.where is not None:
@@ -304,7 +308,8 @@ class SQLStore(ReviewQueries):
         parameters: a big scope's page from the binary index (engram.stores.vector_index),
         which keeps the filter exact, else the exact scan."""
         vector = self._bind_vector(q.vector)
-        page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector)
+        page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector,
+                                   self._where(q, lasting=True))  # fmt: skip
         if page is None:
             return self._exact(q, where, params, vector)
         if not page:

@@ -13,7 +13,8 @@ too few of them pass the filter to trust the page (fewer than `MIN_SURVIVORS`, o
 page needs), it looks once as much deeper as the filter seems to need, if that is within
 the shortlist's size; if it is not, or if that too leaves too few, the filter is asked
 which of the scope's rows it keeps (an index holding the filter's columns answers without
-reading the rows), and those rows are ranked by their codes the same way. So filters stay
+reading the rows; the answer is remembered per filter and patched from the change log, like
+the codes), and those rows are ranked by their codes the same way. So filters stay
 exact, and the nearest differ from the exact scan's only where the codes mislead: recall@10
 0.993 for one user's 100,000 memories, 0.992 with a category filter (bench/ann.py; with the
 signs alone, 400 candidates scored gave 0.989 and 0.945).
@@ -38,6 +39,7 @@ vector is read in its binary form; the codes are computed here, from the floats.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,12 +59,15 @@ MIN_SURVIVORS = 100  # candidates passing the filter before the page is trusted
 # MiniLM vectors, and a per-dimension median no better than one constant (bench/ann.py)
 LARGE = 0.8
 MAX_HELD_ROWS = 400_000  # rows of all scopes held at once (about 42 MB for MiniLM)
+MAX_KEPT_FILTERS = 16  # filters whose rows are kept (_Kept), at most
+MAX_KEPT_ROWS = 200_000  # their rows in all (8 bytes each)
 LOG_KEEP = 50_000  # changes the log keeps (the triggers prune older ones)
 MAX_CHANGES = 10_000  # more unseen changes than this: reload instead of patching
 LOAD_PAGE = 4_096  # rows per keyset page when loading a scope
 BLOCK = 1 << 15
 
 Scope = tuple[str, str, str]  # (project, field, value)
+FilterKey = tuple[Scope, str, str]  # (scope, lasting SQL, its parameters' repr)
 
 # The bits of each byte value (bit i of a code is dimension i: least significant first)
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
@@ -218,6 +223,15 @@ class _Codes:
         return np.concatenate([below, at_cut])
 
 
+@dataclass
+class _Kept:
+    """The seqs of the rows one filter's lasting clauses keep (sorted), and those of rows
+    written since, to check again before the next use."""
+
+    seqs: np.ndarray
+    stale: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+
 class VectorIndex:
     """The binary codes of the big scopes this process searched; thread-safe."""
 
@@ -233,16 +247,24 @@ class VectorIndex:
         # again with the same query and scope (engram.memory's TIME_CANDIDATES), and ranking
         # 100,000 codes takes ~3.5 ms of it
         self._recent: tuple[tuple[Scope, int, bytes], np.ndarray] | None = None
+        # the rows recent filters keep, by scope and filter, most recent last: a filter's
+        # own scan is most of a search it narrows to few rows near the query (one user's
+        # 100,000 memories: 16-24 of ~50 ms), and its rows change only when written, which
+        # the change log tells (`_sync` marks them to check again)
+        self._kept: OrderedDict[FilterKey, _Kept] = OrderedDict()
 
     # -- searching --------------------------------------------------------------------
 
     def nearest(
-        self, q: Any, where: str, params: list[Any], similarity: str, vector: Any
-    ) -> list[tuple[str, float]] | None:
+        self, q: Any, where: str, params: list[Any], similarity: str, vector: Any,
+        lasting: tuple[str, list[Any]],
+    ) -> list[tuple[str, float]] | None:  # fmt: skip
         """The page (`q.offset`, `q.limit`) of (id, score) the exact scan would return for
         `q` and `where` (its compiled filter), or None where this index cannot answer:
         no scope in the filter, a small scope, or codes of another width.
-        `vector` is q.vector as the store binds it for `similarity`."""
+        `vector` is q.vector as the store binds it for `similarity`; `lasting`: the part of
+        `where` a row keeps meeting until it is written again (SQLStore._where), with its
+        parameters."""
         scope = scope_of(q.project, q.where)
         if scope is None:
             return None
@@ -282,7 +304,7 @@ class VectorIndex:
         if len(found) < enough:
             # a filter keeping little near the query: rank the rows that pass it (an index
             # of the filter's columns finds them, on both engines) by their codes
-            passing = self._passing(where, params)
+            passing = self._kept_rows(scope, *lasting)
             with self._lock:
                 if (codes := self._held(scope, words)) is None:
                     return None
@@ -302,9 +324,46 @@ class VectorIndex:
         codes = self._scopes.get(scope)
         return codes if codes is not None and codes.words == words else None
 
-    def _passing(self, where: str, params: list[Any]) -> np.ndarray:
-        """The seqs of the rows `where` keeps."""
-        rows = self._db.rows(f"SELECT m.seq FROM {self._table} m WHERE {where}", params)
+    def _kept_rows(self, scope: Scope, where: str, params: list[Any]) -> np.ndarray:
+        """The seqs of the rows `where` (lasting clauses only) keeps: remembered, with the
+        rows written since it was last used checked again, else scanned."""
+        key = (scope, where, repr(params))
+        with self._lock:
+            kept = self._kept.pop(key, None)
+            if kept is not None:
+                self._kept[key] = kept  # the most recently used last
+                if len(kept.stale):  # a few rows by key, under the lock: no mark is lost
+                    again = self._passing(where, params, kept.stale)
+                    kept.seqs = np.union1d(np.setdiff1d(kept.seqs, kept.stale), again)
+                    kept.stale = np.empty(0, np.int64)
+                return kept.seqs
+            tick = self._tick
+        seqs = np.unique(self._passing(where, params))  # the scan, outside the lock
+        with self._lock:
+            if self._tick == tick:  # no change was logged during the scan
+                self._remember(key, _Kept(seqs))
+        return seqs
+
+    def _remember(self, key: FilterKey, kept: _Kept) -> None:
+        """Keep a filter's rows, within MAX_KEPT_FILTERS and MAX_KEPT_ROWS (the least
+        recently used go first); the caller holds the lock."""
+        self._kept[key] = kept
+        held = sum(len(k.seqs) for k in self._kept.values())
+        while len(self._kept) > 1 and (
+            len(self._kept) > MAX_KEPT_FILTERS or held > MAX_KEPT_ROWS
+        ):
+            held -= len(self._kept.popitem(last=False)[1].seqs)
+
+    def _passing(
+        self, where: str, params: list[Any], among: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The seqs of the rows `where` keeps (of the rows `among`, if given)."""
+        if among is None:
+            sql, bound = f"SELECT m.seq FROM {self._table} m WHERE {where}", params
+        else:
+            sql = f"SELECT m.seq FROM {self._sql.listed.format(self._table)} WHERE {where}"
+            bound = [self._sql.bind_seqs(among), *params]
+        rows = self._db.rows(sql, bound)
         return np.fromiter((seq for (seq,) in rows), np.int64, len(rows))
 
     def _scored(
@@ -335,7 +394,8 @@ class VectorIndex:
         behind = high - self._tick
         if high < self._tick or (low or 0) > self._tick + 1 or behind > MAX_CHANGES:
             self._scopes.clear()  # pruned past us, or a different file: start over
-        elif self._scopes:
+            self._kept.clear()
+        elif self._scopes or self._kept:
             changed = self._db.rows(
                 f"SELECT DISTINCT seq FROM {log} WHERE tick > {p} AND tick <= {p}",
                 (self._tick, high),
@@ -345,7 +405,10 @@ class VectorIndex:
         self._tick = high
 
     def _apply(self, seqs: np.ndarray) -> None:
-        """Re-read the rows `seqs` into the loaded scopes (gone or moved ones leave)."""
+        """Re-read the rows `seqs` into the loaded scopes (gone or moved ones leave), and
+        mark them for the kept filters to check again."""
+        for kept in self._kept.values():
+            kept.stale = np.union1d(kept.stale, seqs)
         for codes in self._scopes.values():
             codes.drop(seqs)
         sql = self._sql
