@@ -407,8 +407,10 @@ class VectorIndex:
     def _apply(self, seqs: np.ndarray) -> None:
         """Re-read the rows `seqs` into the loaded scopes (gone or moved ones leave), and
         mark them for the kept filters to check again."""
-        for kept in self._kept.values():
+        for key, kept in list(self._kept.items()):
             kept.stale = np.union1d(kept.stale, seqs)
+            if len(kept.stale) > MAX_CHANGES:  # scanning again is cheaper
+                del self._kept[key]
         for codes in self._scopes.values():
             codes.drop(seqs)
         sql = self._sql
