@@ -35,12 +35,16 @@ def terms(text: str) -> list[str]:
     """Content terms of `text`, lower-cased, in order, stopwords dropped (duplicates kept)."""
     text = text.lower()
     if text.isascii():  # no Chinese to segment: 2.5x faster (a search reads ~75 memories)
-        return [t for t in _TOKEN.findall(text) if t not in STOPWORDS and len(t) <= MAX_TERM_LENGTH]
+        return _content(_TOKEN.findall(text))
     out: list[str] = []
     for token in _TOKEN.findall(text):
-        pieces = _segment(token) if _CJK_RUN.fullmatch(token) else [token]
-        out.extend(p for p in pieces if p not in STOPWORDS and len(p) <= MAX_TERM_LENGTH)
+        out.extend(_content(_segment(token) if _CJK_RUN.fullmatch(token) else [token]))
     return out
+
+
+def _content(words: list[str]) -> list[str]:
+    """`words` less stopwords and overlong words."""
+    return [w for w in words if w not in STOPWORDS and len(w) <= MAX_TERM_LENGTH]
 
 
 def index_text(text: str) -> str:

@@ -97,7 +97,8 @@ def answered_by_index(store: SQLStore, vector: np.ndarray, where: F.Node | None)
     q = Query("p", where, NOW, vector, limit=100)
     sql, params = store._where(q)
     similarity, bound = store._similarity(store._db.mark), store._bind_vector(vector)
-    page = store._index.nearest(q, sql, params, similarity, bound, store._where(q, lasting=True))
+    page = store._index.nearest(q, sql, params, similarity, bound,
+                                lambda: store._where(q, lasting=True))  # fmt: skip
     return page is not None
 
 

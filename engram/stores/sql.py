@@ -309,7 +309,7 @@ class SQLStore(ReviewQueries):
         which keeps the filter exact, else the exact scan."""
         vector = self._bind_vector(q.vector)
         page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector,
-                                   self._where(q, lasting=True))  # fmt: skip
+                                   lambda: self._where(q, lasting=True))  # fmt: skip
         if page is None:
             return self._exact(q, where, params, vector)
         if not page:

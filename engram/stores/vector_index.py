@@ -257,19 +257,19 @@ class VectorIndex:
 
     def nearest(
         self, q: Any, where: str, params: list[Any], similarity: str, vector: Any,
-        lasting: tuple[str, list[Any]],
+        lasting: Callable[[], tuple[str, list[Any]]],
     ) -> list[tuple[str, float]] | None:  # fmt: skip
         """The page (`q.offset`, `q.limit`) of (id, score) the exact scan would return for
         `q` and `where` (its compiled filter), or None where this index cannot answer:
         no scope in the filter, a small scope, or codes of another width.
-        `vector` is q.vector as the store binds it for `similarity`; `lasting`: the part of
-        `where` a row keeps meeting until it is written again (SQLStore._where), with its
-        parameters."""
+        `vector` is q.vector as the store binds it for `similarity`; `lasting` gives the part
+        of `where` a row keeps meeting until it is written again (SQLStore._where), with its
+        parameters, compiled only if a filter's rows are needed."""
         scope = scope_of(q.project, q.where)
         if scope is None:
             return None
         floats = np.asarray(q.vector, np.float32)
-        words = -(-len(floats) // 64)
+        words = _words_for(len(floats))
         if len(floats) % 8:
             return None
         with self._lock:
@@ -304,7 +304,7 @@ class VectorIndex:
         if len(found) < enough:
             # a filter keeping little near the query: rank the rows that pass it (an index
             # of the filter's columns finds them, on both engines) by their codes
-            passing = self._kept_rows(scope, *lasting)
+            passing = self._kept_rows(scope, *lasting())
             with self._lock:
                 if (codes := self._held(scope, words)) is None:
                     return None
