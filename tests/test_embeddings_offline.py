@@ -81,23 +81,26 @@ def test_rejects_bare_string(embedder: LocalEmbedder) -> None:
         embedder.embed("hello")  # type: ignore[arg-type]
 
 
-def test_batch_of_200_equals_one_by_one(embedder: LocalEmbedder) -> None:
+def test_fp32_batch_of_200_equals_one_by_one() -> None:
+    fp32 = LocalEmbedder(integer_matmuls=False)  # the path that pads texts into batches
     texts = _varied(200)
-    batched = embedder.embed(texts)
-    single = np.vstack([embedder.embed([t]) for t in texts])
+    batched = fp32.embed(texts)
+    single = np.vstack([fp32.embed([t]) for t in texts])
     assert np.allclose(batched, single, atol=1e-5)
 
 
-def test_small_batches_give_same_result() -> None:
+def test_fp32_small_batches_give_same_result() -> None:
     texts = _varied(23)
-    small = LocalEmbedder(batch_size=4, max_batch_tokens=64).embed(texts)
-    assert np.allclose(small, LocalEmbedder().embed(texts), atol=1e-5)
+    small = LocalEmbedder(batch_size=4, max_batch_tokens=64, integer_matmuls=False)
+    assert np.allclose(small.embed(texts), LocalEmbedder(integer_matmuls=False).embed(texts),
+                       atol=1e-5)  # fmt: skip
 
 
-def test_integer_products_give_one_by_one_vectors_in_a_batch() -> None:
-    """Their activations are quantised per call, so each text runs alone: the same vector
-    whatever it is embedded with (and the same as the fp32 path's batching promises)."""
-    integer = LocalEmbedder(integer_matmuls=True)
+def test_integer_products_give_one_by_one_vectors_in_a_batch(embedder: LocalEmbedder) -> None:
+    """The default: activations are quantised per call, so each text runs alone: the same
+    vector whatever it is embedded with (and the same as the fp32 path's batching promises)."""
+    integer = embedder
+    assert integer._loaded().per_text
     texts = _varied(40)
     batched = integer.embed(texts)
     assert np.array_equal(batched, np.vstack([integer.embed([t]) for t in texts]))
@@ -170,13 +173,13 @@ def test_make_embedder_local_default_and_env(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_products_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENGRAM_EMBEDDING_PRODUCTS", "integer")
-    assert make_embedder("local").integer_matmuls is True  # type: ignore[attr-defined]
+    monkeypatch.setenv("ENGRAM_EMBEDDING_PRODUCTS", "fp32")
+    assert make_embedder("local").integer_matmuls is False  # type: ignore[attr-defined]
     monkeypatch.setenv("ENGRAM_EMBEDDING_PRODUCTS", "int4")
     with pytest.raises(ValueError, match="ENGRAM_EMBEDDING_PRODUCTS"):
         make_embedder("local")
     monkeypatch.delenv("ENGRAM_EMBEDDING_PRODUCTS")
-    assert make_embedder("local").integer_matmuls is False  # type: ignore[attr-defined]
+    assert make_embedder("local").integer_matmuls is True  # type: ignore[attr-defined]
 
 
 def test_model_threads_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,5 @@
-"""The opt-in integer products of the local embedder: the int8 weights are used as stored,
-and the vectors stay close to the default fp32 path's (engram/embeddings/integer_matmuls.py)."""
+"""The local embedder's integer products (the default): the int8 weights are used as stored,
+and the vectors stay close to the fp32 path's (engram/embeddings/integer_matmuls.py)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ FACTS = [
 
 @pytest.fixture(scope="module")
 def both() -> tuple[np.ndarray, np.ndarray]:
-    return LocalEmbedder(integer_matmuls=True).embed(FACTS), LocalEmbedder().embed(FACTS)
+    return LocalEmbedder().embed(FACTS), LocalEmbedder(integer_matmuls=False).embed(FACTS)
 
 
 def test_the_int8_weight_products_are_rewritten() -> None:
@@ -39,6 +39,31 @@ def test_the_int8_weight_products_are_rewritten() -> None:
     # feed-forward output keeps fp32 (it reads the GELU's outliers)
     assert count == 30 and ops.count("MatMulInteger") == 30
     assert ops.count("DynamicQuantizeLinear") == 6 * 3  # query, key and value share theirs
+
+
+def test_table_lookups_expand_only_the_rows_looked_up() -> None:
+    """Word and position embeddings are looked up in the int8 tables, then expanded: no fp32
+    table is left to fold, and the hidden states are bit for bit those of the model with
+    its products rewritten alone."""
+    import onnxruntime as ort
+
+    from engram.embeddings.integer_matmuls import _graph_maps, _rewrite
+
+    data, _ = integer_matmul_model(default_model_path())
+    constants, producer, _ = _graph_maps(onnx.load_from_string(data).graph)
+    lookups = [n for n in onnx.load_from_string(data).graph.node if n.op_type == "Gather"]
+    tables = [n.input[0] for n in lookups if n.input[0] in constants]
+    assert sum(constants[t].data_type == onnx.TensorProto.INT8 for t in tables) == 2
+    assert not any(producer.get(n.input[0]) is not None and
+                   producer[n.input[0]].op_type == "Mul" for n in lookups)  # fmt: skip
+    products_only = onnx.load(str(default_model_path()))
+    _rewrite(products_only.graph, onnx)
+    ids = np.array([[101, 2026, 2157, 6181, 13403, 2006, 2146, 4091, 102]])
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
+             "token_type_ids": np.zeros_like(ids)}  # fmt: skip
+    hidden = [ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+              for model in (data, products_only.SerializeToString())]  # fmt: skip
+    assert np.array_equal(*hidden)
 
 
 def test_vectors_stay_close_to_the_fp32_path(both: tuple[np.ndarray, np.ndarray]) -> None:
@@ -59,7 +84,7 @@ QUESTIONS = {
 
 
 def test_questions_find_the_same_fact_on_both_paths() -> None:
-    for embedder in (LocalEmbedder(integer_matmuls=True), LocalEmbedder()):
+    for embedder in (LocalEmbedder(), LocalEmbedder(integer_matmuls=False)):
         facts, questions = embedder.embed(FACTS), embedder.embed(list(QUESTIONS))
         assert list((questions @ facts.T).argmax(axis=1)) == list(QUESTIONS.values())
 

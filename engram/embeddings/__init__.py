@@ -76,7 +76,7 @@ def make_embedder(
         openai defaults to text-embedding-3-small.
     base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
     dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
-    ENGRAM_EMBEDDING_THREADS and ENGRAM_EMBEDDING_PRODUCTS ("fp32" or "integer") tune the
+    ENGRAM_EMBEDDING_THREADS and ENGRAM_EMBEDDING_PRODUCTS ("integer", the default, or "fp32") tune the
     local MiniLM model (see LocalEmbedder).
     """
     if provider is _LOCAL_DEFAULT:
@@ -122,8 +122,8 @@ def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedde
 
 
 def _integer_products() -> bool:
-    """ENGRAM_EMBEDDING_PRODUCTS: "fp32" (default) or "integer" (LocalEmbedder integer_matmuls)."""
-    raw = os.environ.get("ENGRAM_EMBEDDING_PRODUCTS", "").strip().lower() or "fp32"
+    """ENGRAM_EMBEDDING_PRODUCTS: "integer" (default) or "fp32" (LocalEmbedder integer_matmuls)."""
+    raw = os.environ.get("ENGRAM_EMBEDDING_PRODUCTS", "").strip().lower() or "integer"
     if raw not in ("fp32", "integer"):
         raise ValueError(f"ENGRAM_EMBEDDING_PRODUCTS must be 'fp32' or 'integer', got {raw!r}")
     return raw == "integer"

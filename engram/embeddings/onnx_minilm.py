@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from engram.embeddings.base import EmbeddingError, OfflineEmbedder, l2_normalize
-from engram.embeddings.integer_matmuls import integer_matmul_model
+from engram.embeddings.integer_matmuls import cached_integer_model
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMS = 384
@@ -110,7 +110,7 @@ class LocalEmbedder(OfflineEmbedder):
         max_batch_tokens: int = MAX_BATCH_TOKENS,
         threads: int | None = None,
         expected_sha256: str = MODEL_SHA256,
-        integer_matmuls: bool = False,
+        integer_matmuls: bool = True,
     ) -> None:
         if batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("batch_size and max_batch_tokens must be >= 1")
@@ -168,7 +168,7 @@ class LocalEmbedder(OfflineEmbedder):
         model: Path | bytes = path
         rewritten = 0
         if self.integer_matmuls:
-            model, rewritten = integer_matmul_model(path)
+            model, rewritten = cached_integer_model(path, self._expected_sha256)
         session = _make_session(model, path, self.threads)
         return _Runtime(
             session=session,
