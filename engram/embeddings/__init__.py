@@ -76,8 +76,8 @@ def make_embedder(
         openai defaults to text-embedding-3-small.
     base_url, api_key: ENGRAM_EMBEDDING_BASE_URL, ENGRAM_EMBEDDING_API_KEY (openai only).
     dims: ENGRAM_EMBEDDING_DIMS; for openai it is sent as ``dimensions``.
-    ENGRAM_EMBEDDING_THREADS and ENGRAM_EMBEDDING_PRODUCTS ("integer", the default, or "fp32") tune the
-    local MiniLM model (see LocalEmbedder).
+    ENGRAM_EMBEDDING_THREADS and ENGRAM_EMBEDDING_PRODUCTS ("integer", the default, or
+    "fp32") tune the local MiniLM model (see LocalEmbedder).
     """
     if provider is _LOCAL_DEFAULT:
         provider = os.environ.get("ENGRAM_EMBEDDER") or "local"
