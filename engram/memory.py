@@ -468,9 +468,12 @@ class Memory:
         orders = [[r.id for r, _ in dense]]
         words = tuple(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if keywords and words:
-            for matched in self._keyword_lists(words, where, now, pool, modes):
+            lists, cosines = self._keyword_lists(words, where, now, pool, modes, vector)
+            for matched in lists:
                 orders.append([r.id for r, _ in matched])
                 records.update((r.id, r) for r, _ in matched if r.id not in records)
+            for memory_id, cosine in cosines.items():
+                semantic.setdefault(memory_id, cosine)
             fresh = [i for i in records if i not in semantic]
             for memory_id, v in store.vectors(self.project_id, fresh).items():
                 semantic[memory_id] = float(np.dot(v, vector))
@@ -490,19 +493,20 @@ class Memory:
 
     def _keyword_lists(
         self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int,
-        modes: dict[str, bool],
-    ) -> list[list[tuple[MemoryRecord, float | None]]]:  # fmt: skip
+        modes: dict[str, bool], vector: np.ndarray,
+    ) -> tuple[list[list[tuple[MemoryRecord, float | None]]], dict[str, float]]:  # fmt: skip
         """The memories matching each query word, one list per word: a rare word's few
         matches all come in, however many memories share the common words. (One query for
         all the words ranks by the backend's idf-weighted rank instead: within noise on
-        LoCoMo, see the README.)"""
+        LoCoMo, see the README.) Also the listed memories' cosines to `vector`, where the
+        store reads them with the lists."""
         store = self._engine.store
         if not KEYWORD_LIST_PER_TERM:
             return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool,
-                                      **modes))]  # fmt: skip
+                                      **modes))], {}  # fmt: skip
         each = max(KEYWORD_LIST_MIN, pool // len(words))
         return store.keyword_lists(Query(self.project_id, where, now, keywords=words, limit=each,
-                                         **modes))  # fmt: skip
+                                         **modes), vector)  # fmt: skip
 
     def _threshold(self, threshold: float | None) -> float:
         """The request's, else the project's, else the default (all validated to [0, 1])."""

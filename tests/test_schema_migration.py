@@ -65,7 +65,7 @@ def test_first_release_sqlite_file_opens_and_keeps_its_data(v1_copy: Path, embed
         ]
         # and so were the keyword postings the per-word lists read
         lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
-                                          keywords=("knee", "marathon", "ankle")))  # fmt: skip
+                                          keywords=("knee", "marathon", "ankle")))[0]  # fmt: skip
         assert [[r.memory for r, _ in found] for found in lists] == [
             ["My right knee hurts on steep downhills"],
             ["Max is training for the Boston marathon in April"], ["Rolled my left ankle"]]
@@ -125,7 +125,7 @@ def test_postgres_version_1_schema_is_migrated_in_place(postgres_url: str) -> No
         assert store.settings("default") == {"threshold": 0.2}
         assert texts(store, "default", keywords=("knee",)) == [knee.memory]
         lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
-                                          keywords=("knee", "steep")))  # fmt: skip
+                                          keywords=("knee", "steep")))[0]  # fmt: skip
         assert [[r.id for r, _ in found] for found in lists] == [["k"], ["k"]]
         assert store._rows("SELECT n FROM engram_memory_total") == [(1,)]
     finally:

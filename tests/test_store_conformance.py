@@ -449,8 +449,8 @@ def test_keywords_match_any_term_best_first(store: Store) -> None:
 def test_keyword_lists_rank_each_words_matches_by_term_weight(store: Store) -> None:
     """Store.keyword_lists: one list per word, each the word's matches in the filter's
     scope by term weight (engram.lexical.term_weights: a shorter memory first, a repeated
-    word higher), ties newest first, scores relative to the list's best; words too common
-    to tell memories apart are left out."""
+    word higher), ties newest first, scores relative to the list's best; a word too
+    common to tell memories apart has an empty list (test_a_term_in_many_...)."""
     write(store, record("knee", "My knee hurts on long runs", user_id="max"),
           record("both", "Knee pain before the marathon", user_id="max"),
           record("boston", "Boston marathon in April", user_id="max"),
@@ -460,7 +460,8 @@ def test_keyword_lists_rank_each_words_matches_by_term_weight(store: Store) -> N
     where = parse({"user_id": "max"})
     q = Query("default", where, NOW, keywords=("knee", "marathon", "april", "unheard"),
               limit=3)  # fmt: skip
-    lists = store.keyword_lists(q)
+    lists, cosines = store.keyword_lists(q)
+    assert cosines == {}  # none asked for
     # "both" (4 words) and "boston" (4) tie on length: the newer first; "twice" is the
     # longest, but says it twice
     assert [ids_of(found) for found in lists] == [
@@ -468,10 +469,28 @@ def test_keyword_lists_rank_each_words_matches_by_term_weight(store: Store) -> N
     assert [found[0][1] for found in lists[:3]] == [1.0, 1.0, 1.0]
     assert 0 < lists[1][2][1] == lists[1][1][1] < 1
     anyone = Query("default", parse({"user_id": "*"}), NOW, keywords=("knee",))
-    assert ids_of(store.keyword_lists(anyone)[0]) == ["both", "bob", "knee"]  # 3, 4, 4 words
+    assert ids_of(store.keyword_lists(anyone)[0][0]) == ["both", "bob", "knee"]  # 3, 4, 4 words
     later = Query("default", where, NOW, keywords=("marathon",), limit=2, offset=1)
-    assert store.keyword_lists(later) == [lists[1][1:]]  # a later page keeps the scale
-    assert store.keyword_lists(Query("default", where, NOW, keywords=())) == []
+    assert store.keyword_lists(later)[0] == [lists[1][1:]]  # a later page keeps the scale
+    assert store.keyword_lists(Query("default", where, NOW, keywords=())) == ([], {})
+
+
+def test_keyword_lists_read_each_matchs_cosine_to_a_vector(store: Store) -> None:
+    """With `near`, the lists come with each listed memory's cosine similarity to it, as
+    the vector query scores it; a memory without a vector has none."""
+    write(store, record("knee", "My knee hurts on long runs", user_id="max"),
+          record("both", "Knee pain before the marathon", user_id="max"),
+          vectors=[vec(1, 0, 0, 0), vec(0.6, 0.8, 0, 0)])  # fmt: skip
+    store.write(WriteBatch(upserts=[(record("bare", "knee brace", user_id="max"), None)]))
+    near = vec(0, 1, 0, 0)
+    q = Query("default", parse({"user_id": "max"}), NOW, keywords=("knee", "marathon"))
+    lists, cosines = store.keyword_lists(q, near)
+    assert sorted(ids_of(lists[0])) == ["bare", "both", "knee"]
+    scored = dict((r.id, s) for r, s in store.query(
+        Query("default", parse({"user_id": "max"}), NOW, vector=near)))  # fmt: skip
+    assert cosines.keys() == {"knee", "both"}
+    assert abs(cosines["both"] - 0.8) < 1e-6 and abs(cosines["knee"]) < 1e-6
+    assert all(abs(cosines[i] - scored[i]) < 1e-6 for i in cosines)
 
 
 def memories_counted(store: Store) -> tuple[int, int]:
@@ -484,20 +503,20 @@ def test_keyword_lists_follow_rewrites_deletes_and_resets(store: Store) -> None:
     write(store, record("a", "knee pain", user_id="u"), record("b", "knee brace", user_id="u"),
           record("c", "knee", project="other", user_id="u"))  # fmt: skip
     q = Query("default", parse({"user_id": "u"}), NOW, keywords=("knee", "ankle"))
-    assert [ids_of(found) for found in store.keyword_lists(q)] == [["b", "a"], []]
+    assert [ids_of(found) for found in store.keyword_lists(q)[0]] == [["b", "a"], []]
     write(store, record("a", "ankle pain", user_id="u"))  # the text changed
     assert memories_counted(store) == (3, 3)  # a rewrite is not a new memory
     store.write(WriteBatch(deletes=[record("b")]))
-    assert [ids_of(found) for found in store.keyword_lists(q)] == [[], ["a"]]
+    assert [ids_of(found) for found in store.keyword_lists(q)[0]] == [[], ["a"]]
     store.reset("default")
-    assert store.keyword_lists(q) == [[], []]
+    assert store.keyword_lists(q)[0] == [[], []]
     assert memories_counted(store) == (1, 1)
     # one batch writing a memory twice: the last text is the one found
     store.write(WriteBatch(upserts=[(record("d", "knee", user_id="u"), None),
                                     (record("d", "ankle", user_id="u"), None)]))  # fmt: skip
-    assert [ids_of(found) for found in store.keyword_lists(q)] == [[], ["d"]]
+    assert [ids_of(found) for found in store.keyword_lists(q)[0]] == [[], ["d"]]
     other = Query("other", None, NOW, keywords=("knee",))
-    assert ids_of(store.keyword_lists(other)[0]) == ["c"]
+    assert ids_of(store.keyword_lists(other)[0][0]) == ["c"]
 
 
 def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
@@ -517,10 +536,14 @@ def test_a_term_in_many_memories_of_a_large_store_is_skipped(store: Store) -> No
     assert by_words(store, "max knee") == [("knee", 1.0)]
     assert by_words(store, "max") == []
     assert store.count(Query("default", None, NOW, keywords=("max",))) == 0
+    lists, _ = store.keyword_lists(Query("default", None, NOW, keywords=("max", "knee")))
+    assert [ids_of(found) for found in lists] == [[], ["knee"]]
     rare_enough = int((many + 1) / COMMON_TERM_SHARE)
     store.write(WriteBatch(upserts=[(record(f"o{i}", f"other {i}"), None)
                                     for i in range(rare_enough)]))  # fmt: skip
     assert len(by_words(store, "max", limit=2000)) == many + 1  # now in few of them
+    lists, _ = store.keyword_lists(Query("default", None, NOW, keywords=("max",), limit=2000))
+    assert len(lists[0]) == many + 1
     store.write(WriteBatch(deletes=[record(f"o{i}") for i in range(rare_enough)]))
     assert by_words(store, "max") == []  # and in most of them again
 

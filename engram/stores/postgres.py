@@ -334,10 +334,6 @@ class PostgresStore(SQLStore):
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"
 
-    def _pairs(self, n: int) -> str:
-        rows = ", ".join("(%s, %s::float8)" for _ in range(n))
-        return f"SELECT id, score FROM (VALUES {rows}) AS v(id, score)"
-
     def _posted_rows(self, where: str) -> str:
         # a fenced LATERAL: the planner's estimate of a filter's share (a category and a
         # metadata value: 0.04% of one user's 100,000 memories, where 6% passed) made it scan

@@ -41,7 +41,8 @@ _UPDATED = (
 # matches is ranked (a speaker's name, the "s" of "John's": LoCoMo search p95 23.1 ->
 # 15.1 ms at 5% with recall@10 0.758 -> 0.757; 10% and 20% in the README).
 COMMON_TERM_MIN_MEMORIES = 100
-COMMON_TERM_SHARE = 0.05
+COMMON_TERM_PERCENT = 5  # whole percent: both engines' integer division truncates alike
+COMMON_TERM_SHARE = COMMON_TERM_PERCENT / 100
 
 
 
@@ -298,23 +299,21 @@ class SQLStore(ReviewQueries):
             )
             rows = self._rows(sql, (*params, q.limit, q.offset))
         else:
-            ranked, bound = self._nearest(q, where, params)
-            rows = self._rows(self._shaped(ranked, "r.score DESC, m.id"), (*bound, q.project))
+            rows = self._nearest(q, where, params)
         return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
 
-    def _nearest(self, q: Query, where: str, params: list[Any]) -> tuple[str, list[Any]]:
-        """A SELECT of `id, score` (cosine similarity) of the memories nearest `q.vector`
-        among those `where` keeps, best first, paged by q.limit and q.offset; and its
-        parameters: a big scope's page from the binary index (engram.stores.vector_index),
-        which keeps the filter exact, else the exact scan."""
+    def _nearest(self, q: Query, where: str, params: list[Any]) -> list[Row]:
+        """The rows (COLUMNS, then the cosine similarity) of the memories nearest `q.vector`
+        among those `where` keeps, best first, paged by q.limit and q.offset: a big scope's
+        page from the binary index (engram.stores.vector_index), which keeps the filter
+        exact and reads its candidates' rows as it scores them, else the exact scan."""
         vector = self._bind_vector(q.vector)
         page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector,
-                                   lambda: self._where(q, lasting=True))  # fmt: skip
-        if page is None:
-            return self._exact(q, where, params, vector)
-        if not page:
-            return "SELECT NULL AS id, NULL AS score LIMIT 0", []
-        return self._pairs(len(page)), [value for pair in page for value in pair]
+                                   lambda: self._where(q, lasting=True), M_COLUMNS)  # fmt: skip
+        if page is not None:
+            return page
+        ranked, bound = self._exact(q, where, params, vector)
+        return self._rows(self._shaped(ranked, "r.score DESC, m.id"), (*bound, q.project))
 
     def _exact(
         self, q: Query, where: str, params: list[Any], vector: Any
@@ -328,10 +327,6 @@ class SQLStore(ReviewQueries):
         )
         return ranked, [vector, *params, q.limit, q.offset]
 
-    def _pairs(self, n: int) -> str:
-        """A SELECT of `id, score` from `n` bound pairs."""
-        raise NotImplementedError
-
     def _shaped(self, ranked: str, order: str, lead: str = "") -> str:
         """The columns of the rows `ranked` (a SELECT of `id, score`, sorted and paged)
         picks: it sorts small (id, score) pairs, and only the rows it keeps are read whole
@@ -344,19 +339,22 @@ class SQLStore(ReviewQueries):
             f"ORDER BY {order}"
         )
 
-    def keyword_lists(self, q: Query) -> list[list[tuple[MemoryRecord, float | None]]]:
+    def keyword_lists(
+        self, q: Query, near: np.ndarray | None = None
+    ) -> tuple[list[list[tuple[MemoryRecord, float | None]]], dict[str, float]]:
         """One list per term of `q.keywords`: the `q.limit` memories holding it with the
         highest weights (engram.lexical.term_weights: the order BM25 gives one term), ties
-        newest first. Terms too common to tell memories apart are left out, judged by one
-        count query for all the terms, and the lists come back from one statement.
+        newest first; a term too common to tell memories apart (`_telling_sql`) has an
+        empty list. With `near`, also each listed memory's cosine similarity to it (those
+        with a vector), read with the rows: the lists come back from one statement.
 
         When the filter names one user, a list reads that user's postings of the term in
         weight order and stops at its page: its cost does not grow with the term's matches
         (one user's 100,000 memories: all of a search's lists in ~2 ms on SQLite, where
         ranking every match took 5-6 ms a word, and 9 ms a word on PostgreSQL)."""
-        words = self._telling(q.keywords or ())
+        words = tuple(dict.fromkeys(q.keywords or ()))
         if not words:
-            return []
+            return [], {}
         parts, params = [], []
         for k, word in enumerate(words):
             sql, bound = self._term_list_sql(q, word, lead=f"{k} AS list_no, ")
@@ -364,15 +362,24 @@ class SQLStore(ReviewQueries):
             params.extend(bound)
         ranked = " UNION ALL ".join(parts)
         order = "r.list_no, r.score DESC, r.seq DESC"
-        rows = self._rows(self._shaped(ranked, order, "r.list_no, "), (*params, q.project))
+        lead, lead_params = "r.list_no, NULL, ", []
+        if near is not None:
+            similarity = self._similarity(self.dialect.param())
+            lead = f"r.list_no, CASE WHEN m.embedding IS NULL THEN NULL ELSE {similarity} END, "
+            lead_params = [self._bind_vector(near)]
+        rows = self._rows(self._shaped(ranked, order, lead),
+                          (*lead_params, *params, q.project))  # fmt: skip
         lists: list[list[tuple[MemoryRecord, float | None]]] = [[] for _ in words]
         read: dict[str, MemoryRecord] = {}  # a memory matching several words is read once
+        cosines: dict[str, float] = {}
         for row in rows:
-            record = read.get(row[1])
+            record = read.get(row[2])
             if record is None:
-                record = read[row[1]] = self._record(row[1:-1])
+                record = read[row[2]] = self._record(row[2:-1])
+                if row[1] is not None:
+                    cosines[record.id] = float(row[1])
             lists[row[0]].append((record, _score(row[-1])))
-        return [_relative(found, q.offset) for found in lists]
+        return [_relative(found, q.offset) for found in lists], cosines
 
     def _term_list_sql(self, q: Query, word: str, lead: str) -> tuple[str, list[Any]]:
         """A SELECT of `lead, id, score, seq` of one word's list (`keyword_lists`)."""
@@ -385,10 +392,11 @@ class SQLStore(ReviewQueries):
         score = "t.weight" if q.offset == 0 else "t.weight / max(t.weight) OVER ()"
         sql = (
             f"SELECT {lead}m.id, {score} AS score, t.seq FROM (SELECT t.weight, t.seq "
-            f"FROM {self.TERMS} t WHERE t.term = {p} AND t.project = {p}{same_user}) t "
+            f"FROM {self.TERMS} t WHERE t.term = {p} AND t.project = {p}{same_user} "
+            f"AND {self._telling_sql()}) t "
             f"{self._posted_rows(where)} ORDER BY t.weight DESC, t.seq DESC LIMIT {p} OFFSET {p}"
         )
-        return sql, [word, q.project, *user_params, *params, q.limit, q.offset]
+        return sql, [word, q.project, *user_params, word, *params, q.limit, q.offset]
 
     def _posted_rows(self, where: str) -> str:
         """The rows (m) of postings t that `where` keeps, joined so that t's order drives:
@@ -436,24 +444,24 @@ class SQLStore(ReviewQueries):
         return self._rows(sql, (*ft.params, *params))[0][0]
 
     def _telling(self, terms: Sequence[str]) -> tuple[str, ...]:
-        """`terms` less those too common to tell memories apart (COMMON_TERM_MIN_MEMORIES),
-        counted in the postings up to the most a telling term may have."""
+        """`terms` less those too common to tell memories apart (`_telling_sql`)."""
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()
-        # one statement: the total, and each term's count up to a bound past the most
-        # (whichever way the engine rounds), so a count within it is exact
-        cap = (f"(SELECT CAST({COMMON_TERM_SHARE} * n AS INTEGER) + "
-               f"{COMMON_TERM_MIN_MEMORIES + 2} FROM total)")  # fmt: skip
+        telling = self._rows(f"SELECT {', '.join(self._telling_sql() for _ in terms)}", terms)[0]
+        return tuple(t for t, keep in zip(terms, telling, strict=True) if keep)
+
+    def _telling_sql(self) -> str:
+        """SQL true when the bound term is in at most COMMON_TERM_MIN_MEMORIES memories or
+        COMMON_TERM_PERCENT of all: counted in the postings up to one past the most a telling
+        term may have, so the count stays cheap for common terms. Uncorrelated: each engine
+        computes it once per statement."""
+        share = f"(coalesce({self.TOTAL}, 0) * {COMMON_TERM_PERCENT} / 100)"
+        most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
+                f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
         counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} "
-                   f"WHERE term = {self.dialect.param()} LIMIT {cap}) c)")  # fmt: skip
-        total, *counts = self._rows(
-            f"WITH total (n) AS (SELECT {self.TOTAL}) "
-            f"SELECT (SELECT n FROM total), {', '.join(counted for _ in terms)}",
-            terms,
-        )[0]
-        most = max(COMMON_TERM_MIN_MEMORIES, int(COMMON_TERM_SHARE * (total or 0)))
-        return tuple(t for t, n in zip(terms, counts, strict=True) if n <= most)
+                   f"WHERE term = {self.dialect.param()} LIMIT {most} + 1) c)")  # fmt: skip
+        return f"{counted} <= {most}"
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()

@@ -271,10 +271,6 @@ class SQLiteStore(SQLStore):
             raise
         self._index = VectorIndex(self._db, self.MEMORIES)
 
-    def _pairs(self, n: int) -> str:
-        rows = ", ".join("(?, ?)" for _ in range(n))
-        return f"SELECT column1 AS id, column2 AS score FROM (VALUES {rows})"
-
     def _exact(
         self, q: Query, where: str, params: list[Any], vector: bytes
     ) -> tuple[str, list[Any]]:
