@@ -205,16 +205,13 @@ class _Codes:
         """The positions of the `shortlist` rows nearest `query` (its sign bits' words) by
         Hamming distance, ties by position. Distances are small integers: counting them
         finds the cut (0.2 ms for 100,000 rows; a partition of the distances took 0.9)."""
-        distance = np.zeros(self.n, np.uint16)
-        word = np.empty(min(self.n, BLOCK), np.uint64)
-        count = np.empty(min(self.n, BLOCK), np.uint8)
-        for start in range(0, self.n, BLOCK):  # in blocks: small temporaries
-            stop = min(self.n, start + BLOCK)
-            out, buf, bits = distance[start:stop], word[: stop - start], count[: stop - start]
-            for w in range(self.words):
-                np.bitwise_xor(self.signs[w, start:stop], query[w], out=buf)
-                np.bitwise_count(buf, out=bits)
-                out += bits
+        # all rows at once (the XOR a temporary of 8 bytes a word and row: 4.8 MB for 100,000
+        # MiniLM codes), then the counts summed word by word: 0.45 ms for 100,000, where
+        # blocks of 32,768 rows took 0.7
+        counts = np.bitwise_count(self.signs[:, : self.n] ^ query[:, None])
+        distance = counts[0].astype(np.uint16)
+        for w in range(1, self.words):
+            distance += counts[w]
         if shortlist >= self.n:
             return np.arange(self.n)
         cut = int(np.searchsorted(np.bincount(distance).cumsum(), shortlist))
