@@ -13,7 +13,7 @@ memories); recall@10 is measured against the exact top 10 under the same filter.
                       Engram's own SQLiteStore or PostgresStore (its schema, triggers and
                       filter SQL; the whole store.query, rows read as records): the exact
                       scan, and its binary index (engram.stores.vector_index): the Hamming
-                      top S ordered by the query's dot product with their sign bits, the first
+                      top S ordered by the query's dot product with their int8 vectors, the first
                       M scored exactly in SQL with the filter (S = M: Hamming alone). These
                       variants run interleaved, query by query; "tie-aware" counts a hit when
                       the result scores at least the exact 10th (near-ties of the templated
@@ -139,7 +139,7 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
 
 
 # (shortlist by Hamming distance, candidates scored exactly): engram.stores.vector_index
-INDEX_SETTINGS = ((1000, 200), (2000, 100), (2000, 150), (2000, 200), (2000, 300))
+INDEX_SETTINGS = ((1000, 120), (2000, 100), (2000, 120), (2000, 200))
 
 
 def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list[str],
@@ -208,7 +208,8 @@ def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list
                   f"{rss_before} MB before it, {rss_mb()} MB after the searches",
                   flush=True)  # fmt: skip
     index = store._index
-    size = sum(c.seqs.nbytes + c.signs.nbytes + c.large.nbytes for c in index._scopes.values())
+    size = sum(c.seqs.nbytes + c.signs.nbytes + c.values.nbytes + c.scales.nbytes
+               for c in index._scopes.values())  # fmt: skip
     print(f"  index arrays: {size / 1e6:.1f} MB for {len(vecs):,} memories", flush=True)
     store.close()
     return rows

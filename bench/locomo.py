@@ -324,7 +324,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--embedder", default="local", help="embedding provider (make_embedder)")
     parser.add_argument("--embedding-model", default=None)
-    parser.add_argument("--products", nargs="+", default=["fp32"], choices=["fp32", "integer"],
+    parser.add_argument("--products", nargs="+", default=["integer"], choices=["fp32", "integer"],
                         help="the local model's matrix products (LocalEmbedder integer_matmuls); "
                              "both: each mode is stored and searched once per choice")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write the figures here")

@@ -231,7 +231,8 @@ def test_writes_from_another_store_handle_are_seen_by_the_next_search(
 
 def test_the_index_codes_each_rows_vector_as_stored(store, centers) -> None:
     """The index reads vectors in the engine's binary form: decoded, they are the stored
-    floats, and their codes are those of the floats the store returns."""
+    floats, and their codes (sign bits, int8 values) are those of the floats the store
+    returns, within half a step of the row's scale."""
     sql = store._index._sql
     ids = ["m00000", "m00001", "m03499"]
     listed = ", ".join(repr(i) for i in ids)
@@ -240,13 +241,12 @@ def test_the_index_codes_each_rows_vector_as_stored(store, centers) -> None:
     stored = store.vectors("p", ids)
     floats = sql.floats([blob for _, blob in rows])
     np.testing.assert_array_equal(floats, np.stack([stored[i] for i, _ in rows]))
-    signs, large = vector_index._encode(floats, 6)
+    signs, values, scales = vector_index._encode(floats, 6)
     for row, (i, _) in enumerate(rows):
         bits = np.unpackbits(signs[row].view(np.uint8), bitorder="little")
         np.testing.assert_array_equal(bits.astype(bool), stored[i] > 0)
-        big = np.unpackbits(large[row].view(np.uint8), bitorder="little").astype(bool)
-        assert 0.3 < big.mean() < 0.7  # about half a unit vector's dimensions are large
-        np.testing.assert_array_equal(big, np.abs(stored[i]) > vector_index.LARGE / DIMS**0.5)
+        assert np.abs(values[row]).max() == 127  # each row's largest dimension at full scale
+        np.testing.assert_allclose(values[row] * scales[row], stored[i], atol=scales[row] / 2)
 
 
 def test_writes_from_another_process_are_seen_by_the_next_search(store, centers) -> None:

@@ -1,23 +1,25 @@
 """Fast vector search for big scopes, on SQLite and PostgreSQL: an in-process index of
-binary codes.
+compact codes.
 
 An exact search scans every row of its scope (90-150 ms for one user with 100,000
-memories). For a scope of at least `MIN_ROWS` memories this index keeps two bits per
-dimension of each (unit-length) vector: its sign, and whether it is large (past
-`LARGE / sqrt(dims)`): 96 bytes a memory for MiniLM's 384, 11 MB with the row keys for
-100,000 memories. A search takes the `SHORTLIST` nearest by the Hamming distance of the
-signs, orders them by the query's dot product with their two-bit codes (each dimension
-+-3 if large, else +-1), and has SQL score the first `FIRST_CANDIDATES` exactly, with the
-query's whole filter, by the same expression and in the same order as the exact scan. When
+memories). For a scope of at least `MIN_ROWS` memories this index keeps each (unit-length)
+vector's sign bits and its values in int8 (one scale a row, so its largest dimension is
+127): 440 bytes a memory for MiniLM's 384, 44 MB with the row keys for 100,000 memories.
+A search takes the `SHORTLIST` nearest by the Hamming distance of the signs, orders them by
+the query's dot product with their int8 values (within ~0.003 of the cosine), and has SQL
+score the first `FIRST_CANDIDATES` exactly, with the query's whole filter, by the same
+expression and in the same order as the exact scan, reading their rows as it does. When
 too few of them pass the filter to trust the page (fewer than `MIN_SURVIVORS`, or than the
 page needs), it looks once as much deeper as the filter seems to need, if that is within
 the shortlist's size; if it is not, or if that too leaves too few, the filter is asked
 which of the scope's rows it keeps (an index holding the filter's columns answers without
 reading the rows; the answer is remembered per filter and patched from the change log, like
 the codes), and those rows are ranked by their codes the same way. So filters stay
-exact, and the nearest differ from the exact scan's only where the codes mislead: recall@10
-0.993 for one user's 100,000 memories, 0.992 with a category filter (bench/ann.py; with the
-signs alone, 400 candidates scored gave 0.989 and 0.945).
+exact, and the nearest differ from the exact scan's only where the signs' shortlist misses:
+recall@10 0.991 for one user's 100,000 memories, 0.990 with a category filter
+(bench/ann.py). Two bits a dimension (sign, and large or not) instead of int8 values took
+96 bytes a memory, but ordered the shortlist less well, so SQL scored 200 rows where it now
+scores 120, and the ordering itself took 1.3 ms where int8 takes 0.3.
 (Before, a filter keeping little near the query fell back to the exact scan: one user's
 100,000 memories with a category and a metadata filter, ~45 ms on SQLite and ~90 ms on
 PostgreSQL for the nearest alone.)
@@ -28,8 +30,8 @@ deleted, or updated in its vector, time or scope, written by triggers; see sqlit
 version 6 and postgres.py's). Each search reads the log past the tick it has seen (one
 small query when nothing changed) and re-reads those rows' codes; a reader further behind
 than `MAX_CHANGES` (or than the log keeps, `LOG_KEEP`) reloads its scopes. A scope is loaded
-on its first search, codes computed inside the database in keyset pages, so loading never
-holds more than a page of rows in Python.
+on its first search, read in keyset pages, so loading never holds more than a page of
+rows' floats in Python.
 
 The engines differ only in a few pieces of SQL (`IndexSQL`; the parameter mark is the
 database's own): the change log's name, how a bound list of row keys is read, and how a
@@ -51,27 +53,18 @@ from engram.models import SCOPE_FIELDS
 from engram.stores.database import Database, Row
 
 MIN_ROWS = 3_000  # below this many memories a scope's exact scan is already quick
-SHORTLIST = 2_000  # nearest by Hamming distance, ordered by the query's dot product
-FIRST_CANDIDATES = 200  # the first of those, scored exactly in SQL
+SHORTLIST = 2_000  # nearest by Hamming distance, ordered by the query's int8 dot product
+FIRST_CANDIDATES = 120  # the first of those, scored exactly in SQL (the page's 100 and more)
 MIN_SURVIVORS = 100  # candidates passing the filter before the page is trusted
-# A unit vector's dimension is "large" past LARGE / sqrt(dims), about the median size of
-# one (0.674 for a normal spread): of 0.5, 0.674, 0.8 and 1.0, 0.8 ranked best on
-# MiniLM vectors, and a per-dimension median no better than one constant (bench/ann.py)
-LARGE = 0.8
-MAX_HELD_ROWS = 400_000  # rows of all scopes held at once (about 42 MB for MiniLM)
+MAX_HELD_ROWS = 200_000  # rows of all scopes held at once (about 90 MB for MiniLM)
 MAX_KEPT_FILTERS = 16  # filters whose rows are kept (_Kept), at most
 MAX_KEPT_ROWS = 200_000  # their rows in all (8 bytes each)
 LOG_KEEP = 50_000  # changes the log keeps (the triggers prune older ones)
 MAX_CHANGES = 10_000  # more unseen changes than this: reload instead of patching
 LOAD_PAGE = 4_096  # rows per keyset page when loading a scope
-BLOCK = 1 << 15
 
 Scope = tuple[str, str, str]  # (project, field, value)
 FilterKey = tuple[Scope, str, str]  # (scope, lasting SQL, its parameters' repr)
-
-# The bits of each byte value (bit i of a code is dimension i: least significant first)
-_BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1,
-                           bitorder="little").astype(np.float32)  # fmt: skip
 
 
 def _json_list(seqs: np.ndarray) -> str:
@@ -119,19 +112,25 @@ _KEYSETS = {"user_id": ("created_at", "id")}
 
 @dataclass
 class _Codes:
-    """One scope's rows: their seq and the words of their codes, sign bits and large bits
-    (word-major, so ranking reads each word as one contiguous array), `n` of `capacity`
-    in use."""
+    """One scope's rows: their seq, the words of their sign bits (word-major, so the
+    shortlist reads each word as one contiguous array), and their vectors in int8 with one
+    scale a row (row-major: a shortlist's rows are gathered whole); `n` of `capacity` in use."""
 
-    words: int
+    dims: int
     n: int = 0
     seqs: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     signs: np.ndarray = field(init=False)
-    large: np.ndarray = field(init=False)
+    values: np.ndarray = field(init=False)
+    scales: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.signs = np.empty((self.words, 0), np.uint64)
-        self.large = np.empty((self.words, 0), np.uint64)
+        self.values = np.empty((0, self.dims), np.int8)
+        self.scales = np.empty(0, np.float32)
+
+    @property
+    def words(self) -> int:
+        return _words_for(self.dims)
 
     def append(self, seqs: list[int], vectors: np.ndarray, room: int = 0) -> None:
         """Add rows (`vectors`: their floats, one row each); `room`: the rows expected in
@@ -141,24 +140,28 @@ class _Codes:
         end = self.n + len(seqs)
         if end > len(self.seqs):
             self.grow(max(end, room, int(len(self.seqs) * 1.25) + 64))
-        signs, large = _encode(vectors, self.words)
+        signs, values, scales = _encode(vectors, self.words)
         self.seqs[self.n : end] = seqs
         self.signs[:, self.n : end] = signs.T
-        self.large[:, self.n : end] = large.T
+        self.values[self.n : end] = values
+        self.scales[self.n : end] = scales
         self.n = end
 
     def grow(self, capacity: int) -> None:
         self.seqs = _resized(self.seqs, capacity)
-        for name in ("signs", "large"):
-            words = np.zeros((self.words, capacity), np.uint64)
-            words[:, : self.n] = getattr(self, name)[:, : self.n]
-            setattr(self, name, words)
+        self.scales = _resized(self.scales, capacity)
+        signs = np.zeros((self.words, capacity), np.uint64)
+        signs[:, : self.n] = self.signs[:, : self.n]
+        values = np.zeros((capacity, self.dims), np.int8)
+        values[: self.n] = self.values[: self.n]
+        self.signs, self.values = signs, values
 
     def among(self, seqs: np.ndarray) -> _Codes:
         """A copy holding only the rows `seqs` (those of them this scope has)."""
         rows = np.flatnonzero(np.isin(self.seqs[: self.n], seqs))
-        subset = _Codes(words=self.words, n=len(rows), seqs=self.seqs[rows])
-        subset.signs, subset.large = self.signs[:, rows], self.large[:, rows]
+        subset = _Codes(dims=self.dims, n=len(rows), seqs=self.seqs[rows])
+        subset.signs, subset.values = self.signs[:, rows], self.values[rows]
+        subset.scales = self.scales[rows]
         return subset
 
     def drop(self, seqs: np.ndarray) -> None:
@@ -168,37 +171,19 @@ class _Codes:
         kept = int(keep.sum())
         self.seqs[:kept] = self.seqs[: self.n][keep]
         self.signs[:, :kept] = self.signs[:, : self.n][:, keep]
-        self.large[:, :kept] = self.large[:, : self.n][:, keep]
+        self.values[:kept] = self.values[: self.n][keep]
+        self.scales[:kept] = self.scales[: self.n][keep]
         self.n = kept
 
     def nearest(self, vector: np.ndarray, shortlist: int, take: int) -> np.ndarray:
         """The seqs of about the `take` rows nearest `vector`, best first: the `shortlist`
         nearest by Hamming distance to its sign bits, ordered by the dot product of the
-        query with their two-bit codes (asymmetric: the query keeps its floats). Of one
-        user's 100,000 MiniLM memories, the exact top 10 is within the first 200 of 2,000
-        in 99.3% of cases (bench/ann.py; ordered by the signs alone: 98.9% within the first
-        400)."""
+        query with their int8 vectors (asymmetric: the query keeps its floats; within
+        ~0.003 of the exact cosine, so the exact scoring needs few rows past the page).
+        Of one user's 100,000 MiniLM memories, the exact top 10 is within the first 120 of
+        2,000 in 99.x% of cases (bench/ann.py)."""
         near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist)
-        # the dot product, byte by byte: each code byte's share, looked up in a table of
-        # the query's sums over the 256 bit patterns at each byte position (small
-        # temporaries, no float copy; flat lookups: a 2-D fancy index took twice as long).
-        # A dimension's level is (2 sign - 1)(1 + 2 large), so the product is, but for a
-        # constant and a factor 2, sum(q: sign) + 2 sum(q: sign and large) - sum(q: large)
-        padded = np.zeros(64 * self.words, np.float32)
-        padded[: len(vector)] = vector
-        table = (padded.reshape(-1, 8) @ _BYTE_BITS.T).ravel()  # (byte position, pattern)
-        offsets = np.arange(8 * self.words) * 256
-        dots = np.empty(len(near), np.float32)
-        for start in range(0, len(near), BLOCK // 8):
-            rows = near[start : start + BLOCK // 8]
-            signs = np.ascontiguousarray(self.signs[:, rows].T)
-            large = np.ascontiguousarray(self.large[:, rows].T)
-            both = signs & large
-            dots[start : start + len(rows)] = (
-                np.take(table, signs.view(np.uint8) + offsets).sum(axis=1)
-                + 2 * np.take(table, both.view(np.uint8) + offsets).sum(axis=1)
-                - np.take(table, large.view(np.uint8) + offsets).sum(axis=1)
-            )
+        dots = (self.values[near] @ vector) * self.scales[near]
         return self.seqs[near[np.argsort(-dots, kind="stable")[:take]]]
 
     def _shortlist(self, query: np.ndarray, shortlist: int) -> np.ndarray:
@@ -269,13 +254,13 @@ class VectorIndex:
         if scope is None:
             return None
         floats = np.asarray(q.vector, np.float32)
-        words = _words_for(len(floats))
-        if len(floats) % 8:
+        dims = len(floats)
+        if dims % 8:
             return None
         with self._lock:
             self._sync()
             codes = self._codes(scope)
-            if codes is None or codes.words != words:
+            if codes is None or codes.dims != dims:
                 return None
             n = codes.n
             key = (scope, self._tick, floats.tobytes())
@@ -286,6 +271,7 @@ class VectorIndex:
                 self._recent = (key, picked)
         need = q.offset + q.limit
         enough = max(need, MIN_SURVIVORS)
+
         def scored(seqs: np.ndarray) -> list[Row]:
             return self._scored(seqs, where, params, similarity, vector, columns)
 
@@ -298,7 +284,7 @@ class VectorIndex:
             # a filter keeping a fair share near the query: look as much deeper as it
             # seems to need, once (a few hundred rows more, scored as the first)
             with self._lock:
-                if (codes := self._held(scope, words)) is None:
+                if (codes := self._held(scope, dims)) is None:
                     return None
                 more = codes.nearest(floats, int(wider * SHORTLIST), int(wider * FIRST_CANDIDATES))
             more = more[~np.isin(more, seen)]
@@ -309,22 +295,23 @@ class VectorIndex:
             # of the filter's columns finds them, on both engines) by their codes
             passing = self._kept_rows(scope, *lasting())
             with self._lock:
-                if (codes := self._held(scope, words)) is None:
+                if (codes := self._held(scope, dims)) is None:
                     return None
                 subset = codes.among(passing)
             # twice as deep as a plain search: the rows such a filter keeps are far from the
-            # query, where codes tell them apart less well (a category a sixth of one user's
-            # 100,000 memories: recall@10 0.976 at 2,000 / 200, 0.994 at 4,000 / 400)
+            # query, where the signs tell them apart less well (a category a sixth of one
+            # user's 100,000 memories, with two-bit codes: recall@10 0.976 at 2,000 / 200,
+            # 0.994 at 4,000 / 400)
             take = max(2 * FIRST_CANDIDATES, 2 * need)
             more = subset.nearest(floats, SHORTLIST // FIRST_CANDIDATES * take, take)
             found += scored(more[~np.isin(more, seen)])
         return _page(found, q.offset, need)
 
-    def _held(self, scope: Scope, words: int) -> _Codes | None:
+    def _held(self, scope: Scope, dims: int) -> _Codes | None:
         """The scope's codes if still held and of the query's width (another thread may have
         dropped them since); the caller holds the lock."""
         codes = self._scopes.get(scope)
-        return codes if codes is not None and codes.words == words else None
+        return codes if codes is not None and codes.dims == dims else None
 
     def _kept_rows(self, scope: Scope, where: str, params: list[Any]) -> np.ndarray:
         """The seqs of the rows `where` (lasting clauses only) keeps: remembered, with the
@@ -429,7 +416,7 @@ class VectorIndex:
             vectors = sql.floats([blob])
             for scope_field, value in zip(SCOPE_FIELDS, ids, strict=True):
                 codes = self._scopes.get((project, scope_field, value))
-                if codes is not None and _words_for(vectors.shape[1]) == codes.words:
+                if codes is not None and vectors.shape[1] == codes.dims:
                     codes.append([seq], vectors)
 
     def _codes(self, scope: Scope) -> _Codes | None:
@@ -483,12 +470,12 @@ class VectorIndex:
                 (project, value, *last), binary=True,
             )
             if not rows:
-                return codes or _Codes(words=0)
+                return codes or _Codes(dims=0)
             width = len(rows[0][-1])
             same = [r for r in rows if len(r[-1]) == width]  # one embedder per scope
             vectors = sql.floats([r[-1] for r in same])
             if codes is None:
-                codes = _Codes(words=_words_for(vectors.shape[1]))
+                codes = _Codes(dims=vectors.shape[1])
             codes.append([r[-2] for r in same], vectors, expected + expected // 8)
             last = tuple(rows[-1][: len(keys)])
 
@@ -514,12 +501,13 @@ def _words_for(dims: int) -> int:
     return -(-dims // 64)
 
 
-def _encode(vectors: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray]:
-    """The sign bits and the large bits (|x| > LARGE / sqrt(dims) of the unit vector) of
-    `vectors` (rows), as rows of 64-bit words."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    large = np.abs(vectors) > (LARGE / np.sqrt(vectors.shape[1])) * norms
-    return _packed(vectors > 0, words), _packed(large, words)
+def _encode(vectors: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sign bits of `vectors` (rows), as rows of 64-bit words; and the vectors in int8,
+    each row scaled so its largest dimension is 127, with those scales."""
+    peaks = np.abs(vectors).max(axis=1)
+    scales = np.where(peaks > 0, peaks / 127, 1.0).astype(np.float32)
+    values = np.rint(vectors / scales[:, None]).astype(np.int8)
+    return _packed(vectors > 0, words), values, scales
 
 
 def _packed(bits: np.ndarray, words: int) -> np.ndarray:
