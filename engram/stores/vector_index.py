@@ -156,14 +156,6 @@ class _Codes:
         values[: self.n] = self.values[: self.n]
         self.signs, self.values = signs, values
 
-    def among(self, seqs: np.ndarray) -> _Codes:
-        """A copy holding only the rows `seqs` (those of them this scope has)."""
-        rows = np.flatnonzero(np.isin(self.seqs[: self.n], seqs))
-        subset = _Codes(dims=self.dims, n=len(rows), seqs=self.seqs[rows])
-        subset.signs, subset.values = self.signs[:, rows], self.values[rows]
-        subset.scales = self.scales[rows]
-        return subset
-
     def drop(self, seqs: np.ndarray) -> None:
         keep = ~np.isin(self.seqs[: self.n], seqs)
         if keep.all():
@@ -175,14 +167,17 @@ class _Codes:
         self.scales[:kept] = self.scales[: self.n][keep]
         self.n = kept
 
-    def nearest(self, vector: np.ndarray, shortlist: int, take: int) -> np.ndarray:
-        """The seqs of about the `take` rows nearest `vector`, best first: the `shortlist`
-        nearest by Hamming distance to its sign bits, ordered by the dot product of the
-        query with their int8 vectors (asymmetric: the query keeps its floats; within
-        ~0.003 of the exact cosine, so the exact scoring needs few rows past the page).
-        Of one user's 100,000 MiniLM memories, the exact top 10 is within the first 120 of
-        2,000 in 99.x% of cases (bench/ann.py)."""
-        near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist)
+    def nearest(
+        self, vector: np.ndarray, shortlist: int, take: int, among: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The seqs of about the `take` rows nearest `vector` (of the rows whose seqs are
+        `among`, if given), best first: the `shortlist` nearest by Hamming distance to its
+        sign bits, ordered by the dot product of the query with their int8 vectors
+        (asymmetric: the query keeps its floats; within ~0.003 of the exact cosine, so the
+        exact scoring needs few rows past the page). Of one user's 100,000 MiniLM memories,
+        the exact top 10 is within the first 120 of 2,000 in 99.1% of cases (bench/ann.py)."""
+        rows = None if among is None else np.flatnonzero(np.isin(self.seqs[: self.n], among))
+        near = self._shortlist(_packed((vector > 0)[None], self.words)[0], shortlist, rows)
         # einsum's own loop, not a BLAS product: OpenBLAS wakes its threads for a product
         # this size, and their spinning slowed the query embedding and the rest of a
         # search by a third on two cores
@@ -190,23 +185,28 @@ class _Codes:
         dots *= self.scales[near]
         return self.seqs[near[np.argsort(-dots, kind="stable")[:take]]]
 
-    def _shortlist(self, query: np.ndarray, shortlist: int) -> np.ndarray:
-        """The positions of the `shortlist` rows nearest `query` (its sign bits' words) by
-        Hamming distance, ties by position. Distances are small integers: counting them
-        finds the cut (0.2 ms for 100,000 rows; a partition of the distances took 0.9)."""
+    def _shortlist(
+        self, query: np.ndarray, shortlist: int, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The positions of the `shortlist` rows (of `rows`, if given) nearest `query` (its
+        sign bits' words) by Hamming distance, ties by position. Distances are small
+        integers: counting them finds the cut (0.2 ms for 100,000 rows; a partition of the
+        distances took 0.9)."""
         # all rows at once (the XOR a temporary of 8 bytes a word and row: 4.8 MB for 100,000
         # MiniLM codes), then the counts summed word by word: 0.45 ms for 100,000, where
         # blocks of 32,768 rows took 0.7
-        counts = np.bitwise_count(self.signs[:, : self.n] ^ query[:, None])
+        signs = self.signs[:, : self.n] if rows is None else self.signs[:, rows]
+        counts = np.bitwise_count(signs ^ query[:, None])
         distance = counts[0].astype(np.uint16)
         for w in range(1, self.words):
             distance += counts[w]
-        if shortlist >= self.n:
-            return np.arange(self.n)
+        everyone = np.arange(len(distance)) if rows is None else rows
+        if shortlist >= len(distance):
+            return everyone
         cut = int(np.searchsorted(np.bincount(distance).cumsum(), shortlist))
         below = np.flatnonzero(distance < cut)
         at_cut = np.flatnonzero(distance == cut)[: shortlist - len(below)]
-        return np.concatenate([below, at_cut])
+        return everyone[np.concatenate([below, at_cut])]
 
 
 @dataclass
@@ -298,16 +298,16 @@ class VectorIndex:
             # a filter keeping little near the query: rank the rows that pass it (an index
             # of the filter's columns finds them, on both engines) by their codes
             passing = self._kept_rows(scope, *lasting())
-            with self._lock:
-                if (codes := self._held(scope, dims)) is None:
-                    return None
-                subset = codes.among(passing)
             # twice as deep as a plain search: the rows such a filter keeps are far from the
             # query, where the signs tell them apart less well (a category a sixth of one
             # user's 100,000 memories, with two-bit codes: recall@10 0.976 at 2,000 / 200,
             # 0.994 at 4,000 / 400)
             take = max(2 * FIRST_CANDIDATES, 2 * need)
-            more = subset.nearest(floats, SHORTLIST // FIRST_CANDIDATES * take, take)
+            with self._lock:  # the filter's rows ranked in place, not copied out
+                if (codes := self._held(scope, dims)) is None:
+                    return None
+                more = codes.nearest(floats, SHORTLIST // FIRST_CANDIDATES * take, take,
+                                     among=passing)  # fmt: skip
             found += scored(more[~np.isin(more, seen)])
         return _page(found, q.offset, need)
 
