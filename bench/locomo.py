@@ -74,11 +74,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "default, pools of 200": {"_search_pool_factor": 20, "_search_pool_min": 200},
     "default, keyword lists of 10": {"_keyword_list_min": 10},
     "default, words in over half skipped": {"_sql.common_term_min_memories": 1000,
-                                            "_sql.common_term_share": 0.5},
+                                            "_sql.common_term_percent": 50},
     "default, words in over 10% skipped": {"_sql.common_term_min_memories": 100,
-                                           "_sql.common_term_share": 0.1},
+                                           "_sql.common_term_percent": 10},
     "default, words in over 20% skipped": {"_sql.common_term_min_memories": 100,
-                                           "_sql.common_term_share": 0.2},
+                                           "_sql.common_term_percent": 20},
     "default (threshold)": {},
 }
 
