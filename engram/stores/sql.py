@@ -43,6 +43,7 @@ _UPDATED = (
 COMMON_TERM_MIN_MEMORIES = 100
 COMMON_TERM_PERCENT = 5  # whole percent: both engines' integer division truncates alike
 COMMON_TERM_SHARE = COMMON_TERM_PERCENT / 100
+_STATES = {state.value: state for state in State}
 
 
 
@@ -222,12 +223,13 @@ class SQLStore(ReviewQueries):
     # -- reads ------------------------------------------------------------------------
 
     def _record(self, row: Sequence[Any]) -> MemoryRecord:
+        # a search reads ~175 rows: the state by a dict lookup, not the enum's call
         return MemoryRecord(
             id=row[0], project=row[1], user_id=row[2], agent_id=row[3], run_id=row[4],
             app_id=row[5], memory=row[6], hash=row[7], metadata=self._read_json(row[8]),
             categories=self._read_json(row[9]), created_at=row[10], updated_at=row[11],
-            expiration_date=row[12], state=State(row[13]), replaced_by=row[14],
-            sources=self._read_json(row[15]), immutable=bool(row[16]),
+            expiration_date=row[12], state=_STATES.get(row[13]) or State(row[13]),
+            replaced_by=row[14], sources=self._read_json(row[15]), immutable=bool(row[16]),
         )  # fmt: skip
 
     def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]:
@@ -448,23 +450,25 @@ class SQLStore(ReviewQueries):
         return self._rows(sql, (*ft.params, *params))[0][0]
 
     def _telling(self, terms: Sequence[str]) -> tuple[str, ...]:
-        """`terms` less those too common to tell memories apart (`_telling_sql`)."""
+        """`terms` less those in more than COMMON_TERM_MIN_MEMORIES memories and more than
+        COMMON_TERM_PERCENT of all, in one statement: each term counted in the postings up
+        to one past the most a telling term may have (so a common term's count stays
+        cheap), that most computed once from the total the triggers keep (read once: on
+        PostgreSQL each read of that one-row table cost ~1 ms a term)."""
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()
-        telling = self._rows(f"SELECT {', '.join(self._telling_sql() for _ in terms)}", terms)[0]
-        return tuple(t for t, keep in zip(terms, telling, strict=True) if keep)
-
-    def _telling_sql(self) -> str:
-        """SQL true when the bound term is in at most COMMON_TERM_MIN_MEMORIES memories or
-        COMMON_TERM_PERCENT of all: counted in the postings up to one past the most a telling
-        term may have, so the count stays cheap for common terms."""
-        share = f"(coalesce({self.TOTAL}, 0) * {COMMON_TERM_PERCENT} / 100)"
+        share = f"(coalesce(n, 0) * {COMMON_TERM_PERCENT} / 100)"
         most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
                 f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
-        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} "
-                   f"WHERE term = {self.dialect.param()} LIMIT {most} + 1) c)")  # fmt: skip
-        return f"{counted} <= {most}"
+        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = "
+                   f"{self.dialect.param()} LIMIT (SELECT m + 1 FROM most)) c)")  # fmt: skip
+        most_row, *counts = self._rows(
+            f"WITH total (n) AS (SELECT {self.TOTAL}), most (m) AS (SELECT {most} FROM total) "
+            f"SELECT (SELECT m FROM most), {', '.join(counted for _ in terms)}",
+            terms,
+        )[0]
+        return tuple(t for t, n in zip(terms, counts, strict=True) if n <= most_row)
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()
