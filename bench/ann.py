@@ -139,7 +139,7 @@ def sqlite_variants(vecs: np.ndarray, cats: list[str], tmp: Path) -> dict[str, A
 
 
 # (shortlist by Hamming distance, candidates scored exactly): engram.stores.vector_index
-INDEX_SETTINGS = ((1000, 120), (2000, 100), (2000, 120), (2000, 200))
+INDEX_SETTINGS = ((1000, 120), (2000, 120), (2000, 200), (4000, 120))
 
 
 def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list[str],
@@ -189,6 +189,9 @@ def engram_store_rows(store: Any, vecs: np.ndarray, cats: list[str], texts: list
                 least, shortlist, first = variants[name]
                 vector_index.MIN_ROWS = least
                 vector_index.SHORTLIST, vector_index.FIRST_CANDIDATES = shortlist, first
+                # the index remembers its last shortlist per query: each variant ranks afresh
+                # (before, every variant of a query got the first one's candidates)
+                store._index._recent = None
                 started = time.perf_counter()
                 got = store.query(Query("p", where, "2030", q, limit=POOL))
                 lat[name].append(1000 * (time.perf_counter() - started))
