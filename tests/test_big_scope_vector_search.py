@@ -246,7 +246,26 @@ def test_the_index_codes_each_rows_vector_as_stored(store, centers) -> None:
         bits = np.unpackbits(signs[row].view(np.uint8), bitorder="little")
         np.testing.assert_array_equal(bits.astype(bool), stored[i] > 0)
         assert np.abs(values[row]).max() == 127  # each row's largest dimension at full scale
-        np.testing.assert_allclose(values[row] * scales[row], stored[i], atol=scales[row] / 2)
+        unit = stored[i] / np.linalg.norm(stored[i])
+        np.testing.assert_allclose(values[row] * scales[row], unit, atol=scales[row] / 2)
+
+
+def test_vectors_of_any_length_rank_by_their_cosine(store, centers, monkeypatch) -> None:
+    """The index orders its shortlist by vectors scaled to unit length, as the exact scan
+    ranks by cosine: here the rows farther from the query are stored longer, so ordered by
+    their raw dot products the nearest would miss the first candidates."""
+    monkeypatch.setattr(vector_index, "FIRST_CANDIDATES", 20)
+    monkeypatch.setattr(vector_index, "MIN_SURVIVORS", 20)
+    rng = np.random.default_rng(17)
+    vector = queries(centers, 1)[0]
+    near = [record(30_000 + i) for i in range(40)]
+    # row i: cosine to the query falling with i, length rising with i
+    near_vectors = [(1.0 + i) * unit(vector + (0.1 + 0.02 * i) * unit(rng.standard_normal(DIMS)))
+                    for i in range(len(near))]  # fmt: skip
+    store.write(WriteBatch(upserts=list(zip(near, near_vectors))))
+    got = search(store, vector, limit=20)
+    assert [i for i, _ in got[:10]] == [r.id for r in near[:10]]
+    same_top(got, exact(store, vector))
 
 
 def test_writes_from_another_process_are_seen_by_the_next_search(store, centers) -> None:

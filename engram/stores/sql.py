@@ -453,8 +453,7 @@ class SQLStore(ReviewQueries):
         """`terms` less those in more than COMMON_TERM_MIN_MEMORIES memories and more than
         COMMON_TERM_PERCENT of all, in one statement: each term counted in the postings up
         to one past the most a telling term may have (so a common term's count stays
-        cheap), that most computed once from the total the triggers keep (read once: on
-        PostgreSQL each read of that one-row table cost ~1 ms a term)."""
+        cheap), that most computed once per statement from the total the triggers keep."""
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()

@@ -506,11 +506,14 @@ def _words_for(dims: int) -> int:
 
 
 def _encode(vectors: np.ndarray, words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The sign bits of `vectors` (rows), as rows of 64-bit words; and the vectors in int8,
+    """The sign bits of `vectors` (rows), as rows of 64-bit words; and the vectors at unit
+    length in int8 (the order of their dot products is the cosine's, as the exact scan's),
     each row scaled so its largest dimension is 127, with those scales."""
-    peaks = np.abs(vectors).max(axis=1)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norms > 0, norms, 1.0)
+    peaks = np.abs(unit).max(axis=1)
     scales = np.where(peaks > 0, peaks / 127, 1.0).astype(np.float32)
-    values = np.rint(vectors / scales[:, None]).astype(np.int8)
+    values = np.rint(unit / scales[:, None]).astype(np.int8)
     return _packed(vectors > 0, words), values, scales
 
 
