@@ -66,3 +66,19 @@ def test_without_a_writable_cache_the_model_is_rewritten_in_process(
     monkeypatch.setenv("ENGRAM_MODEL_CACHE", str(tmp_path / "models"))
     assert np.array_equal(LocalEmbedder().embed(TEXTS), vectors)
     assert im.cache_dir() == tmp_path / "models"
+
+
+def test_without_a_home_directory_the_model_is_rewritten_in_process(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name in ("ENGRAM_MODEL_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(homeless))
+    embedder = LocalEmbedder()
+    assert embedder.embed(TEXTS).shape == (len(TEXTS), 384)
+    assert embedder._loaded().per_text
+    assert "set ENGRAM_MODEL_CACHE" in caplog.text

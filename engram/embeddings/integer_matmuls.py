@@ -54,7 +54,13 @@ def cached_integer_model(path: Path, source_sha256: str) -> tuple[Path | bytes, 
     """The rewritten model of `path` (whose sha256 the caller checked) and its count of
     integer products: a file in `cache_dir()`, written by a child process the first time;
     where no file can be kept (a read-only home), the bytes, rewritten in this process."""
-    target = cache_dir() / f"{path.stem}-{source_sha256[:16]}-integer-v{REWRITE_VERSION}.onnx"
+    try:
+        folder = cache_dir()
+    except RuntimeError as exc:  # no home directory to keep it under (some containers)
+        log.warning("no cache directory for the rewritten embedding model (%s): rewriting "
+                    "it in this process; set ENGRAM_MODEL_CACHE to keep it", exc)  # fmt: skip
+        return integer_matmul_model(path)
+    target = folder / f"{path.stem}-{source_sha256[:16]}-integer-v{REWRITE_VERSION}.onnx"
     facts = target.with_suffix(".json")  # the file's sha256 and its count of products
     known = _checked(target, facts)
     if known is not None:
