@@ -186,6 +186,22 @@ def test_the_rows_a_filter_keeps_follow_every_write(
     assert len(store._index._kept) == 1
 
 
+def test_a_scope_is_indexed_from_min_rows_memories(store, centers) -> None:
+    """From MIN_ROWS memories on (1,000: where the index is already the quicker) a scope is
+    answered by the index, with the exact scan's top; one fewer is scanned."""
+    rng = np.random.default_rng(21)
+    rows = vector_index.MIN_ROWS
+    vectors = unit(np.repeat(centers[:5], rows // 5, axis=0)
+                   + 0.08 * rng.standard_normal((rows, DIMS)))  # fmt: skip
+    store.write(WriteBatch(upserts=[(record(40_000 + i, user="mid"), v)
+                                    for i, v in enumerate(vectors[:-1])]))  # fmt: skip
+    mid, vector = F.scope_filter(user_id="mid"), queries(centers, 1)[0]
+    assert not answered_by_index(store, vector, mid)
+    store.write(WriteBatch(upserts=[(record(40_000 + rows, user="mid"), vectors[-1])]))
+    assert answered_by_index(store, vector, mid)
+    same_top(search(store, vector, mid), exact(store, vector, mid))
+
+
 def test_a_small_scope_is_scanned(store, centers) -> None:
     small = F.scope_filter(user_id="small")
     vector = queries(centers, 1)[0]
