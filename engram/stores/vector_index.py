@@ -264,14 +264,20 @@ class VectorIndex:
         dims = len(floats)
         if dims % 8:
             return None
+        # a filter whose rows are remembered goes straight to ranking them: the first
+        # candidates, then a deeper look, would read hundreds of rows it mostly rejects
+        clause = lasting() if self._kept else None
         with self._lock:
             self._sync()
             codes = self._codes(scope)
             if codes is None or codes.dims != dims:
                 return None
             n = codes.n
+            known = clause is not None and _kept_key(scope, *clause) in self._kept
             key = (scope, self._tick, floats.tobytes())
-            if self._recent is not None and self._recent[0] == key:
+            if known:
+                picked = np.empty(0, np.int64)
+            elif self._recent is not None and self._recent[0] == key:
                 picked = self._recent[1]
             else:
                 picked = codes.nearest(floats, SHORTLIST, FIRST_CANDIDATES)
@@ -287,7 +293,7 @@ class VectorIndex:
             return _page(found, q.offset, need)
         seen = picked
         wider = max(2.0, 1.5 * enough / max(len(found), 1))
-        if wider * FIRST_CANDIDATES <= SHORTLIST:
+        if not known and wider * FIRST_CANDIDATES <= SHORTLIST:
             # a filter keeping a fair share near the query: look as much deeper as it
             # seems to need, once (a few hundred rows more, scored as the first)
             with self._lock:
@@ -300,7 +306,7 @@ class VectorIndex:
         if len(found) < enough:
             # a filter keeping little near the query: rank the rows that pass it (an index
             # of the filter's columns finds them, on both engines) by their codes
-            passing = self._kept_rows(scope, *lasting())
+            passing = self._kept_rows(scope, *(clause or lasting()))
             # twice as deep as a plain search: the rows such a filter keeps are far from the
             # query, where the signs tell them apart less well (a category a sixth of one
             # user's 100,000 memories, with two-bit codes: recall@10 0.976 at 2,000 / 200,
@@ -323,7 +329,7 @@ class VectorIndex:
     def _kept_rows(self, scope: Scope, where: str, params: list[Any]) -> np.ndarray:
         """The seqs of the rows `where` (lasting clauses only) keeps: remembered, with the
         rows written since it was last used checked again, else scanned."""
-        key = (scope, where, repr(params))
+        key = _kept_key(scope, where, params)
         with self._lock:
             kept = self._kept.pop(key, None)
             if kept is not None:
@@ -495,6 +501,10 @@ def scope_of(project: str, where: Node | None) -> Scope | None:
         if isinstance(named.get(scope_field), str):
             return (project, scope_field, named[scope_field])
     return None
+
+
+def _kept_key(scope: Scope, where: str, params: list[Any]) -> FilterKey:
+    return (scope, where, repr(params))
 
 
 def _page(found: list[Row], offset: int, end: int) -> list[Row]:
