@@ -74,11 +74,11 @@ def cached_integer_model(path: Path, source_sha256: str) -> tuple[Path | bytes, 
         known = _checked(target, facts)
         if known is not None:
             return target, known
-        log.warning("could not cache the rewritten embedding model in %s (%s): rewriting "
-                    "it in this process", target.parent, done.stderr.strip()[-300:])  # fmt: skip
+        reason = done.stderr.strip()[-300:]
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("could not cache the rewritten embedding model in %s (%s): rewriting "
-                    "it in this process", target.parent, exc)  # fmt: skip
+        reason = str(exc)
+    log.warning("could not cache the rewritten embedding model in %s (%s): rewriting it in "
+                "this process", target.parent, reason)  # fmt: skip
     return integer_matmul_model(path)
 
 
@@ -181,12 +181,12 @@ def _rewrite(graph: Any, onnx: Any) -> int:
     return rewritten
 
 
-def _gather_before_expanding(graph: Any, onnx: Any) -> int:
+def _gather_before_expanding(graph: Any, onnx: Any) -> None:
     """Rewrite each lookup in an int8 table expanded at load, ``Gather(Cast(W_int8) * scale,
     ids)`` with one scale per table row, as ``Cast(Gather(W_int8, ids)) * Gather(scale,
     ids)``: the same floats, computed for the rows looked up only. onnxruntime folds the
     expansion into an fp32 table otherwise: MiniLM's word embeddings alone take 47 MB
-    resident instead of 12. Returns how many lookups were rewritten."""
+    resident instead of 12."""
     constants, producer, readers = _graph_maps(graph)
     nodes: list[Any] = []
     dropped: set[int] = set()  # id() of the expansions to leave out
@@ -208,7 +208,6 @@ def _gather_before_expanding(graph: Any, onnx: Any) -> int:
             dropped.add(id(cast))
     del graph.node[:]
     graph.node.extend(n for n in nodes if id(n) not in dropped)
-    return len([n for n in nodes if n.output[0].endswith("/i8")])
 
 
 def _int8_table(
