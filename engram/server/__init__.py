@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 MAX_DEFAULT_WORKERS = 4
+APP_FACTORY = "engram.server.app:app_from_env"
 
 
 def default_workers(database: str | None = None) -> int:
@@ -55,8 +57,7 @@ def serve(
     # each would run N times more model threads than there are cores.
     cores = os.cpu_count() or 1
     os.environ.setdefault("ENGRAM_EMBEDDING_THREADS", str(max(1, cores // workers)))
-    uvicorn.run(
-        "engram.server.app:app_from_env",
+    options: dict[str, Any] = dict(
         factory=True,
         host=host,
         port=port,
@@ -64,6 +65,23 @@ def serve(
         log_level=log_level,
         http=HTTP_PROTOCOL,  # TCP_NODELAY on every connection, whoever bound the socket
     )
+    if workers == 1:
+        uvicorn.run(APP_FACTORY, **options)
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    from engram.server.worker_sockets import PerWorkerSocket
+
+    config = uvicorn.Config(APP_FACTORY, **options)  # configures uvicorn's logging
+    try:
+        sock = PerWorkerSocket.open(host, port)  # each worker listens on its own socket
+    except OSError as exc:  # the port is taken, or the host is not ours
+        logging.getLogger("uvicorn.error").error("cannot listen on %s:%d: %s", host, port, exc)
+        raise SystemExit(1) from exc
+    logging.getLogger("uvicorn.error").info(
+        "Engram serving on http://%s:%d with %d workers", host, port, workers
+    )
+    Multiprocess(config, sockets=[sock]).run()
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "default_workers", "serve"]

@@ -222,6 +222,7 @@ def _python_literal(raw: str) -> Any:
 
 # ---------------------------------------------------------------------------- routes
 
+
 @route("GET", "/v1/ping/", model=s.Ping, tag="auth")
 def ping(ctx: Auth) -> dict[str, Any]:
     return s.Ping(org_id=ctx.who.org_id, project_id=ctx.who.project_id).model_dump()
@@ -275,7 +276,6 @@ def list_events(
 def search(ctx: Auth, body: s.SearchRequest) -> dict[str, Any]:
     ctx_check(ctx, body)
     return {"results": ctx.memory._search(body)["results"]}
-
 
 
 @route("POST", "/v2/memories/", "/v3/memories/", model=s.Page)
@@ -356,8 +356,6 @@ def entities(
        model=s.Deleted, tag="entities")  # fmt: skip
 def delete_entity(ctx: Auth, kind: str, entity_id: str) -> dict[str, Any]:
     return ctx.memory.delete_entity(kind, entity_id)
-
-
 
 
 @route("GET", PROJECT_PATH, model=s.Project, tag="projects")

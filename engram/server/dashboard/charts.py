@@ -31,7 +31,8 @@ def bar_chart(items: list[tuple[str, int]], title: str) -> Markup:
     return Markup(
         f'<svg class="chart bars" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}">'
-        + "".join(rows) + "</svg>"
+        + "".join(rows)
+        + "</svg>"
     )
 
 
@@ -59,5 +60,7 @@ def column_chart(items: list[tuple[str, int]], title: str) -> Markup:
     return Markup(
         f'<svg class="chart columns" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}">'
-        + "".join(cols) + axis + "</svg>"
+        + "".join(cols)
+        + axis
+        + "</svg>"
     )
