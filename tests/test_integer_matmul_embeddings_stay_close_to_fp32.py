@@ -35,10 +35,69 @@ def both() -> tuple[np.ndarray, np.ndarray]:
 def test_the_int8_weight_products_are_rewritten() -> None:
     data, count = integer_matmul_model(default_model_path())
     ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
-    # 6 layers x (query, key, value, attention output, feed-forward input); the
-    # feed-forward output keeps fp32 (it reads the GELU's outliers)
-    assert count == 30 and ops.count("MatMulInteger") == 30
-    assert ops.count("DynamicQuantizeLinear") == 6 * 3  # query, key and value share theirs
+    # 6 layers x (query, key, value, attention output, feed-forward input and output)
+    assert count == 36 and ops.count("MatMulInteger") == 36
+    # one per call for query, key and value (shared) and the attention output and
+    # feed-forward input; the feed-forward output quantises each token on its own
+    assert ops.count("DynamicQuantizeLinear") == 6 * 3
+    assert ops.count("ReduceMax") == 6
+    assert ops.count("MatMul") == 6 * 2  # the attention's own: scores, and their values
+
+
+def wide_product_model(activation: str) -> onnx.ModelProto:
+    """x [1, T, 8] -> `activation` -> MatMul with an int8 [8, 4] weight expanded at load
+    (one scale per column), as the feed-forward output product of the default model."""
+    rng = np.random.default_rng(3)
+    h = onnx.helper
+    weight = onnx.numpy_helper.from_array(rng.integers(-127, 128, (8, 4)).astype(np.int8), "w8")
+    scale = onnx.numpy_helper.from_array(rng.uniform(0.001, 0.01, (1, 4)).astype(np.float32), "ws")
+    consts = [onnx.numpy_helper.from_array(np.array(v, np.float32), n)
+              for n, v in (("half", 0.5), ("one", 1.0), ("root2", np.sqrt(2.0)))]  # fmt: skip
+    if activation == "gelu":
+        nodes = [h.make_node("Div", ["x", "root2"], ["xs"]), h.make_node("Erf", ["xs"], ["e"]),
+                 h.make_node("Add", ["e", "one"], ["e1"]),
+                 h.make_node("Mul", ["x", "half"], ["xh"]),
+                 h.make_node("Mul", ["xh", "e1"], ["a"])]  # fmt: skip
+    else:
+        nodes = [h.make_node("Mul", ["x", "half"], ["a"])]
+    nodes += [h.make_node("Cast", ["w8"], ["wf"], to=onnx.TensorProto.FLOAT),
+              h.make_node("Mul", ["wf", "ws"], ["w"]),
+              h.make_node("MatMul", ["a", "w"], ["y"])]  # fmt: skip
+    graph = h.make_graph(
+        nodes, "wide", [h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, None, 8])],
+        [h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, None, 4])],
+        initializer=[weight, scale, *consts],
+    )  # fmt: skip
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+
+def run(model: bytes | str, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x.astype(np.float32)})[0]
+
+
+def test_a_gelu_fed_wide_product_quantises_each_token_alone(tmp_path: Path) -> None:
+    path = tmp_path / "gelu.onnx"
+    onnx.save(wide_product_model("gelu"), str(path))
+    data, count = integer_matmul_model(path)
+    assert count == 1
+    x = np.random.default_rng(5).normal(0, 2, (1, 3, 8))
+    x[0, 2] *= 40  # one token far larger than the others: per call, it would set the scale
+    exact, integer = run(str(path), x), run(data, x)
+    error = np.abs(integer - exact).max(axis=-1) / np.abs(exact).max(axis=-1)
+    assert error.max() < 0.005, error  # one scale for the call: 0.023
+    alone = run(data, x[:, :1])  # the first token without the large one beside it
+    assert np.allclose(alone[0, 0], integer[0, 0], rtol=0, atol=1e-6)
+
+
+def test_a_wide_product_of_anything_but_gelu_stays_fp32(tmp_path: Path) -> None:
+    path = tmp_path / "half.onnx"
+    onnx.save(wide_product_model("half"), str(path))
+    data, count = integer_matmul_model(path)
+    assert count == 0  # its inputs may go below GELU's floor: no uint8 range is known
+    assert "MatMul" in [n.op_type for n in onnx.load_from_string(data).graph.node]
 
 
 def test_table_lookups_expand_only_the_rows_looked_up() -> None:
