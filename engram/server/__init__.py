@@ -37,6 +37,7 @@ def serve(
 
     from engram.config import MemoryConfig
     from engram.server.auth import KeyStore
+    from engram.server.concurrency import WORKER_CORES_ENV
     from engram.server.http_protocol import IMPORT_PATH as HTTP_PROTOCOL
     from engram.server.state import state_location
 
@@ -57,6 +58,7 @@ def serve(
     # each would run N times more model threads than there are cores.
     cores = os.cpu_count() or 1
     os.environ.setdefault("ENGRAM_EMBEDDING_THREADS", str(max(1, cores // workers)))
+    os.environ[WORKER_CORES_ENV] = str(max(1, cores // workers))  # engram.server.concurrency
     options: dict[str, Any] = dict(
         factory=True,
         host=host,

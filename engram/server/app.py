@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+from anyio.to_thread import current_default_thread_limiter
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -34,6 +35,7 @@ from engram.errors import (
 )
 from engram.models import MAX_PAGE, MAX_PAGE_SIZE
 from engram.server.auth import KeyStore
+from engram.server.concurrency import request_threads
 from engram.server.dashboard import mount as mount_dashboard
 from engram.server.events import AddWorker, EventStore
 from engram.server.exports import ExportStore
@@ -410,6 +412,8 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server = _open_server(memory, config, state)
         app.state.server = server
+        # the routes run on anyio's thread pool: as many at once as the work can use
+        current_default_thread_limiter().total_tokens = request_threads(server.memory)
         server.worker.start()
         server.dispatcher.start()
         try:

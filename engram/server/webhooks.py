@@ -563,6 +563,11 @@ class ObservedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    @property
+    def inner(self) -> Any:
+        """The store observed."""
+        return self._store
+
     def write(self, batch: WriteBatch) -> None:
         """Hold the deliveries, write, then release them: a crash in between leaves them
         HELD for `recover_held`, so no committed change goes unannounced."""
