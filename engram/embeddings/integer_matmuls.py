@@ -167,7 +167,7 @@ def _rewrite(graph: Any, onnx: Any) -> int:
         rows, columns = constants[cast.input[0]].dims[-2:]
         if rows <= columns:
             nodes += _per_call_product(node, cast, scale_mul, quantized, onnx)
-        elif _is_gelu(node.input[0], producer):
+        elif _is_gelu(node.input[0], producer, constants):
             nodes += _per_token_product(node, cast, scale_mul, constants, graph, onnx)
         else:  # a wide product of something else: its range is unknown, kept in fp32
             nodes.append(node)
@@ -212,7 +212,7 @@ def _per_token_product(
     One scale per call was too coarse for the GELU's wide activations (vectors at cosine
     0.994 of the fp32 path's instead of 0.997), so these products had stayed in fp32: 14 MB
     of fp32 weights read per query, ~1.6 of a 12-token query's ~4.5 ms. GELU never goes
-    below GELU_FLOOR, so ``gelu + GELU_FLOOR`` is at least 0 and fills uint8's 256 levels
+    below -GELU_FLOOR, so ``gelu + GELU_FLOOR`` is at least 0 and fills uint8's 256 levels
     from 0 to its token's own largest value; the shift comes back off as a constant row,
     ``GELU_FLOOR * column sums of W``. The kernel is onnxruntime's native uint8 x int8
     product; the vectors are as close to the fp32 path's as before (docs/embeddings.md).
@@ -246,20 +246,50 @@ def _per_token_product(
     ]
 
 
-def _is_gelu(name: str, producer: dict[str, Any]) -> bool:
-    """Whether `name` is an erf GELU's output, ``x * 0.5 * (1 + erf(x / sqrt 2))``
-    (a Mul a few nodes past an Erf), whose values are never below -GELU_FLOOR."""
+def _is_gelu(name: str, producer: dict[str, Any], constants: dict[str, Any]) -> bool:
+    """Whether `name` is an erf GELU's output, ``x * 0.5 * (1 + erf(x / sqrt 2))`` with
+    its two products nested either way, whose values are never below -GELU_FLOOR."""
     node = producer.get(name)
     if node is None or node.op_type != "Mul":
         return False
-    frontier, seen = [node], 0
-    while frontier and seen < 8:
-        current = frontier.pop()
-        seen += 1
-        if current.op_type == "Erf":
-            return True
-        frontier += [producer[i] for i in current.input if i in producer]
-    return False
+    factors: list[str] = []
+    for value in node.input:  # (x * 0.5) * f or x * (0.5 * f): the inner product opened
+        inner = producer.get(value)
+        halved = inner is not None and inner.op_type == "Mul" and any(
+            _scalar(v, constants) == 0.5 for v in inner.input)  # fmt: skip
+        factors += list(inner.input) if halved else [value]
+    others = [v for v in factors if _scalar(v, constants) != 0.5]
+    if len(factors) != 3 or len(others) != 2:
+        return False
+    return any(_one_plus_erf(f, x, producer, constants) for x, f in (others, others[::-1]))
+
+
+def _one_plus_erf(name: str, x: str, producer: dict[str, Any], constants: dict[str, Any]) -> bool:
+    """Whether `name` is ``1 + erf(x / sqrt 2)`` (or ``erf(x * (1 / sqrt 2)) + 1``)."""
+    add = producer.get(name)
+    if add is None or add.op_type != "Add" or len(add.input) != 2:
+        return False
+    one = [v for v in add.input if _scalar(v, constants) == 1.0]
+    erf = [producer.get(v) for v in add.input if v not in one]
+    if len(one) != 1 or len(erf) != 1 or erf[0] is None or erf[0].op_type != "Erf":
+        return False
+    scaled = producer.get(erf[0].input[0])
+    if scaled is None or scaled.op_type not in ("Div", "Mul") or scaled.input[0] != x:
+        return False
+    root = _scalar(scaled.input[1], constants)
+    wanted = 2**0.5 if scaled.op_type == "Div" else 2**-0.5
+    return root is not None and abs(root - wanted) < 1e-3
+
+
+def _scalar(name: str, constants: dict[str, Any]) -> float | None:
+    """The value of a one-element constant, else None."""
+    tensor = constants.get(name)
+    if tensor is None:
+        return None
+    from onnx import numpy_helper
+
+    value = numpy_helper.to_array(tensor)
+    return float(value.reshape(-1)[0]) if value.size == 1 else None
 
 
 def _gather_before_expanding(graph: Any, onnx: Any) -> None:
