@@ -71,6 +71,7 @@ CREATE INDEX IF NOT EXISTS {events}_scope ON {events} (org_id, project_id, seq);
 """
 
 
+
 def _add_sqlite_lease_column(tx: Tx) -> None:
     """server.db files made before leases have no `lease_until` (those made between leases
     and schema versions have it already)."""
@@ -247,8 +248,7 @@ def _hosted_shape(event: dict[str, Any]) -> dict[str, Any]:
     if event["status"] in ("SUCCEEDED", "FAILED"):
         try:
             took = datetime.fromisoformat(event["updated_at"]) - datetime.fromisoformat(
-                event["created_at"]
-            )
+                event["created_at"])
             event["latency"] = round(took.total_seconds() * 1000, 1)
         except (TypeError, ValueError):
             event["latency"] = None

@@ -162,14 +162,11 @@ SCHEMA = StateSchema(
     "webhooks", sqlite=[Migration(1, _SQLITE_SCHEMA)], postgres=[Migration(1, _POSTGRES_SCHEMA)]
 )
 
-_HOOK_COLS = (
-    "id, org_id, project_id, name, url, event_types, secret, is_active, created_at, updated_at"
-)
-_DELIVERY_COLS = (
-    "id, webhook_id, event_type, status, attempts, next_attempt_at,"
-    " last_status_code, last_error, created_at, updated_at, delivered_at,"
-    " payload"
-)
+_HOOK_COLS = ("id, org_id, project_id, name, url, event_types, secret, is_active,"
+              " created_at, updated_at")
+_DELIVERY_COLS = ("id, webhook_id, event_type, status, attempts, next_attempt_at,"
+                  " last_status_code, last_error, created_at, updated_at, delivered_at,"
+                  " payload")
 
 # The oldest due delivery: pending and its time has come, or claimed by a process whose
 # lease ran out (it died mid-delivery). {skip_locked} is empty on SQLite (one writer).
@@ -271,7 +268,8 @@ class WebhookStore:
 
     def get(self, who: Principal, hook_id: Any) -> dict[str, Any]:
         rows = self._db.execute(
-            f"SELECT {_HOOK_COLS} FROM {{webhooks}} WHERE id = ? AND org_id = ? AND project_id = ?",
+            f"SELECT {_HOOK_COLS} FROM {{webhooks}}"
+            " WHERE id = ? AND org_id = ? AND project_id = ?",
             (_hook_id(hook_id), who.org_id, who.project_id),
         )
         if not rows:
@@ -366,7 +364,8 @@ class WebhookStore:
         if not changes:
             return []
         hooks = self._db.execute(
-            "SELECT id, org_id, event_types FROM {webhooks} WHERE project_id = ? AND is_active = 1",
+            "SELECT id, org_id, event_types FROM {webhooks}"
+            " WHERE project_id = ? AND is_active = 1",
             (project,),
         )
         now, due = iso(utcnow()), time.time()

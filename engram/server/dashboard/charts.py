@@ -31,8 +31,7 @@ def bar_chart(items: list[tuple[str, int]], title: str) -> Markup:
     return Markup(
         f'<svg class="chart bars" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}">'
-        + "".join(rows)
-        + "</svg>"
+        + "".join(rows) + "</svg>"
     )
 
 
@@ -60,7 +59,5 @@ def column_chart(items: list[tuple[str, int]], title: str) -> Markup:
     return Markup(
         f'<svg class="chart columns" role="img" aria-label="{escape(title)}" '
         f'viewBox="0 0 {CHART_WIDTH} {height}" width="{CHART_WIDTH}" height="{height}">'
-        + "".join(cols)
-        + axis
-        + "</svg>"
+        + "".join(cols) + axis + "</svg>"
     )

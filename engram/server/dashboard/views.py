@@ -190,15 +190,8 @@ def login(request: Request, form: FormData) -> Response:
     who = request.app.state.server.keys.verify(key) if key else None
     if who is None:
         token = secrets.token_urlsafe(24)
-        response = _page(
-            request,
-            "login.html",
-            None,
-            status=401,
-            login_csrf=token,
-            error="That API key is not valid.",
-            next=_safe_next(form.get("next")),
-        )
+        response = _page(request, "login.html", None, status=401, login_csrf=token,
+                         error="That API key is not valid.", next=_safe_next(form.get("next")))
         _set_cookie(request, response, sess.LOGIN_COOKIE, token, 600)
         return response
     session = sess.new_session(key_digest(key))
@@ -335,13 +328,8 @@ def delete_entity(form: FormData, viewer: Acting) -> Response:
 
 @router.get("/settings", response_class=HTMLResponse)
 def settings(request: Request, viewer: Seeing) -> Response:
-    return _page(
-        request,
-        "settings.html",
-        viewer,
-        settings=viewer.memory.project.get(),
-        categories=_categories(viewer),
-    )
+    return _page(request, "settings.html", viewer, settings=viewer.memory.project.get(),
+                 categories=_categories(viewer))
 
 
 @router.post("/settings", response_class=HTMLResponse)
@@ -375,9 +363,8 @@ def quality(request: Request, viewer: Seeing) -> Response:
     found = review.quality(viewer.memory)
     empty_adds = _empty_adds(request, viewer)
     per_category = [(name or "(no category)", n) for name, n in found.per_category]
-    return _page(
-        request, "quality.html", viewer, q=found, empty_adds=empty_adds, per_category=per_category
-    )
+    return _page(request, "quality.html", viewer, q=found, empty_adds=empty_adds,
+                 per_category=per_category)
 
 
 def _empty_adds(request: Request, viewer: Viewer) -> list[tuple[str, int]]:
