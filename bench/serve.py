@@ -118,9 +118,8 @@ class Load:
             user = user_of(self.count, self.users)
             if op == "search":
                 q = self.questions[self.count % len(self.questions)]
-                return self.client.post(
-                    "/v2/memories/search/", {"query": q, "user_id": user, "limit": 10}
-                )
+                return self.client.post("/v2/memories/search/",
+                                        {"query": q, "user_id": user, "limit": 10})  # fmt: skip
             if op == "get_all":
                 return self.client.post("/v2/memories/?page=1&page_size=100",
                                         {"filters": {"user_id": user}})  # fmt: skip
@@ -129,9 +128,8 @@ class Load:
             if op == "add infer":
                 messages = [{"role": "assistant", "content": "How was training this week?"},
                             {"role": "user", "content": text}]  # fmt: skip
-            return self.client.post(
-                "/v1/memories/", {"messages": messages, "user_id": user, "infer": op == "add infer"}
-            )
+            return self.client.post("/v1/memories/", {
+                "messages": messages, "user_id": user, "infer": op == "add infer"})  # fmt: skip
 
         return call
 
@@ -161,19 +159,14 @@ class Load:
     async def seed(self, n: int) -> None:
         """`n` memories over the users, raw adds of SEED_BATCH messages, clients at once."""
         data = [t for t, _ in memories(n, seed=41)]
-        chunks = [(k, data[k : k + SEED_BATCH]) for k in range(0, n, SEED_BATCH)]
+        chunks = [(k, data[k:k + SEED_BATCH]) for k in range(0, n, SEED_BATCH)]
         sem = asyncio.Semaphore(self.clients)
 
         async def add(k: int, texts: list[str]) -> None:
             async with sem:
-                response = await self.client.post(
-                    "/v1/memories/",
-                    {
-                        "messages": [{"role": "user", "content": t} for t in texts],
-                        "user_id": user_of(k // SEED_BATCH, self.users),
-                        "infer": False,
-                    },
-                )
+                response = await self.client.post("/v1/memories/", {
+                    "messages": [{"role": "user", "content": t} for t in texts],
+                    "user_id": user_of(k // SEED_BATCH, self.users), "infer": False})  # fmt: skip
                 response.raise_for_status()
 
         await asyncio.gather(*(add(k, texts) for k, texts in chunks))
@@ -212,28 +205,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8765")
     parser.add_argument("--api-key", default=os.environ.get("ENGRAM_API_KEY"))
-    parser.add_argument(
-        "--start",
-        action="store_true",
-        help="start a server per --workers value in a temp ENGRAM_HOME",
-    )
+    parser.add_argument("--start", action="store_true",
+                        help="start a server per --workers value in a temp ENGRAM_HOME")
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seed-memories", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--operations", nargs="+", default=list(OPERATIONS), choices=OPERATIONS)
-    parser.add_argument(
-        "--compare",
-        metavar="GIT_REF",
-        help="with --start: also run the server of GIT_REF's engram package, "
-        "one after the other for each --workers value",
-    )
+    parser.add_argument("--compare", metavar="GIT_REF",
+                        help="with --start: also run the server of GIT_REF's engram package, "
+                        "one after the other for each --workers value")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []

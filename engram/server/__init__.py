@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
@@ -67,7 +68,7 @@ def serve(
         log_level=log_level,
         http=HTTP_PROTOCOL,  # TCP_NODELAY on every connection, whoever bound the socket
     )
-    if workers == 1:
+    if workers == 1 or not hasattr(socket, "SO_REUSEPORT"):  # Windows: uvicorn's shared socket
         uvicorn.run(APP_FACTORY, **options)
         return
     from uvicorn.supervisors import Multiprocess
