@@ -89,6 +89,7 @@ KEYWORD_LIST_PER_TERM = True
 MAX_QUERY_TERMS = 12
 KEYWORD_LIST_MIN = 20
 NEIGHBOUR_WINDOW = 2  # messages either side blended into a raw message's vector
+SCORE_DIGITS = 6  # a result's score is shown rounded to these; the threshold compares that
 # a query naming a time ("in May 2023") also takes the nearest memories said then
 TIME_CANDIDATES = True
 # (KEYWORD_LIST_PER_TERM and TIME_CANDIDATES are switches bench/locomo.py turns off to
@@ -438,7 +439,9 @@ class Memory:
             ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
                                   req.rerank is not False, window,
                                   {**_modes(req), "rejected": False})  # fmt: skip
-        kept = [s for s in ranked if s.score >= threshold][:limit]
+        # the threshold applies to the score as shown: a raw 0.6543216 shows as 0.654322, and
+        # that shown score given back as the threshold must keep the memory
+        kept = [s for s in ranked if _shown_score(s) >= threshold][:limit]
         now = iso(req.as_of) or self._now()
         # only what is returned is shaped into a result (a search ranks ~100-150 candidates)
         return {"results": [project_fields(_result(s, req.include_sources, now), req.fields)
@@ -850,8 +853,12 @@ def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
     return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
 
 
+def _shown_score(scored: Scored) -> float:
+    return round(scored.score, SCORE_DIGITS)
+
+
 def _result(scored: Scored, include_sources: bool, now: str) -> dict[str, Any]:
-    shown = scored.record.to_dict(round(scored.score, 6))
+    shown = scored.record.to_dict(_shown_score(scored))
     return {**_shown(scored.record, shown, include_sources, now),
             "score_breakdown": scored.breakdown}  # fmt: skip
 
