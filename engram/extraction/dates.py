@@ -86,6 +86,20 @@ def _resolve(m: re.Match[str], today: date) -> str:
     return _day(today)  # today, tonight, this morning/afternoon/evening
 
 
+_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November"
+           "|December")
+# What `anchor_dates` appends after a phrase: " (7 May 2023)", " (May 2023)", " (2023)",
+# " (the week of 1 May 2023)", " (the weekend of 6 May 2023)".
+_ANCHOR = re.compile(rf" \((?:the week(?:end)? of )?(?:(?:\d{{1,2}} )?(?:{_MONTHS}) )?\d{{4}}\)")
+
+
+def without_anchors(text: str) -> str:
+    """`text` less the dates `anchor_dates` appended: the words as said. (Judged against
+    custom instructions, "sleeping badly this week (the week of 30 November 2026)" came
+    closer to "the weather today" than to "progress" by its appended date.)"""
+    return _ANCHOR.sub("", text)
+
+
 def anchor_dates(text: str, today: date) -> str:
     """Append the absolute date after each relative time phrase, once."""
     if "(" in text and re.search(r"\(\d{1,2} [A-Z][a-z]+ \d{4}\)", text):

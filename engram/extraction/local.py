@@ -16,7 +16,7 @@ from engram.embeddings import Embedder
 from engram.extraction import chinese
 from engram.extraction.attributes import states_attribute
 from engram.extraction.base import ExtractionContext, Fact
-from engram.extraction.dates import anchor_dates
+from engram.extraction.dates import anchor_dates, without_anchors
 from engram.extraction.instructions import InstructionFilter
 from engram.extraction.language import CHINESE, ENGLISH, detect
 from engram.extraction.offline import OfflineExtractor
@@ -74,7 +74,7 @@ def _tag_text(said: _Said) -> str | None:
 
 
 def _judged_text(said: _Said) -> str:
-    return _tag_text(said) or said.text
+    return _tag_text(said) or without_anchors(said.text)
 
 
 def _verbatim_facts(message: dict[str, str], ctx: ExtractionContext) -> list[str]:
