@@ -542,7 +542,9 @@ class Memory:
             q = Query(self.project_id, req.where, self._now(), limit=size,
                       offset=(page - 1) * size, **_modes(req))  # fmt: skip
             records = [r for r, _ in self._engine.store.query(q)]
-            count = self._engine.store.count(q)
+            count = _total_shown_by(q, len(records))
+            if count is None:
+                count = self._engine.store.count(q)
         now = iso(req.as_of) or self._now()
         shown = [_shown(r, r.to_dict(), req.include_sources, now) for r in records]
         return {"results": [project_fields(r, req.fields) for r in shown], "count": count}
@@ -851,6 +853,15 @@ def _alias(per_fact: list[list[Candidate]]) -> list[list[Candidate]]:
         for c in near:
             aliases.setdefault(c.id, f"m{len(aliases)}")
     return [[replace(c, alias=aliases[c.id]) for c in near] for near in per_fact]
+
+
+def _total_shown_by(q: Query, found: int) -> int | None:
+    """The match count a page of `found` rows proves: a page short of its limit holds the
+    last of them (most users' one page), so the count statement is skipped; an empty page
+    past the first proves nothing."""
+    if found < q.limit and (found > 0 or q.offset == 0):
+        return q.offset + found
+    return None
 
 
 def _shown_score(scored: Scored) -> float:
