@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from engram.errors import InvalidInputError
+
 
 def engram_home() -> Path:
     return Path(os.environ.get("ENGRAM_HOME") or Path.home() / ".engram")
@@ -14,6 +16,22 @@ def engram_home() -> Path:
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+def env_count(name: str) -> int | None:
+    """A whole number of at least 1 from the environment variable `name` (threads, say);
+    None when it is unset or blank, a typed error naming it when it is anything else."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InvalidInputError(f"{name} must be a whole number of at least 1, got {raw!r}",
+                                field=name)  # fmt: skip
+    return value
 
 
 def _env_float(name: str, default: float) -> float:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from engram.config import env_count
 from engram.embeddings.base import Embedder, EmbeddingError
 from engram.embeddings.e5_multilingual import MODEL_ID as MULTILINGUAL_MODEL_ID
 from engram.embeddings.e5_multilingual import MultilingualEmbedder
@@ -100,9 +101,7 @@ def make_embedder(
 def _make_local(model: str | None, dims: int | None, batch_size: int) -> Embedder:
     embedder: Embedder
     # ENGRAM_EMBEDDING_THREADS: `engram serve` gives each worker process its share of cores
-    threads = _env_int("ENGRAM_EMBEDDING_THREADS")
-    if threads is not None and threads < 1:
-        raise ValueError(f"ENGRAM_EMBEDDING_THREADS must be at least 1, got {threads}")
+    threads = env_count("ENGRAM_EMBEDDING_THREADS")
     if model is None or model in _LOCAL_MODEL_NAMES:
         embedder = LocalEmbedder(batch_size=batch_size, threads=threads,
                                  integer_matmuls=_integer_products())  # fmt: skip

@@ -57,9 +57,9 @@ def serve(
     workers = workers or default_workers(database or os.environ.get("ENGRAM_DATABASE"))
     # Each worker process runs its own embedding model: N workers with a thread per core
     # each would run N times more model threads than there are cores.
-    cores = os.cpu_count() or 1
-    os.environ.setdefault("ENGRAM_EMBEDDING_THREADS", str(max(1, cores // workers)))
-    os.environ[WORKER_CORES_ENV] = str(max(1, cores // workers))  # engram.server.concurrency
+    cores = str(max(1, (os.cpu_count() or 1) // workers))  # each worker's share
+    os.environ.setdefault("ENGRAM_EMBEDDING_THREADS", cores)
+    os.environ[WORKER_CORES_ENV] = cores  # engram.server.concurrency
     options: dict[str, Any] = dict(
         factory=True,
         host=host,

@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from engram.config import env_count
 from engram.embeddings.base import OfflineEmbedder
-from engram.errors import InvalidInputError
 from engram.stores.sqlite import SQLiteStore
 
 ENV = "ENGRAM_REQUEST_THREADS"
@@ -29,12 +29,11 @@ WAITING_REQUEST_THREADS = 40
 def request_threads(memory: Any) -> int:
     """ENGRAM_REQUEST_THREADS if set; else the worker's cores when `memory` computes
     everything in this process; else WAITING_REQUEST_THREADS."""
-    explicit = os.environ.get(ENV, "").strip()
-    if explicit:
-        return _positive(explicit, ENV)
+    explicit = env_count(ENV)
+    if explicit is not None:
+        return explicit
     if all_local(memory):
-        return _positive(os.environ.get(WORKER_CORES_ENV) or str(os.cpu_count() or 1),
-                         WORKER_CORES_ENV)  # fmt: skip
+        return env_count(WORKER_CORES_ENV) or os.cpu_count() or 1
     return WAITING_REQUEST_THREADS
 
 
@@ -51,13 +50,3 @@ def _innermost(wrapped: Any) -> Any:
         wrapped = wrapped.inner
     return wrapped
 
-
-def _positive(text: str, field: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InvalidInputError(f"{field} must be a whole number of at least 1, got {text!r}",
-                                field=field)  # fmt: skip
-    return value
