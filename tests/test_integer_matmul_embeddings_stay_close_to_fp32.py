@@ -35,13 +35,14 @@ def both() -> tuple[np.ndarray, np.ndarray]:
 def test_the_int8_weight_products_are_rewritten() -> None:
     data, count = integer_matmul_model(default_model_path())
     ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
-    # 6 layers x (query, key, value, attention output, feed-forward input and output)
-    assert count == 36 and ops.count("MatMulInteger") == 36
+    # 6 layers x (query, key, value, attention output, feed-forward input and output);
+    # query, key and value run inside each layer's fused attention kernel
+    assert count == 36 and ops.count("MatMulInteger") == 6 * 3 and ops.count("QAttention") == 6
     # one per call for query, key and value (shared) and the attention output and
     # feed-forward input; the feed-forward output quantises each token on its own
     assert ops.count("DynamicQuantizeLinear") == 6 * 3
     assert ops.count("ReduceMax") == 6
-    assert ops.count("MatMul") == 6 * 2  # the attention's own: scores, and their values
+    assert "MatMul" not in ops  # the attention's own (scores, and their values) are fused
 
 
 def wide_product_model(activation: str) -> onnx.ModelProto:
@@ -107,10 +108,11 @@ def test_table_lookups_expand_only_the_rows_looked_up() -> None:
     its products rewritten alone."""
     import onnxruntime as ort
 
-    from engram.embeddings.integer_matmuls import _graph_maps, _rewrite
+    from engram.embeddings.graph_patterns import graph_maps
+    from engram.embeddings.integer_matmuls import _gather_before_expanding, _rewrite
 
     data, _ = integer_matmul_model(default_model_path())
-    constants, producer, _ = _graph_maps(onnx.load_from_string(data).graph)
+    constants, producer, _ = graph_maps(onnx.load_from_string(data).graph)
     lookups = [n for n in onnx.load_from_string(data).graph.node if n.op_type == "Gather"]
     tables = [n.input[0] for n in lookups if n.input[0] in constants]
     assert sum(constants[t].data_type == onnx.TensorProto.INT8 for t in tables) == 2
@@ -118,11 +120,14 @@ def test_table_lookups_expand_only_the_rows_looked_up() -> None:
                    producer[n.input[0]].op_type == "Mul" for n in lookups)  # fmt: skip
     products_only = onnx.load(str(default_model_path()))
     _rewrite(products_only.graph, onnx)
+    gathered = onnx.load(str(default_model_path()))  # and the lookups, before any fusion
+    _rewrite(gathered.graph, onnx)
+    _gather_before_expanding(gathered.graph, onnx)
     ids = np.array([[101, 2026, 2157, 6181, 13403, 2006, 2146, 4091, 102]])
     feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids),
              "token_type_ids": np.zeros_like(ids)}  # fmt: skip
-    hidden = [ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, feeds)[0]
-              for model in (data, products_only.SerializeToString())]  # fmt: skip
+    hidden = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+              .run(None, feeds)[0] for m in (gathered, products_only)]  # fmt: skip
     assert np.array_equal(*hidden)
 
 

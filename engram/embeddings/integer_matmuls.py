@@ -38,10 +38,12 @@ from typing import Any
 
 import numpy as np
 
+from engram.embeddings import fused_kernels
 from engram.embeddings.base import EmbeddingError
+from engram.embeddings.graph_patterns import graph_maps, is_gelu
 
 # Part of the cached file's name: bump it when the rewrite changes what it writes.
-REWRITE_VERSION = 3
+REWRITE_VERSION = 4
 #: How far below 0 an erf GELU's output reaches (its minimum is -0.16997, at x = -0.7518).
 GELU_FLOOR = 0.17
 log = logging.getLogger(__name__)
@@ -136,24 +138,27 @@ def integer_matmul_model(path: Path) -> tuple[bytes, int]:
         count = _rewrite(model.graph, onnx)
         if count:
             _gather_before_expanding(model.graph, onnx)
+            return _with_fused_kernels(model, onnx), count
         return model.SerializeToString(), count
     except Exception as exc:  # a malformed file: say which, not a protobuf traceback
         raise EmbeddingError(f"cannot rewrite embedding model {path}: {exc}") from exc
 
 
-def _graph_maps(graph: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
-    """The graph's constants by name, each value's producing node, each value's reader count."""
-    constants = {t.name: t for t in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    readers: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
-    return constants, producer, readers
+def _with_fused_kernels(model: Any, onnx: Any) -> bytes:
+    """The model with its attention blocks and GELUs fused (engram.embeddings.fused_kernels)
+    where the fused graph gives the same hidden states, else as it was."""
+    unfused = model.SerializeToString()
+    if not fused_kernels.fuse(model, onnx):
+        return unfused
+    fused = model.SerializeToString()
+    if fused_kernels.agrees(unfused, fused):
+        return fused
+    log.warning("the fused attention kernels disagree with the embedding model: kept unfused")
+    return unfused
 
 
 def _rewrite(graph: Any, onnx: Any) -> int:
-    constants, producer, uses = _graph_maps(graph)
+    constants, producer, uses = graph_maps(graph)
 
     nodes: list[Any] = []
     quantized: dict[str, tuple[str, str, str]] = {}  # one quantisation per shared input (Q, K, V)
@@ -167,7 +172,7 @@ def _rewrite(graph: Any, onnx: Any) -> int:
         rows, columns = constants[cast.input[0]].dims[-2:]
         if rows <= columns:
             nodes += _per_call_product(node, cast, scale_mul, quantized, onnx)
-        elif _is_gelu(node.input[0], producer, constants):
+        elif is_gelu(node.input[0], producer, constants):
             nodes += _per_token_product(node, cast, scale_mul, constants, graph, onnx)
         else:  # a wide product of something else: its range is unknown, kept in fp32
             nodes.append(node)
@@ -246,59 +251,13 @@ def _per_token_product(
     ]
 
 
-def _is_gelu(name: str, producer: dict[str, Any], constants: dict[str, Any]) -> bool:
-    """Whether `name` is an erf GELU's output, ``x * 0.5 * (1 + erf(x / sqrt 2))`` with
-    its two products nested either way, whose values are never below -GELU_FLOOR."""
-    node = producer.get(name)
-    if node is None or node.op_type != "Mul":
-        return False
-    factors: list[str] = []
-    for value in node.input:  # (x * 0.5) * f or x * (0.5 * f): the inner product opened
-        inner = producer.get(value)
-        halved = inner is not None and inner.op_type == "Mul" and any(
-            _scalar(v, constants) == 0.5 for v in inner.input)  # fmt: skip
-        factors += list(inner.input) if halved else [value]
-    others = [v for v in factors if _scalar(v, constants) != 0.5]
-    if len(factors) != 3 or len(others) != 2:
-        return False
-    return any(_one_plus_erf(f, x, producer, constants) for x, f in (others, others[::-1]))
-
-
-def _one_plus_erf(name: str, x: str, producer: dict[str, Any], constants: dict[str, Any]) -> bool:
-    """Whether `name` is ``1 + erf(x / sqrt 2)`` (or ``erf(x * (1 / sqrt 2)) + 1``)."""
-    add = producer.get(name)
-    if add is None or add.op_type != "Add" or len(add.input) != 2:
-        return False
-    one = [v for v in add.input if _scalar(v, constants) == 1.0]
-    erf = [producer.get(v) for v in add.input if v not in one]
-    if len(one) != 1 or len(erf) != 1 or erf[0] is None or erf[0].op_type != "Erf":
-        return False
-    scaled = producer.get(erf[0].input[0])
-    if scaled is None or scaled.op_type not in ("Div", "Mul") or scaled.input[0] != x:
-        return False
-    root = _scalar(scaled.input[1], constants)
-    wanted = 2**0.5 if scaled.op_type == "Div" else 2**-0.5
-    return root is not None and abs(root - wanted) < 1e-3
-
-
-def _scalar(name: str, constants: dict[str, Any]) -> float | None:
-    """The value of a one-element constant, else None."""
-    tensor = constants.get(name)
-    if tensor is None:
-        return None
-    from onnx import numpy_helper
-
-    value = numpy_helper.to_array(tensor)
-    return float(value.reshape(-1)[0]) if value.size == 1 else None
-
-
 def _gather_before_expanding(graph: Any, onnx: Any) -> None:
     """Rewrite each lookup in an int8 table expanded at load, ``Gather(Cast(W_int8) * scale,
     ids)`` with one scale per table row, as ``Cast(Gather(W_int8, ids)) * Gather(scale,
     ids)``: the same floats, computed for the rows looked up only. onnxruntime folds the
     expansion into an fp32 table otherwise: MiniLM's word embeddings alone take 47 MB
     resident instead of 12."""
-    constants, producer, readers = _graph_maps(graph)
+    constants, producer, readers = graph_maps(graph)
     nodes: list[Any] = []
     dropped: set[int] = set()  # id() of the expansions to leave out
     make = onnx.helper.make_node
