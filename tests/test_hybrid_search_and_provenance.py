@@ -38,6 +38,23 @@ def test_a_rare_word_finds_a_memory_beyond_the_vector_pool(mem: Memory) -> None:
     assert found["score_breakdown"]["keyword"] > 0.3
 
 
+@pytest.mark.parametrize("memories", [12, 130])  # within the vector pool, and beyond it
+def test_ranked_or_fused_a_search_scores_the_same_candidates(mem: Memory, memories: int) -> None:
+    """Ranked by score, a scope smaller than the vector pool (100) skips the keyword lists
+    (every memory is already a candidate); fused by rank, they run. The candidates, and so
+    the scores, must be the same."""
+    texts = [f"Max bought running shoes model {i} for road races" for i in range(memories - 2)]
+    texts += ["The cat is called Zorblax", "Zorblax sleeps on the running shoes"]
+    mem.add([{"role": "user", "content": t} for t in texts], user_id="max", infer=False)
+    query = "where does zorblax sleep"
+    scored, fused = ({r["id"]: r["score"] for r in mem.search(
+        query, user_id="max", threshold=0.0, rerank=rerank)["results"]}
+        for rerank in (True, False))  # fmt: skip
+    # the top 10 of each order; the keyword half of a score depends on every candidate
+    both = scored.keys() & fused.keys()
+    assert len(both) >= 2 and all(scored[i] == fused[i] for i in both)
+
+
 def test_keyword_candidates_respect_scope_and_filters(mem: Memory) -> None:
     mem.add("Max likes Zorblax cereal", user_id="max", infer=False, metadata={"k": 1})
     mem.add("Ann likes Zorblax cereal", user_id="ann", infer=False)
