@@ -875,7 +875,8 @@ def _shown_score(scored: Scored) -> float:
 def _result(scored: Scored, include_sources: bool, now: str) -> dict[str, Any]:
     shown = scored.record.to_dict(_shown_score(scored))
     return {**_shown(scored.record, shown, include_sources, now),
-            "score_breakdown": scored.breakdown}  # fmt: skip
+            "score_breakdown": {k: round(v, SCORE_DIGITS) for k, v in
+                                scored.breakdown.items()}}  # fmt: skip
 
 
 def _shown(

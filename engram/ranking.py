@@ -68,11 +68,12 @@ def rank(
     """
     keyword = keyword_scores(query, records)
     scored = []
-    for record in records:
-        sem = min(1.0, max(0.0, semantic.get(record.id, 0.0)))
+    for record in records:  # ~100-150 candidates a search: kept to plain float arithmetic
+        sem = semantic.get(record.id, 0.0)
+        sem = 1.0 if sem > 1.0 else 0.0 if sem < 0.0 else sem
         kw = keyword[record.id]
         score = SEMANTIC_WEIGHT * sem + (1 - SEMANTIC_WEIGHT) * kw
-        breakdown = {"semantic": round(sem, 6), "keyword": round(kw, 6)}
+        breakdown = {"semantic": sem, "keyword": kw}  # rounded where shown
         if window is not None:
             said_then = float(window[0] <= record.created_at < window[1])
             score = (1 - TIME_WEIGHT) * score + TIME_WEIGHT * said_then
@@ -103,19 +104,23 @@ def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
     keys = [_key(w) for w in wanted]  # one dict lookup per word and memory (~600 a search)
     matches = [[counts.get(key, 0) for counts, _ in docs] for key in keys]
     n = len(docs)
-    df = [sum(1 for m in row if m) for row in matches]
+    df = [n - row.count(0) for row in matches]
     rarity = [math.log(1 + n / (1 + d)) for d in df]
     idf = [math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df]
     average = sum(length for _, length in docs) / n or 1.0
     total_rarity = sum(rarity) or 1.0
-    out = {}
-    for j, (record, (_, length)) in enumerate(zip(records, docs)):
-        coverage = sum(r for r, row in zip(rarity, matches) if row[j]) / total_rarity
-        norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average)
-        bm25 = sum(idf[i] * row[j] * (BM25_K1 + 1) / (row[j] + norm)
-                   for i, row in enumerate(matches) if row[j])  # fmt: skip
-        out[record.id] = _clip(0.5 * coverage + 0.5 * bm25 / (bm25 + BM25_HALF))
-    return out
+    # each word adds to the memories holding it, in the query's order (the sums of the
+    # formula, term by term): most candidates hold none of the words
+    covered, bm25 = [0.0] * n, [0.0] * n
+    for i, row in enumerate(matches):
+        for j, tf in enumerate(row):
+            if tf:
+                norm = BM25_K1 * (1 - BM25_B + BM25_B * docs[j][1] / average)
+                covered[j] += rarity[i]
+                bm25[j] += idf[i] * tf * (BM25_K1 + 1) / (tf + norm)
+    return {record.id: _clip(0.5 * (covered[j] / total_rarity)
+                             + 0.5 * bm25[j] / (bm25[j] + BM25_HALF))
+            for j, record in enumerate(records)}  # fmt: skip
 
 
 def _keyword_text(record: MemoryRecord) -> str:
