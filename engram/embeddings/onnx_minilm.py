@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,16 +122,45 @@ class LocalEmbedder(OfflineEmbedder):
         self._model_path = Path(model_path) if model_path is not None else None
         self._expected_sha256 = expected_sha256
         self.integer_matmuls = integer_matmuls
+        self._callers: ThreadPoolExecutor | None = None  # for texts embedded side by side
+        self._callers_pid = 0
+        self._callers_lock = threading.Lock()
 
     def _encode(self, rt: _Runtime, items: list[str]) -> np.ndarray:
         encodings = rt.tokenizer.encode_batch(items)
         out = np.empty((len(items), DIMS), dtype=np.float32)
-        # Integer products quantise each call's activations with one scale, so there
-        # every text runs alone: its vector never depends on what it is batched with.
-        groups = [[i] for i in range(len(items))] if rt.per_text else None
-        for idx in groups or self._batches([len(e.ids) for e in encodings]):
+        if rt.per_text:
+            self._run_each(rt, encodings, out)
+            return out
+        for idx in self._batches([len(e.ids) for e in encodings]):
             out[idx] = self._run_batch(rt, [encodings[i] for i in idx])
         return out
+
+    def _run_each(self, rt: _Runtime, encodings: list[Any], out: np.ndarray) -> None:
+        """One model call per text: integer products quantise each call's activations with
+        one scale, so a text's vector must not depend on what it is batched with. Several
+        texts run on `threads` callers at once: a short text's call keeps two cores only
+        ~70% busy, so 100 texts embed ~1.5x faster side by side (docs/embeddings.md)."""
+
+        def run(rows: range) -> None:
+            for i in rows:
+                out[i] = self._run_batch(rt, [encodings[i]])[0]
+
+        callers = min(self.threads, len(encodings))
+        if callers < 2:
+            run(range(len(encodings)))
+            return
+        shares = [range(k, len(encodings), callers) for k in range(callers)]
+        with self._callers_lock:
+            # a forked child inherits the pool without its threads: it makes its own
+            if self._callers is None or self._callers_pid != os.getpid():
+                self._callers = ThreadPoolExecutor(self.threads - 1, "engram-embed")
+                self._callers_pid = os.getpid()
+            callers_pool = self._callers
+        others = [callers_pool.submit(run, share) for share in shares[1:]]
+        run(shares[0])  # this thread is one of the callers
+        for done in others:
+            done.result()  # a failure in any share is raised here
 
     def _batches(self, lengths: list[int]) -> Iterator[list[int]]:
         """Group indices longest first, as sentence-transformers does.
