@@ -12,7 +12,6 @@ is skipped with a note. Peak RSS is read before the reference is loaded.
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.perf_data import peak_rss_mb
 from engram.embeddings import LocalEmbedder
 from engram.embeddings.onnx_minilm import MAX_SEQ_LENGTH, TOKENIZER_PATH
 
@@ -92,10 +92,6 @@ def corpus(n: int) -> list[str]:
     return out
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
 def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -113,7 +109,7 @@ def mean_tokens(texts: list[str]) -> float:
 
 
 def bench_local(n: int, threads: int | None, repeats: int, integer: bool) -> dict[str, float]:
-    rss_start = peak_rss_mib()
+    rss_start = peak_rss_mb()
     emb = LocalEmbedder(threads=threads, integer_matmuls=integer)
     load_s = timed(emb.load)
     first_s = timed(lambda: emb.embed(["warm-up"]))
@@ -131,7 +127,7 @@ def bench_local(n: int, threads: int | None, repeats: int, integer: bool) -> dic
         "batch64_range": f"{min(b64):.0f}-{max(b64):.0f}",
         "batch1_range": f"{min(b1):.0f}-{max(b1):.0f}",
         "rss_start_mib": rss_start,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mb(),
     }
 
 

@@ -50,6 +50,7 @@ from bench.perf_data import (  # noqa: E402
     fresh_sentences,
     memories,
     metadata_of,
+    peak_rss_mb,
     queries,
     timings,
     user_of,
@@ -86,12 +87,6 @@ def vectors_file(n: int) -> Path:
     path = CACHE / f"vectors-{n}.npy"
     np.save(path, out)
     return path
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 class TimedEmbedder:

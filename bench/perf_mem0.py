@@ -25,6 +25,7 @@ from bench.perf_data import (
     fresh_sentences,
     memories,
     metadata_of,
+    peak_rss_mb,
     queries,
     timings,
     user_of,
@@ -93,7 +94,6 @@ def build(where: Path, n: int, users: int, vectors: str) -> dict[str, Any]:
 
 
 def measure(where: Path, n: int, users: int, searches: int) -> dict[str, Any]:
-    import resource
 
     memory, timer = open_memory(where)
     asked = queries(2 * searches + 3)
@@ -131,7 +131,7 @@ def measure(where: Path, n: int, users: int, searches: int) -> dict[str, Any]:
     started = time.perf_counter()
     memory.add(messages, user_id=user_of(0, users), metadata=metadata_of(0), infer=False)
     out["add_batch_per_s"] = round(len(messages) / (time.perf_counter() - started), 1)
-    out["rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["rss_mb"] = peak_rss_mb()
     out["db_mb"] = round(sum(f.stat().st_size for f in where.rglob("*") if f.is_file()
                              and "home" not in f.parts) / 2**20, 1)  # fmt: skip
     return out
