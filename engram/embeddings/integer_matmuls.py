@@ -15,8 +15,9 @@ input is quantised to uint8 with one scale per call (or per token), so a text's
 vector would depend on what it is batched with. The embedder therefore runs these models one
 text per call (see ``LocalEmbedder``). The lookups in the int8 embedding tables
 are rewritten too, to expand only the rows looked up (`_gather_before_expanding`:
-the same floats, 35 MB less resident). Measured against the fp32 path in
-docs/embeddings.md.
+the same floats, 35 MB less resident). Each layer's attention and GELU then run as
+onnxruntime's own fused kernels (engram.embeddings.fused_kernels). Measured against the
+fp32 path in docs/embeddings.md.
 
 The rewrite needs the ``onnx`` package, whose import alone adds ~11 MB and ~0.6 s
 to a process: `cached_integer_model` runs it once per machine in a child process and
