@@ -11,7 +11,7 @@ nothing, and every backend receives the same tree (no per-store filter semantics
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -340,6 +340,8 @@ class Dialect(Protocol):
     def metadata_text(self, key: str) -> str: ...
     def categories_any(self, names: list[str], bind: Callable[[Any], str]) -> str: ...
     def distinct_from(self, left: str, right: str) -> str: ...
+    # `column` equal to one of `values` (never empty), and the parameters to bind
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]: ...
     def contains(self, haystack: str, needle: str) -> str: ...
 
 

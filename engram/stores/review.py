@@ -103,11 +103,11 @@ class ReviewQueries:
         if not ids:
             return {}
         p = self.dialect.param()
-        marks = ", ".join(p for _ in ids)
+        listed, values = self.dialect.any_of("id", ids)
         rows = self._rows(
             f"SELECT id, feedback, feedback_reason FROM {self.MEMORIES} WHERE project = {p} "
-            f"AND id IN ({marks}) AND feedback IS NOT NULL",
-            (project, *ids),
+            f"AND {listed} AND feedback IS NOT NULL",
+            (project, *values),
         )
         return {memory_id: (value, reason) for memory_id, value, reason in rows}
 

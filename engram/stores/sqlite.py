@@ -245,6 +245,9 @@ class SQLiteDialect:
     def distinct_from(self, left: str, right: str) -> str:
         return f"({left} IS NOT {right})"
 
+    def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
     def contains(self, haystack: str, needle: str) -> str:
         return f"(instr({haystack}, {needle}) > 0)"
 
