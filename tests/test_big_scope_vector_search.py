@@ -143,6 +143,22 @@ def test_a_filter_keeping_rows_far_from_the_query_ranks_those_rows(store, center
         assert {int(i[1:]) for i, _ in got} <= set(far)
 
 
+def test_a_short_page_holds_every_row_the_filter_keeps(store, centers) -> None:
+    """All but 60 of the scope's memories expired: the rows the index ranks near the query
+    are nearly all expired, and a page short of its limit must still hold every live row
+    (a search skips the keyword lists when the vector page is short: engram.memory)."""
+    live = set(range(0, TOPICS * PER_TOPIC, TOPICS * PER_TOPIC // 60))
+    gone = "2029-01-01T00:00:00.000000+00:00"  # before NOW
+    expired = [record(i) for i in range(TOPICS * PER_TOPIC) if i not in live]
+    for r in expired:
+        r.expiration_date = gone
+    store.write(WriteBatch(upserts=[(r, None) for r in expired]))
+    for vector in queries(centers, 3):
+        got = search(store, vector)
+        assert {i for i, _ in got} == {f"m{i:05d}" for i in live}
+        assert got == exact(store, vector)
+
+
 def test_the_rows_a_filter_keeps_follow_every_write(
     store, store_factory, centers, monkeypatch
 ) -> None:

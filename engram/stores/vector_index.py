@@ -318,6 +318,11 @@ class VectorIndex:
                 more = codes.nearest(floats, SHORTLIST // FIRST_CANDIDATES * take, take,
                                      among=passing)  # fmt: skip
             found += scored(more[~np.isin(more, seen)])
+            if len(found) < need and len(passing) > take:
+                # most of the rows ranked failed the clauses that come and go (expiry,
+                # feedback): a short page must be every row the filter keeps (a search
+                # then needs no keyword lists), so the exact scan answers
+                return None
         return _page(found, q.offset, need)
 
     def _held(self, scope: Scope, dims: int) -> _Codes | None:
