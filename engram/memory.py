@@ -468,8 +468,9 @@ class Memory:
         # one more than the pool tells a scope of exactly `pool` memories from a bigger one
         dense = store.query(Query(self.project_id, where, now, vector, limit=pool + 1,
                                   **modes))  # fmt: skip
-        # A dense list within its pool holds every memory with a vector the filter keeps,
-        # and every memory written through Memory has one: the keyword lists would find no
+        # A dense list within its pool holds every memory with a vector the filter keeps
+        # (the exact scan's, or the index's, which falls back to the scan rather than page
+        # short), and every memory written through Memory has one: the keyword lists find no
         # other candidate. Ranked by score they are skipped (0.4-0.8 ms a search over 20-100
         # memories); fused by rank their orders count, and their matches need no cosines.
         covered, dense = len(dense) <= pool, dense[:pool]
