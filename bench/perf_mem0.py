@@ -94,7 +94,6 @@ def build(where: Path, n: int, users: int, vectors: str) -> dict[str, Any]:
 
 
 def measure(where: Path, n: int, users: int, searches: int) -> dict[str, Any]:
-
     memory, timer = open_memory(where)
     asked = queries(2 * searches + 3)
     for q in asked[:3]:

@@ -77,10 +77,7 @@ def test_a_fusion_that_disagrees_is_not_kept(monkeypatch: pytest.MonkeyPatch) ->
         return count
 
     monkeypatch.setattr(fused_kernels, "fuse", wrong_heads)
-    data, count = integer_matmul_model_uncached()
+    data, count = integer_matmuls.integer_matmul_model(default_model_path())
     ops = [n.op_type for n in onnx.load_from_string(data).graph.node]
     assert count == 36 and "QAttention" not in ops and "MatMulInteger" in ops
 
-
-def integer_matmul_model_uncached() -> tuple[bytes, int]:
-    return integer_matmuls.integer_matmul_model(default_model_path())

@@ -58,12 +58,13 @@ def fuse(model: Any, onnx: Any) -> int:
     graph = model.graph
     if "attention_mask" not in {i.name for i in graph.input}:
         return 0
-    blocks = _attention_blocks(graph)
+    constants, producer, _ = graph_maps(graph)  # of the graph as it is: read once
+    users = readers(graph)
+    blocks = _attention_blocks(graph, constants, producer, users)
     if not blocks:
         return 0
     from onnx import numpy_helper
 
-    constants = {t.name: t for t in graph.initializer}
     make = onnx.helper.make_node
     # keyed by the replaced node's output: protobuf's node objects come and go, and so do ids
     replaced: dict[str, Any] = {}
@@ -85,7 +86,7 @@ def fuse(model: Any, onnx: Any) -> int:
              MASK_I32, x_zero],
             [out], domain=CONTRIB, num_heads=block.heads,
         )  # fmt: skip
-    replaced.update(_gelus(graph, onnx))
+    replaced.update(_gelus(graph, onnx, constants, producer, users))
     nodes = [make("Cast", ["attention_mask"], [MASK_I32], to=onnx.TensorProto.INT32)]
     nodes += [replaced.get(n.output[0], n) for n in graph.node]
     kept = _needed(nodes, {o.name for o in graph.output})  # before the old list goes
@@ -106,9 +107,10 @@ def _array(tensor: Any) -> np.ndarray:
     return numpy_helper.to_array(tensor)
 
 
-def _attention_blocks(graph: Any) -> list[_Attention]:
-    constants, producer, _ = graph_maps(graph)
-    users = readers(graph)
+def _attention_blocks(
+    graph: Any, constants: dict[str, Any], producer: dict[str, Any],
+    users: dict[str, list[Any]],
+) -> list[_Attention]:  # fmt: skip
     blocks = []
     for node in graph.node:
         if node.op_type == "DynamicQuantizeLinear":
@@ -205,10 +207,11 @@ def _head_size(query_heads: str, users: dict[str, list[Any]],
     return size if abs(size**-0.25 - value[0]) < 1e-5 else None
 
 
-def _gelus(graph: Any, onnx: Any) -> dict[str, Any]:
+def _gelus(
+    graph: Any, onnx: Any, constants: dict[str, Any], producer: dict[str, Any],
+    users: dict[str, list[Any]],
+) -> dict[str, Any]:  # fmt: skip
     """``x * (0.5 * (1 + erf(x / sqrt 2)))`` as ``Gelu(x)``: the output replaced -> Gelu."""
-    constants, producer, _ = graph_maps(graph)
-    users = readers(graph)
     fused = {}
     for erf in (n for n in graph.node if n.op_type == "Erf"):
         scaled = producer.get(erf.input[0])
