@@ -62,8 +62,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "hybrid + score": {"keyword_search": True, "rerank": True, "threshold": 0.0},
     "hybrid + score, one keyword query": {"threshold": 0.0, "_keyword_list_per_term": False},
     "hybrid + score, no context words": {"threshold": 0.0, "_ranking.keyword_sources": "none"},
-    "hybrid + score, context words only": {"threshold": 0.0,
-                                           "_ranking.keyword_sources": "context"},
     "hybrid + score, no time": {"threshold": 0.0, "_time_candidates": False,
                                 "_ranking.time_weight": 0.0},
     "hybrid + score, time candidates, no time weight": {"threshold": 0.0,

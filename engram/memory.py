@@ -47,6 +47,7 @@ from engram.models import (
     ENTITY_KINDS,
     Event,
     HistoryEntry,
+    Hit,
     MemoryRecord,
     State,
     iso,
@@ -434,7 +435,8 @@ class Memory:
         today = (req.reference_date or self._clock()).date()
         query, window = req.query.strip(), timeframe.window(req.query, today)
         if req.as_of is not None:  # history snapshots carry no feedback: look it up
-            ranked = self._without_rejected(timeline.search(self, query, req, window))
+            ranked, records = timeline.search(self, query, req, window)
+            ranked = self._without_rejected(ranked)
         else:  # the store leaves VERY_NEGATIVE memories out of the candidates
             ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
                                   req.rerank is not False, window,
@@ -442,14 +444,20 @@ class Memory:
         # the threshold applies to the score as shown: a raw 0.6543216 shows as 0.654322, and
         # that shown score given back as the threshold must keep the memory
         kept = [s for s in ranked if _shown_score(s) >= threshold][:limit]
+        if req.as_of is None:  # only the rows returned are read whole
+            records = self._records([s.hit.id for s in kept])
         now = iso(req.as_of) or self._now()
-        # only what is returned is shaped into a result (a search ranks ~100-150 candidates)
-        return {"results": [project_fields(_result(s, req.include_sources, now), req.fields)
-                            for s in kept]}
+        # one deleted since it was ranked is left out
+        return {"results": [
+            project_fields(_result(s, records[s.hit.id], req.include_sources, now), req.fields)
+            for s in kept if s.hit.id in records]}  # fmt: skip
+
+    def _records(self, ids: list[str]) -> dict[str, MemoryRecord]:
+        return {r.id: r for r in self._engine.store.get(self.project_id, ids)}
 
     def _without_rejected(self, ranked: list[Scored]) -> list[Scored]:
-        rejected = self._engine.store.feedback(self.project_id, [s.record.id for s in ranked])
-        return [s for s in ranked if rejected.get(s.record.id, ("",))[0] != "VERY_NEGATIVE"]
+        rejected = self._engine.store.feedback(self.project_id, [s.hit.id for s in ranked])
+        return [s for s in ranked if rejected.get(s.hit.id, ("",))[0] != "VERY_NEGATIVE"]
 
     def _ranked(
         self,
@@ -466,27 +474,27 @@ class Memory:
         pool = max(limit * SEARCH_POOL_FACTOR, SEARCH_POOL_MIN)
         now, store, modes = self._now(), self._engine.store, modes or {}
         # one more than the pool tells a scope of exactly `pool` memories from a bigger one
-        dense = store.query(Query(self.project_id, where, now, vector, limit=pool + 1,
-                                  **modes))  # fmt: skip
+        dense = store.hits(Query(self.project_id, where, now, vector, limit=pool + 1,
+                                 **modes))  # fmt: skip
         # A dense list within its pool holds every memory with a vector the filter keeps
         # (the exact scan's, or the index's, which falls back to the scan rather than page
         # short), and every memory written through Memory has one: the keyword lists find no
         # other candidate. Ranked by score they are skipped (0.4-0.8 ms a search over 20-100
         # memories); fused by rank their orders count, and their matches need no cosines.
         covered, dense = len(dense) <= pool, dense[:pool]
-        semantic = {r.id: float(s or 0.0) for r, s in dense}
-        records = {r.id: r for r, _ in dense}
-        orders = [[r.id for r, _ in dense]]
+        semantic = {h.id: float(s or 0.0) for h, s in dense}
+        hits = {h.id: h for h, _ in dense}
+        orders = [[h.id for h, _ in dense]]
         words = tuple(dict.fromkeys(terms(query)))[:MAX_QUERY_TERMS]
         if keywords and words and not (covered and rerank):
             near = None if covered else vector
             lists, cosines = self._keyword_lists(words, where, now, pool, modes, near)
             for matched in lists:
-                orders.append([r.id for r, _ in matched])
-                records.update((r.id, r) for r, _ in matched if r.id not in records)
+                orders.append([h.id for h, _ in matched])
+                hits.update((h.id, h) for h, _ in matched if h.id not in hits)
             for memory_id, cosine in cosines.items():
                 semantic.setdefault(memory_id, cosine)
-            fresh = [i for i in records if i not in semantic]
+            fresh = [i for i in hits if i not in semantic]
             for memory_id, v in store.vectors(self.project_id, fresh).items():
                 semantic[memory_id] = float(np.dot(v, vector))
         span = None
@@ -494,19 +502,19 @@ class Memory:
             span = (iso(window[0]) or "", iso(window[1]) or "")
             said_then = F.conjoin(where, F.Condition("created_at", "gte", span[0]),
                                   F.Condition("created_at", "lt", span[1]))  # fmt: skip
-            dated = store.query(Query(self.project_id, said_then, now, vector, limit=pool,
-                                      **modes))  # fmt: skip
-            orders.append([r.id for r, _ in dated])
-            for r, s in dated:
-                records.setdefault(r.id, r)
-                semantic.setdefault(r.id, float(s or 0.0))
-        return rank(query, semantic, list(records.values()), rerank=rerank, orders=orders,
+            dated = store.hits(Query(self.project_id, said_then, now, vector, limit=pool,
+                                     **modes))  # fmt: skip
+            orders.append([h.id for h, _ in dated])
+            for h, s in dated:
+                hits.setdefault(h.id, h)
+                semantic.setdefault(h.id, float(s or 0.0))
+        return rank(query, semantic, list(hits.values()), rerank=rerank, orders=orders,
                     window=span)  # fmt: skip
 
     def _keyword_lists(
         self, words: tuple[str, ...], where: F.Node | None, now: str, pool: int,
         modes: dict[str, bool], vector: np.ndarray | None,
-    ) -> tuple[list[list[tuple[MemoryRecord, float | None]]], dict[str, float]]:  # fmt: skip
+    ) -> tuple[list[list[tuple[Hit, float | None]]], dict[str, float]]:  # fmt: skip
         """The memories matching each query word, one list per word: a rare word's few
         matches all come in, however many memories share the common words. (One query for
         all the words ranks by the backend's idf-weighted rank instead: within noise on
@@ -514,8 +522,8 @@ class Memory:
         where the store reads them with the lists."""
         store = self._engine.store
         if not KEYWORD_LIST_PER_TERM:
-            return [store.query(Query(self.project_id, where, now, keywords=words, limit=pool,
-                                      **modes))], {}  # fmt: skip
+            return [store.hits(Query(self.project_id, where, now, keywords=words, limit=pool,
+                                     **modes))], {}  # fmt: skip
         each = max(KEYWORD_LIST_MIN, pool // len(words))
         return store.keyword_lists(Query(self.project_id, where, now, keywords=words, limit=each,
                                          **modes), vector)  # fmt: skip
@@ -873,9 +881,11 @@ def _shown_score(scored: Scored) -> float:
     return round(scored.score, SCORE_DIGITS)
 
 
-def _result(scored: Scored, include_sources: bool, now: str) -> dict[str, Any]:
-    shown = scored.record.to_dict(_shown_score(scored))
-    return {**_shown(scored.record, shown, include_sources, now),
+def _result(
+    scored: Scored, record: MemoryRecord, include_sources: bool, now: str
+) -> dict[str, Any]:
+    shown = record.to_dict(_shown_score(scored))
+    return {**_shown(record, shown, include_sources, now),
             "score_breakdown": {k: round(v, SCORE_DIGITS) for k, v in
                                 scored.breakdown.items()}}  # fmt: skip
 

@@ -91,6 +91,20 @@ class MemoryRecord:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A memory as a search ranks it: its id, when it was said and its words. A store reads
+    no more of a candidate's row (a search ranks ~100-220 of them); the rows of the page
+    returned are read whole after ranking."""
+
+    id: str
+    created_at: str
+    words: str  # the terms of its text, space-separated (engram.lexical.index_text)
+    # the terms of the messages it came from, other than its own text, and of those they
+    # answered (engram.provenance.source_text)
+    source_words: str = ""
+
+
 @dataclass
 class HistoryEntry:
     id: str

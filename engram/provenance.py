@@ -50,9 +50,11 @@ def with_context(sources: list[dict[str, Any]], said: list[dict[str, Any]]) -> l
     return [*sources, *context]
 
 
-def context_text(sources: list[dict[str, Any]], everything: bool = False) -> str:
-    """The words of a memory's context messages (or of all its sources)."""
-    return " ".join(s.get("text", "") for s in sources if everything or s.get("context"))
+def source_text(memory: str, sources: list[dict[str, Any]]) -> str:
+    """The words search reads as a memory's own besides its text: the messages it came
+    from (an extracted fact drops words its message had) and those they answered (context),
+    less a message that is the memory's text itself (a message stored as given)."""
+    return " ".join(text for s in sources if (text := s.get("text", "")).strip() != memory)
 
 
 def attribute(fact: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:

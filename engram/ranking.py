@@ -25,9 +25,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from engram.lexical import terms
-from engram.models import MemoryRecord
-from engram.provenance import context_text
+from engram.lexical import index_text, terms
+from engram.models import Hit, MemoryRecord
+from engram.provenance import source_text
 
 SEMANTIC_WEIGHT = 0.6
 BM25_HALF = 2.0  # the BM25 value that counts as half a keyword match
@@ -35,7 +35,7 @@ BM25_K1, BM25_B = 1.2, 0.75
 RRF_K = 60  # reciprocal-rank fusion constant, for the rerank=False order
 PREFIX = 5  # query words share a 5-letter prefix with their inflections ("painting" ~ "painted")
 # keyword matching also reads a memory's sources: "all" (the messages it came from and the
-# "context" one before), "context" (only that one), "none" (the memory's text alone)
+# "context" one before) or "none" (the memory's text alone)
 KEYWORD_SOURCES = "all"
 # weight of "said in the time the query names" when it names one ("in May 2023")
 TIME_WEIGHT = 0.2
@@ -45,7 +45,7 @@ DEFAULT_THRESHOLD = 0.1
 
 @dataclass
 class Scored:
-    record: MemoryRecord
+    hit: Hit
     score: float
     breakdown: dict[str, float] = field(default_factory=dict)
 
@@ -53,7 +53,7 @@ class Scored:
 def rank(
     query: str,
     semantic: dict[str, float],
-    records: list[MemoryRecord],
+    hits: list[Hit],
     *,
     rerank: bool = True,
     orders: list[list[str]] | None = None,
@@ -66,24 +66,24 @@ def rank(
     `window`: [start, end) ISO times the query asks about (engram.timeframe); memories said
     then get `time` 1, others 0, weighing TIME_WEIGHT in the score.
     """
-    keyword = keyword_scores(query, records)
+    keyword = keyword_scores(query, hits)
     scored = []
-    for record in records:  # ~100-150 candidates a search: kept to plain float arithmetic
-        sem = semantic.get(record.id, 0.0)
+    for hit in hits:  # ~100-220 candidates a search: kept to plain float arithmetic
+        sem = semantic.get(hit.id, 0.0)
         sem = 1.0 if sem > 1.0 else 0.0 if sem < 0.0 else sem
-        kw = keyword[record.id]
+        kw = keyword[hit.id]
         score = SEMANTIC_WEIGHT * sem + (1 - SEMANTIC_WEIGHT) * kw
         breakdown = {"semantic": sem, "keyword": kw}  # rounded where shown
         if window is not None:
-            said_then = float(window[0] <= record.created_at < window[1])
+            said_then = float(window[0] <= hit.created_at < window[1])
             score = (1 - TIME_WEIGHT) * score + TIME_WEIGHT * said_then
             breakdown["time"] = said_then
-        scored.append(Scored(record, _clip(score), breakdown))
+        scored.append(Scored(hit, _clip(score), breakdown))
     if rerank or not orders:
-        scored.sort(key=lambda s: (-s.score, s.record.id))
+        scored.sort(key=lambda s: (-s.score, s.hit.id))
         return scored
     fused = rrf(orders)
-    scored.sort(key=lambda s: (-fused.get(s.record.id, 0.0), s.record.id))
+    scored.sort(key=lambda s: (-fused.get(s.hit.id, 0.0), s.hit.id))
     return scored
 
 
@@ -95,12 +95,13 @@ def rrf(orders: list[list[str]], k: int = RRF_K) -> dict[str, float]:
     return dict(fused)
 
 
-def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
+def keyword_scores(query: str, hits: list[Hit]) -> dict[str, float]:
     """id -> keyword score in [0, 1] (see the module docstring)."""
     wanted = list(dict.fromkeys(terms(query)))
-    docs = [_doc(_keyword_text(r)) for r in records]
+    everything = KEYWORD_SOURCES == "all"
+    docs = [_doc(h.words, h.source_words if everything else "") for h in hits]
     if not wanted or not docs:
-        return {r.id: 0.0 for r in records}
+        return {h.id: 0.0 for h in hits}
     keys = [_key(w) for w in wanted]  # one dict lookup per word and memory (~600 a search)
     matches = [[counts.get(key, 0) for counts, _ in docs] for key in keys]
     n = len(docs)
@@ -118,31 +119,28 @@ def keyword_scores(query: str, records: list[MemoryRecord]) -> dict[str, float]:
                 norm = BM25_K1 * (1 - BM25_B + BM25_B * docs[j][1] / average)
                 covered[j] += rarity[i]
                 bm25[j] += idf[i] * tf * (BM25_K1 + 1) / (tf + norm)
-    return {record.id: _clip(0.5 * (covered[j] / total_rarity)
-                             + 0.5 * bm25[j] / (bm25[j] + BM25_HALF))
-            for j, record in enumerate(records)}  # fmt: skip
+    return {hit.id: _clip(0.5 * (covered[j] / total_rarity)
+                          + 0.5 * bm25[j] / (bm25[j] + BM25_HALF))
+            for j, hit in enumerate(hits)}  # fmt: skip
 
 
-def _keyword_text(record: MemoryRecord) -> str:
-    """A memory's words for keyword matching: its text, the messages it came from (an
-    extracted fact drops words its message had) and the message before (what it answered)."""
-    if KEYWORD_SOURCES == "none":
-        return record.memory
-    sources = [s for s in record.sources if s.get("text", "").strip() != record.memory]
-    context = context_text(sources, everything=KEYWORD_SOURCES == "all")
-    return f"{record.memory} {context}" if context else record.memory
+def hit_of(record: MemoryRecord) -> Hit:
+    """What ranking reads of a memory (a store keeps these words with its row)."""
+    return Hit(record.id, record.created_at, index_text(record.memory),
+               index_text(source_text(record.memory, record.sources)))  # fmt: skip
 
 
 Doc = tuple[Counter[str], int]  # counts of each term and of each PREFIX-letter stem; length
 
 
 @lru_cache(maxsize=20_000)
-def _doc(text: str) -> Doc:
-    """A memory's terms, counted once per text (searches meet the same memories again)."""
-    words = terms(text)
-    counts = Counter(words)
-    counts.update("\0" + w[:PREFIX] for w in words if len(w) >= PREFIX and w.isascii())
-    return counts, len(words)
+def _doc(words: str, source_words: str) -> Doc:
+    """A memory's terms (already normalised: engram.lexical.index_text), counted once per
+    text: searches meet the same memories again."""
+    found = f"{words} {source_words}".split()
+    counts = Counter(found)
+    counts.update("\0" + w[:PREFIX] for w in found if len(w) >= PREFIX and w.isascii())
+    return counts, len(found)
 
 
 def _key(word: str) -> str:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engram import filters as F
 from engram.models import Event, HistoryEntry, MemoryRecord, State, iso
-from engram.ranking import Scored, rank
+from engram.ranking import Scored, hit_of, rank
 from engram.stores.base import Query, Store
 
 if TYPE_CHECKING:
@@ -98,19 +98,22 @@ def page(
 
 def search(
     memory: MemoryView, query: str, req: SearchRequest, window: Window | None
-) -> list[Scored]:
+) -> tuple[list[Scored], dict[str, MemoryRecord]]:
     """Search the memories as of `req.as_of`, by their text then: each is embedded as it
-    read (no stored vector holds an old text) and ranked as a live search ranks."""
+    read (no stored vector holds an old text) and ranked as a live search ranks. Also the
+    memories as they were, by id."""
     found = memories_as_of(memory, req.where, iso(req.as_of) or "")
     if not found:
-        return []
+        return [], {}
     embedder = memory.embedder
     vectors = embedder.embed([r.memory for r in found])
     scores = vectors @ embedder.embed([query])[0]
     semantic = {r.id: float(v) for r, v in zip(found, scores)}
     order = [[r.id for r in sorted(found, key=lambda r: -semantic[r.id])]]
     span = (iso(window[0]) or "", iso(window[1]) or "") if window else None
-    return rank(query, semantic, found, rerank=req.rerank is not False, orders=order, window=span)
+    ranked = rank(query, semantic, [hit_of(r) for r in found], rerank=req.rerank is not False,
+                  orders=order, window=span)  # fmt: skip
+    return ranked, {r.id: r for r in found}
 
 
 def _record(entry: HistoryEntry, project: str, first_seen: str) -> MemoryRecord:

@@ -15,6 +15,7 @@ import pytest
 from engram.errors import BackendError
 from engram.filters import parse
 from engram.memory import Memory
+from engram.ranking import hit_of
 from engram.stores import postgres, sqlite
 from engram.stores.base import Query
 from engram.stores.database import connect
@@ -66,7 +67,8 @@ def test_first_release_sqlite_file_opens_and_keeps_its_data(v1_copy: Path, embed
         # and so were the keyword postings the per-word lists read
         lists = store.keyword_lists(Query("default", parse({"user_id": "max"}), NOW,
                                           keywords=("knee", "marathon", "ankle")))[0]  # fmt: skip
-        assert [[r.memory for r, _ in found] for found in lists] == [
+        text = {r.id: r.memory for r, _ in store.query(Query("default", None, NOW))}
+        assert [[text[h.id] for h, _ in found] for found in lists] == [
             ["My right knee hurts on steep downhills"],
             ["Max is training for the Boston marathon in April"], ["Rolled my left ankle"]]
         assert store._rows("SELECT n FROM memory_total") == [(4,)]  # counted once, then kept
@@ -139,3 +141,40 @@ def test_postgres_database_from_a_newer_engram_is_refused(postgres_url: str) -> 
     db.close()
     with pytest.raises(SchemaVersionError, match=f"versions up to {PG_LATEST}"):
         PostgresStore(postgres_url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_version_10_fills_the_source_words_search_ranks_by(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A memory stored before version 10 keeps being found by the words of the message it
+    came from and of the one it answered (search reads them from `source_terms` now)."""
+    pg = backend == "postgres"
+    location = request.getfixturevalue("postgres_url") if pg else str(tmp_path / "v9.db")
+    steps, slot = (postgres.MIGRATIONS, postgres.VERSION) if pg else (
+        sqlite.MIGRATIONS, sqlite.VERSION)  # fmt: skip
+    sources = ('[{"index": 1, "role": "user", "text": "Ran the Lyon half yesterday"}, '
+               '{"index": 0, "role": "assistant", "text": "How was the race?", '
+               '"context": true}]')  # fmt: skip
+    db = connect(location)
+    try:
+        migrate(db, steps, slot, target=9)
+        table, mark = ("engram_memories", "%s") if pg else ("memories", "?")
+        db.rows(
+            f"INSERT INTO {table} (id, project, user_id, memory, hash, created_at, updated_at, "
+            f"sources, index_text) VALUES ('h', 'default', 'max', 'Max ran a half marathon', "
+            f"'h', {mark}, {mark}, {mark}, 'max ran half marathon')",
+            (NOW, NOW, sources),
+        )
+    finally:
+        db.close()
+    store = PostgresStore(location) if pg else SQLiteStore(location)
+    try:
+        where = parse({"user_id": "max"})
+        (hit, _), = store.hits(Query("default", where, NOW, keywords=("half",)))
+        assert (hit.id, hit.words) == ("h", "max ran half marathon")
+        assert hit.source_words == "ran lyon half yesterday race"
+        (record,) = store.get("default", ["h"])
+        assert hit == hit_of(record)  # what ranking would read from the whole row
+    finally:
+        store.close()

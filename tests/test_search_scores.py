@@ -7,8 +7,8 @@ import pytest
 
 from engram.errors import InvalidInputError
 from engram.memory import Memory
-from engram.models import MemoryRecord
-from engram.ranking import DEFAULT_THRESHOLD, rank
+from engram.models import Hit, MemoryRecord
+from engram.ranking import DEFAULT_THRESHOLD, hit_of, rank
 
 RAY = [
     "Max wants to run a marathon in under 4 hours",
@@ -19,16 +19,16 @@ RAY = [
 ]
 
 
-def record(text: str) -> MemoryRecord:
-    return MemoryRecord(id=text, memory=text)
+def hit(text: str) -> Hit:
+    return hit_of(MemoryRecord(id=text, memory=text))
 
 
 def test_rare_shared_word_outranks_common_one() -> None:
     texts = ["Caroline likes hiking with friends", "Caroline went to an LGBTQ support group",
              "Caroline has a dog", "Caroline paints sunsets"]  # fmt: skip
     semantic = dict(zip(texts, [0.50, 0.48, 0.47, 0.46]))
-    ranked = rank("When did Caroline go to the LGBTQ group?", semantic, [record(t) for t in texts])
-    assert ranked[0].record.memory == "Caroline went to an LGBTQ support group"
+    ranked = rank("When did Caroline go to the LGBTQ group?", semantic, [hit(t) for t in texts])
+    assert ranked[0].hit.id == "Caroline went to an LGBTQ support group"
     assert ranked[0].breakdown["semantic"] == 0.48
     assert ranked[0].breakdown["keyword"] > ranked[1].breakdown["keyword"]
 

@@ -17,8 +17,9 @@ import pytest
 from engram.filters import parse
 from engram.lexical import terms
 from engram.models import Event, HistoryEntry, MemoryRecord, State
+from engram.ranking import hit_of
 from engram.stores.base import EntityCount, Query, Store, WriteBatch
-from engram.stores.sql import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_SHARE
+from engram.stores.common_terms import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_SHARE
 from tests.conftest import BACKENDS
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
@@ -546,6 +547,56 @@ def test_a_term_in_many_memories_of_a_large_store_is_skipped(store: Store) -> No
     assert len(lists[0]) == many + 1
     store.write(WriteBatch(deletes=[record(f"o{i}") for i in range(rare_enough)]))
     assert by_words(store, "max") == []  # and in most of them again
+
+
+def test_hits_carry_what_ranking_reads_of_each_memory(store: Store) -> None:
+    """Store.hits: a search's candidates with their id, time and words, the same as
+    ranking reads from the whole record (engram.ranking.hit_of), after every write."""
+    said = [{"index": 0, "role": "assistant", "text": "Any race plans?", "context": True},
+            {"index": 1, "role": "user", "text": "Signed up for the Lyon half in May"}]
+    lyon = record("lyon", "Max signed up for a half marathon", user_id="u", sources=said)
+    plain = record("plain", "Max runs in Lyon", user_id="u",
+                   sources=[{"index": 0, "role": "user", "text": "Max runs in Lyon"}])
+    write(store, lyon, plain)
+    where = parse({"user_id": "u"})
+    expected = {r.id: hit_of(r) for r in store.get("default", ["lyon", "plain"])}
+    assert expected["lyon"].source_words == "race plans signed up lyon half"
+    assert expected["plain"].source_words == ""  # its one message is its text
+    near = store.hits(Query("default", where, NOW, vec(1, 0, 0, 0)))
+    assert {h.id: h for h, _ in near} == expected
+    lists, _ = store.keyword_lists(Query("default", where, NOW, keywords=("max", "lyon")))
+    assert [[h for h, _ in found] for found in lists] == [
+        [expected["plain"], expected["lyon"]], [expected["plain"]]]
+    write(store, record("lyon", "Max ran the Lyon half", user_id="u", sources=said[1:]))
+    (hit, _), = store.hits(Query("default", where, NOW, keywords=("ran",)))
+    assert (hit.words, hit.source_words) == ("max ran lyon half", "signed up lyon half")
+
+
+def test_a_remembered_common_word_verdict_follows_writes_from_any_handle(
+    store_factory: Callable[[], Store],
+) -> None:
+    """A store remembers which words are common between searches (engram.stores.
+    common_terms); a word crossing the line one memory at a time, written by another handle
+    on the same database (another worker), gets the answer a fresh count gives."""
+    searcher, writer = store_factory(), store_factory()
+    most = COMMON_TERM_MIN_MEMORIES  # the line, while 5% of all memories is below it
+    write(writer, *[record(f"c{i}", f"cadence drill {i}") for i in range(most - 2)])
+
+    def lists() -> list[list[str]]:
+        found, _ = searcher.keyword_lists(Query("default", None, NOW, limit=1000,
+                                                keywords=("cadence", "drill")))  # fmt: skip
+        return [ids_of(f) for f in found]
+
+    assert [len(f) for f in lists()] == [most - 2, most - 2]
+    for i in range(most - 2, most + 1):  # 99, 100 memories hold it: telling; 101: common
+        write(writer, record(f"c{i}", f"cadence {i}"))
+        counted = store_factory()  # a fresh handle remembers nothing: it counts
+        assert [len(f) for f in lists()] == [len(f) for f in counted.keyword_lists(Query(
+            "default", None, NOW, limit=1000, keywords=("cadence", "drill")))[0]]  # fmt: skip
+        assert len(lists()[0]) == (i + 1 if i + 1 <= most else 0), i
+    writer.write(WriteBatch(deletes=[record("c0")]))  # back to the line: telling again
+    assert len(lists()[0]) == most and lists()[1] == ids_of(searcher.keyword_lists(
+        Query("default", None, NOW, limit=1000, keywords=("drill",)))[0][0])  # fmt: skip
 
 
 def test_keywords_respect_project_filters_and_visibility(store: Store) -> None:

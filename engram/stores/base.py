@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from engram.filters import Node
-from engram.models import HistoryEntry, MemoryRecord
+from engram.models import HistoryEntry, Hit, MemoryRecord
 
 
 @dataclass
@@ -46,8 +46,7 @@ class Query:
     # ts_rank weighted by BM25 idf: both favour rare terms), scored rank / best rank among
     # all matches, so in (0, 1] with 1.0 for the best; comparable within one query only.
     # An empty tuple matches nothing. A term in more than 100 memories and in over 5% of
-    # all memories is skipped (engram.stores.sql COMMON_TERM_MIN_MEMORIES, _SHARE). Not
-    # together with `vector`.
+    # all memories is skipped (engram.stores.common_terms). Not together with `vector`.
     keywords: tuple[str, ...] | None = None
 
 
@@ -65,9 +64,11 @@ class Store(Protocol):
     def get(self, project: str, ids: Sequence[str]) -> list[MemoryRecord]: ...
     def vectors(self, project: str, ids: Sequence[str]) -> dict[str, np.ndarray]: ...
     def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]: ...
+    # as `query`, only what ranking reads of each memory (a search's candidates)
+    def hits(self, q: Query) -> list[tuple[Hit, float | None]]: ...
     def keyword_lists(
         self, q: Query, near: np.ndarray | None = None
-    ) -> tuple[list[list[tuple[MemoryRecord, float | None]]], dict[str, float]]: ...
+    ) -> tuple[list[list[tuple[Hit, float | None]]], dict[str, float]]: ...
     def count(self, q: Query) -> int: ...
     def entities(self, project: str, now: str) -> list[EntityCount]: ...
     def history(self, project: str, memory_id: str) -> list[HistoryEntry]: ...

@@ -27,15 +27,21 @@ Versions:
      lists read (engram.stores.sql); existing memories are backfilled. The number of
      memories, kept by triggers. SQLite's index by seq gains the filter columns; PostgreSQL
      keeps new vectors in the row and indexes one user's filter columns
+  10 `source_terms` on memories: the terms of the messages a memory came from (other than
+     its own text) and of those they answered, which search ranks by with `index_text`
+     (engram.models.Hit), so a search's candidates are read without their JSON columns;
+     existing memories are backfilled
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from engram.errors import BackendError
 from engram.lexical import index_text, term_weights
+from engram.provenance import source_text
 from engram.stores.database import Database, Tx
 from engram.stores.locks import Lock
 
@@ -128,6 +134,27 @@ def backfill_terms(memories: str, terms: str, mark: str) -> Callable[[Tx], None]
             tx.many(insert, sorted((term, project, user, weight, seq)
                                    for seq, project, user, text in rows
                                    for term, weight in term_weights(text).items()))  # fmt: skip
+            after = rows[-1][0]
+
+    return run
+
+
+def backfill_source_terms(
+    memories: str, mark: str, decode: Callable[[Any], Any]
+) -> Callable[[Tx], None]:
+    """Fill `source_terms` for the memories stored before it, a keyset page at a time
+    (`decode`: the stored `sources` as a list); a memory stored as said has none."""
+
+    def run(tx: Tx) -> None:
+        after = -1
+        while rows := tx(
+            f"SELECT seq, memory, sources FROM {memories} "
+            f"WHERE seq > {mark} ORDER BY seq LIMIT {BACKFILL_PAGE}",
+            (after,),
+        ):
+            tx.many(f"UPDATE {memories} SET source_terms = {mark} WHERE seq = {mark}",
+                    [(words, seq) for seq, memory, sources in rows
+                     if (words := index_text(source_text(memory, decode(sources))))])  # fmt: skip
             after = rows[-1][0]
 
     return run

@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from engram.filters import And, Node, Not, Or
+from engram.stores.common_terms import CommonTerms
 from engram.stores.database import POSTGRES_EXTRA, Tx, connect
 from engram.stores.locks import Lock
 from engram.stores.migrations import (
     Migration,
     VersionSlot,
     backfill_index_text,
+    backfill_source_terms,
     backfill_terms,
     migrate,
 )
@@ -230,6 +232,12 @@ ALTER TABLE engram_memory_total_v9 RENAME TO engram_memory_total;
 ALTER INDEX engram_memory_total_v9_pkey RENAME TO engram_memory_total_pkey;
 {_vector_changed(counted=True)}"""
 
+# 10: as SQLite's version 10 (a search's 120 candidates read whole: 3.1-3.3 ms; their id,
+# time and words: 1.2)
+_V10 = """
+ALTER TABLE engram_memories ADD COLUMN source_terms text NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
@@ -240,6 +248,7 @@ MIGRATIONS = (
     Migration(7, _V7, backfill_terms("engram_memories", "engram_memory_terms", "%s")),
     Migration(8, _V8),
     Migration(9, _V9),
+    Migration(10, _V10, backfill_source_terms("engram_memories", "%s", lambda v: v)),
 )
 
 
@@ -362,6 +371,7 @@ class PostgresStore(SQLStore):
             self._db.close()  # a failed open must not leave the pool retrying
             raise
         self._index = VectorIndex(self._db, self.MEMORIES)
+        self._common = CommonTerms()
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from engram.filters import Dialect, Node, compile_sql, required_values
 from engram.lexical import index_text, term_weights
-from engram.models import ENTITY_KINDS, Event, HistoryEntry, MemoryRecord, State
+from engram.models import ENTITY_KINDS, Event, HistoryEntry, Hit, MemoryRecord, State
+from engram.provenance import source_text
 from engram.stores.base import EntityCount, Query, WriteBatch
+from engram.stores.common_terms import (
+    COMMON_TERM_MIN_MEMORIES,
+    COMMON_TERM_PERCENT,
+    CommonTerms,
+    most_postings,
+)
 from engram.stores.database import Database, Row
 from engram.stores.review import ReviewQueries
 from engram.stores.vector_index import VectorIndex
@@ -26,6 +33,9 @@ COLUMNS = (
     "created_at, updated_at, expiration_date, state, replaced_by, sources, immutable"
 )
 M_COLUMNS = ", ".join(f"m.{c.strip()}" for c in COLUMNS.split(","))
+# what ranking reads of a candidate (engram.models.Hit): a search's ~100-220 candidates read
+# no more (one user's 100,000 memories on PostgreSQL: 120 rows whole 3.1-3.3 ms, these 1.2)
+HIT_COLUMNS = "m.id, m.created_at, m.index_text, m.source_terms"
 HISTORY_COLUMNS = (
     "id, memory_id, event, old_memory, new_memory, created_at, actor, project, "
     "user_id, agent_id, run_id, snapshot"
@@ -34,16 +44,10 @@ HISTORY_COLUMNS = (
 # changes only by an update's `timestamp`: when the fact was said).
 _UPDATED = (
     "memory", "hash", "metadata", "categories", "created_at", "updated_at", "expiration_date",
-    "state", "replaced_by", "sources", "index_text", "immutable",
+    "state", "replaced_by", "sources", "index_text", "source_terms", "immutable",
 )  # fmt: skip
-# A keyword query skips a term found in more memories than this and in more than
-# COMMON_TERM_SHARE of all memories: BM25 gives such a term little weight, yet each of its
-# matches is ranked (a speaker's name, the "s" of "John's": LoCoMo search p95 23.1 ->
-# 15.1 ms at 5% with recall@10 0.758 -> 0.757; 10% and 20% in the README).
-COMMON_TERM_MIN_MEMORIES = 100
-COMMON_TERM_PERCENT = 5  # whole percent: both engines' integer division truncates alike
-COMMON_TERM_SHARE = COMMON_TERM_PERCENT / 100
 _STATES = {state.value: state for state in State}
+T = TypeVar("T")
 
 
 
@@ -91,6 +95,7 @@ class SQLStore(ReviewQueries):
     JOIN_IN_ORDER: ClassVar[str] = "JOIN"
     _db: Database
     _index: VectorIndex
+    _common: CommonTerms
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -158,7 +163,8 @@ class SQLStore(ReviewQueries):
         m = self.MEMORIES
         updates = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED)
         return (
-            f"INSERT INTO {m} ({COLUMNS}, index_text, embedding) VALUES ({self._marks(19)}) "
+            f"INSERT INTO {m} ({COLUMNS}, index_text, source_terms, embedding) "
+            f"VALUES ({self._marks(20)}) "
             f"ON CONFLICT (project, id) DO UPDATE SET {updates}, "
             f"embedding = coalesce(excluded.embedding, {m}.embedding)"
         )
@@ -193,6 +199,7 @@ class SQLStore(ReviewQueries):
             self._bind_json(r.metadata), self._bind_json(r.categories), r.created_at,
             r.updated_at, r.expiration_date, str(r.state), r.replaced_by,
             self._bind_json(r.sources), bool(r.immutable), index_text(r.memory),
+            index_text(source_text(r.memory, r.sources)),
             None if vector is None else self._bind_vector(vector),
         )  # fmt: skip
 
@@ -285,38 +292,45 @@ class SQLStore(ReviewQueries):
         return " AND ".join(clauses), params
 
     def query(self, q: Query) -> list[tuple[MemoryRecord, float | None]]:
+        return [(self._record(row[:-1]), _score(row[-1])) for row in self._found(q, M_COLUMNS)]
+
+    def hits(self, q: Query) -> list[tuple[Hit, float | None]]:
+        """As `query`, but only what ranking reads of each memory."""
+        return [(Hit(*row[:4]), _score(row[4])) for row in self._found(q, HIT_COLUMNS)]
+
+    def _found(self, q: Query, columns: str) -> list[Row]:
+        """The rows (`columns` of memories m, then the score) of `query`'s answer."""
         if q.vector is not None and q.keywords is not None:
             raise ValueError("a Query ranks by vector or by keywords, not both")
         if q.keywords is not None:
-            return self._matching(q, self._telling(q.keywords))
+            return self._matching(q, self._telling(q.keywords), columns)
         where, params = self._where(q)
         p = self.dialect.param()
         if q.vector is None:
             sql = (
-                f"SELECT {M_COLUMNS}, NULL FROM {self.MEMORIES} m WHERE {where} "
+                f"SELECT {columns}, NULL FROM {self.MEMORIES} m WHERE {where} "
                 # newest first, ties (one add's facts) by id descending, as the dashboard
                 # pages: the scope's (created_at, id) index read backwards serves it. With
                 # ties by id ascending, one user's 100,000 memories added in one batch were
                 # sorted on every page (~500 ms a page; ~1 ms now)
                 f"ORDER BY m.created_at DESC, m.id DESC LIMIT {p} OFFSET {p}"
             )
-            rows = self._rows(sql, (*params, q.limit, q.offset))
-        else:
-            rows = self._nearest(q, where, params)
-        return [(self._record(row[:-1]), _score(row[-1])) for row in rows]
+            return self._rows(sql, (*params, q.limit, q.offset))
+        return self._nearest(q, where, params, columns)
 
-    def _nearest(self, q: Query, where: str, params: list[Any]) -> list[Row]:
-        """The rows (COLUMNS, then the cosine similarity) of the memories nearest `q.vector`
+    def _nearest(self, q: Query, where: str, params: list[Any], columns: str) -> list[Row]:
+        """The rows (`columns`, then the cosine similarity) of the memories nearest `q.vector`
         among those `where` keeps, best first, paged by q.limit and q.offset: a big scope's
         page from the binary index (engram.stores.vector_index), which keeps the filter
         exact and reads its candidates' rows as it scores them, else the exact scan."""
         vector = self._bind_vector(q.vector)
         page = self._index.nearest(q, where, params, self._similarity(self._db.mark), vector,
-                                   lambda: self._where(q, lasting=True), M_COLUMNS)  # fmt: skip
+                                   lambda: self._where(q, lasting=True), columns)  # fmt: skip
         if page is not None:
             return page
         ranked, bound = self._exact(q, where, params, vector)
-        return self._rows(self._shaped(ranked, "r.score DESC, m.id"), (*bound, q.project))
+        return self._rows(self._shaped(ranked, "r.score DESC, m.id", columns=columns),
+                          (*bound, q.project))  # fmt: skip
 
     def _exact(
         self, q: Query, where: str, params: list[Any], vector: Any
@@ -330,13 +344,13 @@ class SQLStore(ReviewQueries):
         )
         return ranked, [vector, *params, q.limit, q.offset]
 
-    def _shaped(self, ranked: str, order: str, lead: str = "") -> str:
-        """The columns of the rows `ranked` (a SELECT of `id, score`, sorted and paged)
-        picks: it sorts small (id, score) pairs, and only the rows it keeps are read whole
+    def _shaped(self, ranked: str, order: str, lead: str = "", columns: str = M_COLUMNS) -> str:
+        """The `columns` of the rows `ranked` (a SELECT of `id, score`, sorted and paged)
+        picks: it sorts small (id, score) pairs, and only the rows it keeps are read
         (a search's lists read each ~100 of a scope's rows; carrying every column through
         the sort cost twice the time)."""
         return (
-            f"SELECT {lead}{M_COLUMNS}, r.score FROM ({ranked}) r "
+            f"SELECT {lead}{columns}, r.score FROM ({ranked}) r "
             f"{self.JOIN_IN_ORDER} {self.MEMORIES} m "
             f"ON m.project = {self.dialect.param()} AND m.id = r.id "
             f"ORDER BY {order}"
@@ -344,7 +358,7 @@ class SQLStore(ReviewQueries):
 
     def keyword_lists(
         self, q: Query, near: np.ndarray | None = None
-    ) -> tuple[list[list[tuple[MemoryRecord, float | None]]], dict[str, float]]:
+    ) -> tuple[list[list[tuple[Hit, float | None]]], dict[str, float]]:
         """One list per term of `q.keywords`: the `q.limit` memories holding it with the
         highest weights (engram.lexical.term_weights: the order BM25 gives one term), ties
         newest first; a term too common to tell memories apart (`_telling`, one statement
@@ -375,18 +389,18 @@ class SQLStore(ReviewQueries):
             similarity = self._similarity(self.dialect.param())
             lead = f"r.list_no, CASE WHEN m.embedding IS NULL THEN NULL ELSE {similarity} END, "
             lead_params = [self._bind_vector(near)]
-        rows = self._rows(self._shaped(ranked, order, lead),
+        rows = self._rows(self._shaped(ranked, order, lead, HIT_COLUMNS),
                           (*lead_params, *params, q.project))  # fmt: skip
-        lists: list[list[tuple[MemoryRecord, float | None]]] = [[] for _ in words]
-        read: dict[str, MemoryRecord] = {}  # a memory matching several words is read once
+        lists: list[list[tuple[Hit, float | None]]] = [[] for _ in words]
+        read: dict[str, Hit] = {}  # a memory matching several words is read once
         cosines: dict[str, float] = {}
         for row in rows:
-            record = read.get(row[2])
-            if record is None:
-                record = read[row[2]] = self._record(row[2:-1])
+            hit = read.get(row[2])
+            if hit is None:
+                hit = read[row[2]] = Hit(*row[2:6])
                 if row[1] is not None:
-                    cosines[record.id] = float(row[1])
-            lists[row[0]].append((record, _score(row[-1])))
+                    cosines[hit.id] = float(row[1])
+            lists[row[0]].append((hit, _score(row[-1])))
         return [_relative(found, q.offset) for found in lists], cosines
 
     def _term_list_sql(self, q: Query, word: str, lead: str) -> tuple[str, list[Any]]:
@@ -410,15 +424,16 @@ class SQLStore(ReviewQueries):
         a list takes the postings best first and stops once its page is full."""
         raise NotImplementedError
 
-    def _matching(
-        self, q: Query, words: tuple[str, ...]
-    ) -> list[tuple[MemoryRecord, float | None]]:
-        """The memories matching any of `words` (already judged by `_telling`)."""
+    def _matching(self, q: Query, words: tuple[str, ...], columns: str) -> list[Row]:
+        """The rows (`columns`, then the score) of the memories matching any of `words`
+        (already judged by `_telling`)."""
         if not words:
             return []
         sql, params = self._matching_sql(q, words)
-        rows = self._rows(self._shaped(sql, "r.score DESC, m.id"), (*params, q.project))
-        return _relative([(self._record(row[:-1]), _score(row[-1])) for row in rows], q.offset)
+        rows = self._rows(self._shaped(sql, "r.score DESC, m.id", columns=columns),
+                          (*params, q.project))  # fmt: skip
+        found = _relative([(row[:-1], _score(row[-1])) for row in rows], q.offset)
+        return [(*row, score) for row, score in found]
 
     def _matching_sql(
         self, q: Query, words: tuple[str, ...], lead: str = ""
@@ -451,24 +466,32 @@ class SQLStore(ReviewQueries):
         return self._rows(sql, (*ft.params, *params))[0][0]
 
     def _telling(self, terms: Sequence[str]) -> tuple[str, ...]:
-        """`terms` less those in more than COMMON_TERM_MIN_MEMORIES memories and more than
-        COMMON_TERM_PERCENT of all, in one statement: each term counted in the postings up
-        to one past the most a telling term may have (so a common term's count stays
-        cheap), that most computed once per statement from the total the triggers keep."""
+        """`terms` less the common ones (engram.stores.common_terms): those the counts
+        remembered no longer settle are counted in one statement, each in the postings up to
+        a tenth past the most a telling term may have (a common term's count stays cheap,
+        and settles the next searches until a tenth as many memories are written), that
+        most computed once per statement from the total the triggers keep."""
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()
-        share = f"(coalesce(n, 0) * {COMMON_TERM_PERCENT} / 100)"
-        most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
-                f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
-        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = "
-                   f"{self.dialect.param()} LIMIT (SELECT m + 1 FROM most)) c)")  # fmt: skip
-        most_row, *counts = self._rows(
-            f"WITH total (n) AS (SELECT {self.TOTAL}), most (m) AS (SELECT {most} FROM total) "
-            f"SELECT (SELECT m FROM most), {', '.join(counted for _ in terms)}",
-            terms,
-        )[0]
-        return tuple(t for t, n in zip(terms, counts, strict=True) if n <= most_row)
+        tick = self._index.tick()  # before counting: the counts are as of this tick or later
+        telling = self._common.settled(terms, tick)
+        if unknown := [t for t in terms if t not in telling]:
+            share = f"(coalesce(n, 0) * {COMMON_TERM_PERCENT} / 100)"
+            most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
+                    f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
+            counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = "
+                       f"{self.dialect.param()} LIMIT (SELECT m + m / 10 + 1 FROM most)) c)")
+            total, *counts = self._rows(
+                f"WITH total (n) AS (SELECT {self.TOTAL}), most (m) AS (SELECT {most} "
+                f"FROM total) SELECT (SELECT coalesce(n, 0) FROM total), "
+                f"{', '.join(counted for _ in unknown)}",
+                unknown,
+            )[0]
+            found = dict(zip(unknown, counts, strict=True))
+            self._common.learn(found, total, tick)
+            telling.update((t, n <= most_postings(total)) for t, n in found.items())
+        return tuple(t for t in terms if telling[t])
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()
@@ -543,9 +566,7 @@ def _score(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _relative(
-    found: list[tuple[MemoryRecord, float | None]], offset: int
-) -> list[tuple[MemoryRecord, float | None]]:
+def _relative(found: list[tuple[T, float | None]], offset: int) -> list[tuple[T, float | None]]:
     """Full-text scores as the backend's rank over the best match's rank among all the rows
     that match: the best is 1.0, the others proportionally less; comparable within one
     query only. A first page is sorted best first, so its first rank is the best; a later
@@ -553,5 +574,5 @@ def _relative(
     if offset or not found:
         return found
     best = found[0][1] or 1.0
-    return [(record, None if s is None else s / best) for record, s in found]
+    return [(item, None if s is None else s / best) for item, s in found]
 

@@ -17,11 +17,13 @@ import numpy as np
 
 from engram.private import private_sqlite
 from engram.stores.base import Query
+from engram.stores.common_terms import CommonTerms
 from engram.stores.database import connect, loads_json
 from engram.stores.migrations import (
     Migration,
     VersionSlot,
     backfill_index_text,
+    backfill_source_terms,
     backfill_terms,
     migrate,
 )
@@ -168,7 +170,7 @@ CREATE INDEX memories_seq_visible ON memories
 KEYWORD_ROWS = "INDEXED BY memories_seq_filters"
 # 9: the keyword postings (engram.stores.sql's TERMS), written with each memory; `seq`'s
 # index finds a memory's postings when it is rewritten or deleted. The number of memories,
-# kept by triggers: a search reads it (COMMON_TERM_SHARE), and counting one user's 100,000
+# kept by triggers: a search reads it (engram.stores.common_terms), and counting one user's 100,000
 # memories took 1.5 ms of each search. And version 8's index by seq with the categories and
 # metadata too, so a list under a filter on them judges each posting without its row
 # (one user's 100,000 memories, category + metadata filter: a search's lists 30 -> 21 ms).
@@ -193,6 +195,12 @@ CREATE TRIGGER memories_total_delete AFTER DELETE ON memories BEGIN
 END;
 """
 
+# 10: what ranking reads of a memory besides its terms (engram.models.Hit): search reads
+# a candidate's id, time and words only, not its JSON columns
+_V10 = """
+ALTER TABLE memories ADD COLUMN source_terms TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("memories", ("seq",), "?")),
@@ -203,6 +211,7 @@ MIGRATIONS = (
     Migration(7, _V7),
     Migration(8, _V8),
     Migration(9, _V9, backfill_terms("memories", "memory_terms", "?")),
+    Migration(10, _V10, backfill_source_terms("memories", "?", loads_json)),
 )
 # PRAGMA user_version, which the first release already wrote.
 VERSION = VersionSlot(
@@ -273,6 +282,7 @@ class SQLiteStore(SQLStore):
             self._db.close()
             raise
         self._index = VectorIndex(self._db, self.MEMORIES)
+        self._common = CommonTerms()
 
     def _exact(
         self, q: Query, where: str, params: list[Any], vector: bytes
