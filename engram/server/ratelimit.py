@@ -113,6 +113,12 @@ class RateLimiter:
     def close(self) -> None:
         self._db.close()
 
+    def unlimited(self, key: str | None) -> bool:
+        """Whether no limit applies to `key`, as the per-key limits read lately say (no
+        database read: a request it clears needs no count, nor a thread to count it on)."""
+        fresh = time.monotonic() - self._loaded_at <= self.RELOAD_SECONDS
+        return fresh and self._limit(key) is None
+
     def limit_for(self, key: str | None) -> Limit | None:
         """The key's own limit (the longest matching prefix), else the server's."""
         if time.monotonic() - self._loaded_at > self.RELOAD_SECONDS:
@@ -120,6 +126,9 @@ class RateLimiter:
             self._per_key = sorted(((p, Limit(r, s) if r > 0 else None) for p, r, s in rows),
                                    key=lambda item: -len(item[0]))  # fmt: skip
             self._loaded_at = time.monotonic()
+        return self._limit(key)
+
+    def _limit(self, key: str | None) -> Limit | None:
         for prefix, limit in self._per_key:
             if key and key.startswith(prefix):
                 return limit
@@ -176,6 +185,8 @@ class RateLimit:
         if scope["type"] != "http" or limiter is None:
             return await self.app(scope, receive, send)
         key = _token(scope["headers"])
+        if limiter.unlimited(key):  # the usual case: no limit configured
+            return await self.app(scope, receive, send)
         client = (scope.get("client") or ("?", 0))[0]
         verdict = await anyio.to_thread.run_sync(limiter.hit, key, client)
         if verdict is None:
