@@ -434,8 +434,9 @@ class Memory:
         limit, threshold = req.size(), self._threshold(req.threshold)
         today = (req.reference_date or self._clock()).date()
         query, window = req.query.strip(), timeframe.window(req.query, today)
+        snapshots: dict[str, MemoryRecord] | None = None  # the memories as they were then
         if req.as_of is not None:  # history snapshots carry no feedback: look it up
-            ranked, records = timeline.search(self, query, req, window)
+            ranked, snapshots = timeline.search(self, query, req, window)
             ranked = self._without_rejected(ranked)
         else:  # the store leaves VERY_NEGATIVE memories out of the candidates
             ranked = self._ranked(query, req.where, limit, req.keyword_search is not False,
@@ -444,8 +445,8 @@ class Memory:
         # the threshold applies to the score as shown: a raw 0.6543216 shows as 0.654322, and
         # that shown score given back as the threshold must keep the memory
         kept = [s for s in ranked if _shown_score(s) >= threshold][:limit]
-        if req.as_of is None:  # only the rows returned are read whole
-            records = self._records([s.hit.id for s in kept])
+        # only the rows returned are read whole
+        records = snapshots if snapshots is not None else self._records([s.hit.id for s in kept])
         now = iso(req.as_of) or self._now()
         # one deleted since it was ranked is left out
         return {"results": [

@@ -477,21 +477,25 @@ class SQLStore(ReviewQueries):
         tick = self._index.tick()  # before counting: the counts are as of this tick or later
         telling = self._common.settled(terms, tick)
         if unknown := [t for t in terms if t not in telling]:
-            share = f"(coalesce(n, 0) * {COMMON_TERM_PERCENT} / 100)"
-            most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
-                    f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
-            counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = "
-                       f"{self.dialect.param()} LIMIT (SELECT m + m / 10 + 1 FROM most)) c)")
-            total, *counts = self._rows(
-                f"WITH total (n) AS (SELECT {self.TOTAL}), most (m) AS (SELECT {most} "
-                f"FROM total) SELECT (SELECT coalesce(n, 0) FROM total), "
-                f"{', '.join(counted for _ in unknown)}",
-                unknown,
-            )[0]
-            found = dict(zip(unknown, counts, strict=True))
+            total, found = self._postings_counted(unknown)
             self._common.learn(found, total, tick)
             telling.update((t, n <= most_postings(total)) for t, n in found.items())
         return tuple(t for t in terms if telling[t])
+
+    def _postings_counted(self, terms: list[str]) -> tuple[int, dict[str, int]]:
+        """The number of memories, and each term's postings counted up to a tenth past the
+        most a telling term may have, in one statement."""
+        share = f"(coalesce(n, 0) * {COMMON_TERM_PERCENT} / 100)"
+        most = (f"CASE WHEN {share} > {COMMON_TERM_MIN_MEMORIES} THEN {share} "
+                f"ELSE {COMMON_TERM_MIN_MEMORIES} END")  # fmt: skip
+        counted = (f"(SELECT count(*) FROM (SELECT 1 FROM {self.TERMS} WHERE term = "
+                   f"{self.dialect.param()} LIMIT (SELECT m + m / 10 + 1 FROM most)) c)")
+        total, *counts = self._rows(
+            f"WITH total (n) AS (SELECT {self.TOTAL}), most (m) AS (SELECT {most} FROM total) "
+            f"SELECT (SELECT coalesce(n, 0) FROM total), {', '.join(counted for _ in terms)}",
+            terms,
+        )[0]
+        return total, dict(zip(terms, counts, strict=True))
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()
