@@ -297,8 +297,28 @@ def has_scope(node: Node | None) -> bool:
 def required_values(node: Node | None) -> dict[str, Any]:
     """The fields a filter requires to equal one value (an `eq` condition alone or at the
     top level of an AND): every result has them, whatever else the filter says."""
-    top = node.children if isinstance(node, And) else (node,)
-    return {c.field: c.value for c in top if isinstance(c, Condition) and c.op == "eq"}
+    return {c.field: c.value for c in _conjuncts(node) if isinstance(c, Condition)
+            and c.op == "eq"}  # fmt: skip
+
+
+def bounds_time(node: Node | None) -> bool:
+    """Whether the filter requires `created_at` within a bound (a range condition at the
+    top level of an AND): the memories said in a window, as a search naming a time asks."""
+    return any(isinstance(c, Condition) and c.field == "created_at" and c.op in _RANGES
+               for c in _conjuncts(node))  # fmt: skip
+
+
+_RANGES = frozenset({"gt", "gte", "lt", "lte"})
+
+
+def _conjuncts(node: Node | None) -> list[Node]:
+    """The conditions every result meets: the node, or an AND's children, nested ANDs
+    included (`conjoin` nests them)."""
+    if node is None:
+        return []
+    if isinstance(node, And):
+        return [c for child in node.children for c in _conjuncts(child)]
+    return [node]
 
 
 def project_wide(node: Node | None) -> bool:

@@ -159,6 +159,48 @@ def test_a_short_page_holds_every_row_the_filter_keeps(store, centers) -> None:
         assert got == exact(store, vector)
 
 
+def said_between(first: int, end: int) -> F.Node:
+    """User u's memories said from record `first`'s time to record `end`'s (excluded)."""
+    return F.conjoin(USER, F.Condition("created_at", "gte", record(first).created_at),
+                     F.Condition("created_at", "lt", record(end).created_at))  # fmt: skip
+
+
+def test_a_time_window_is_answered_from_its_own_rows(store, centers, monkeypatch) -> None:
+    """A search naming a time asks for the memories said then (engram.memory): a window
+    holding few of the scope's rows is ranked from those rows, asked first and remembered,
+    not from the scope's nearest (mostly said at other times); an empty window answers
+    nothing; one holding more rows than the shortlist takes the usual path. Each answers
+    as the exact scan."""
+    monkeypatch.setattr(vector_index, "SHORTLIST", 400)
+    windows = {"narrow": (1_000, 1_030), "empty": (5_000, 5_010), "wide": (0, 3_000)}
+    for vector in queries(centers, 4):  # topics 0-3: rows 0-199, outside the narrow window
+        for name, (first, end) in windows.items():
+            where = said_between(first, end)
+            assert answered_by_index(store, vector, where)
+            got, want = search(store, vector, where), exact(store, vector, where)
+            same_top(got, want)
+            if name != "wide":  # every row of the window is scored exactly
+                assert got == want
+            held = max(0, min(end, TOPICS * PER_TOPIC) - first)
+            assert len(got) == min(100, held), name
+    store._index._kept.clear()
+    scored: list[int] = []  # the rows each statement scores exactly
+    plain = store._index._scored
+    monkeypatch.setattr(store._index, "_scored",
+                        lambda seqs, *rest: scored.append(len(seqs)) or plain(seqs, *rest))
+    answered_by_index(store, queries(centers, 1)[0], said_between(1_000, 1_030))
+    assert sum(scored) == 30  # the window's rows, not the 120 nearest first
+    answered_by_index(store, queries(centers, 1)[0], said_between(0, 3_000))
+    assert len(store._index._kept) == 1  # the narrow window's rows, not the wide one's
+    # a filtered search naming a time nests the filter's AND in the window's: the scope
+    # inside is still found (it was answered by the exact scan)
+    where = F.conjoin(F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["odd"]}}]}),
+                      F.Condition("created_at", "gte", record(1_000).created_at))  # fmt: skip
+    vector = queries(centers, 1)[0]
+    assert answered_by_index(store, vector, where)
+    same_top(search(store, vector, where), exact(store, vector, where))
+
+
 def test_the_rows_a_filter_keeps_follow_every_write(
     store, store_factory, centers, monkeypatch
 ) -> None:

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from engram.filters import Node, required_values
+from engram.filters import Node, bounds_time, required_values
 from engram.models import SCOPE_FIELDS
 from engram.stores.database import Database, Row
 
@@ -266,7 +266,13 @@ class VectorIndex:
             return None
         # a filter whose rows are remembered goes straight to ranking them: the first
         # candidates, then a deeper look, would read hundreds of rows it mostly rejects
-        clause = lasting() if self._kept else None
+        window = bounds_time(q.where)
+        clause = lasting() if self._kept or window else None
+        if window and clause is not None:
+            # a time window keeps few of a scope's rows, mostly none of the nearest (a
+            # search naming a time: 120 rows scored for none, 0.7 ms on SQLite and 1.8 on
+            # PostgreSQL at 100,000): its rows are asked first, and remembered if few
+            self._remember_if_few(scope, *clause, most=SHORTLIST)
         with self._lock:
             self._sync()
             codes = self._codes(scope)
@@ -345,9 +351,26 @@ class VectorIndex:
                     kept.stale = np.empty(0, np.int64)
                 return kept.seqs
             tick = self._tick
-        seqs = np.unique(self._passing(where, params))  # the scan, outside the lock
+        return self._scanned(key, where, params, tick)
+
+    def _remember_if_few(self, scope: Scope, where: str, params: list[Any], most: int) -> None:
+        """Remember the rows `where` keeps if no more than `most` pass (a bounded scan)."""
+        key = _kept_key(scope, where, params)
         with self._lock:
-            if self._tick == tick:  # no change was logged during the scan
+            if key in self._kept:
+                return
+            tick = self._tick
+        self._scanned(key, where, params, tick, most)
+
+    def _scanned(
+        self, key: FilterKey, where: str, params: list[Any], tick: int, most: int | None = None
+    ) -> np.ndarray:
+        """The seqs of the rows `where` keeps, scanned outside the lock, and remembered
+        unless a change was logged since `tick` (or more than `most` rows pass: then the
+        scan stopped one past it)."""
+        seqs = np.unique(self._passing(where, params, most=most))
+        with self._lock:
+            if self._tick == tick and (most is None or len(seqs) <= most):
                 self._remember(key, _Kept(seqs))
         return seqs
 
@@ -362,11 +385,15 @@ class VectorIndex:
             held -= len(self._kept.popitem(last=False)[1].seqs)
 
     def _passing(
-        self, where: str, params: list[Any], among: np.ndarray | None = None
-    ) -> np.ndarray:
-        """The seqs of the rows `where` keeps (of the rows `among`, if given)."""
+        self, where: str, params: list[Any], among: np.ndarray | None = None,
+        most: int | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """The seqs of the rows `where` keeps (of the rows `among`, if given; one more
+        than `most` at most, if given)."""
         if among is None:
             sql, bound = f"SELECT m.seq FROM {self._table} m WHERE {where}", params
+            if most is not None:
+                sql += f" LIMIT {int(most) + 1}"
         else:
             sql = f"SELECT m.seq FROM {self._sql.listed.format(self._table)} WHERE {where}"
             bound = [self._sql.bind_seqs(among), *params]
