@@ -101,7 +101,7 @@ class Hit:
     created_at: str
     words: str  # the terms of its text, space-separated (engram.lexical.index_text)
     # the terms of the messages it came from, other than its own text, and of those they
-    # answered (engram.provenance.source_text)
+    # answered (engram.provenance.source_terms)
     source_words: str = ""
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from engram.lexical import terms
+from engram.lexical import index_text, terms
 from engram.models import text_hash
 
 # Messages the extractor reads facts from (assistant turns give none).
@@ -50,11 +50,13 @@ def with_context(sources: list[dict[str, Any]], said: list[dict[str, Any]]) -> l
     return [*sources, *context]
 
 
-def source_text(memory: str, sources: list[dict[str, Any]]) -> str:
-    """The words search reads as a memory's own besides its text: the messages it came
-    from (an extracted fact drops words its message had) and those they answered (context),
-    less a message that is the memory's text itself (a message stored as given)."""
-    return " ".join(text for s in sources if (text := s.get("text", "")).strip() != memory)
+def source_terms(memory: str, sources: list[dict[str, Any]]) -> str:
+    """The terms search reads as a memory's own besides its text, space-separated
+    (engram.lexical.index_text): those of the messages it came from (an extracted fact drops
+    words its message had) and of those they answered (context), less a message that is the
+    memory's text itself (a message stored as given)."""
+    return index_text(" ".join(text for s in sources
+                               if (text := s.get("text", "")).strip() != memory))  # fmt: skip
 
 
 def attribute(fact: str, sources: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from engram.lexical import index_text, terms
 from engram.models import Hit, MemoryRecord
-from engram.provenance import source_text
+from engram.provenance import source_terms
 
 SEMANTIC_WEIGHT = 0.6
 BM25_HALF = 2.0  # the BM25 value that counts as half a keyword match
@@ -127,7 +127,7 @@ def keyword_scores(query: str, hits: list[Hit]) -> dict[str, float]:
 def hit_of(record: MemoryRecord) -> Hit:
     """What ranking reads of a memory (a store keeps these words with its row)."""
     return Hit(record.id, record.created_at, index_text(record.memory),
-               index_text(source_text(record.memory, record.sources)))  # fmt: skip
+               source_terms(record.memory, record.sources))  # fmt: skip
 
 
 Doc = tuple[Counter[str], int]  # counts of each term and of each PREFIX-letter stem; length

@@ -41,7 +41,7 @@ from typing import Any
 
 from engram.errors import BackendError
 from engram.lexical import index_text, term_weights
-from engram.provenance import source_text
+from engram.provenance import source_terms
 from engram.stores.database import Database, Tx
 from engram.stores.locks import Lock
 
@@ -154,7 +154,7 @@ def backfill_source_terms(
         ):
             tx.many(f"UPDATE {memories} SET source_terms = {mark} WHERE seq = {mark}",
                     [(words, seq) for seq, memory, sources in rows
-                     if (words := index_text(source_text(memory, decode(sources))))])  # fmt: skip
+                     if (words := source_terms(memory, decode(sources)))])  # fmt: skip
             after = rows[-1][0]
 
     return run

@@ -16,7 +16,7 @@ import numpy as np
 from engram.filters import Dialect, Node, compile_sql, required_values
 from engram.lexical import index_text, term_weights
 from engram.models import ENTITY_KINDS, Event, HistoryEntry, Hit, MemoryRecord, State
-from engram.provenance import source_text
+from engram.provenance import source_terms
 from engram.stores.base import EntityCount, Query, WriteBatch
 from engram.stores.common_terms import (
     COMMON_TERM_MIN_MEMORIES,
@@ -199,7 +199,7 @@ class SQLStore(ReviewQueries):
             self._bind_json(r.metadata), self._bind_json(r.categories), r.created_at,
             r.updated_at, r.expiration_date, str(r.state), r.replaced_by,
             self._bind_json(r.sources), bool(r.immutable), index_text(r.memory),
-            index_text(source_text(r.memory, r.sources)),
+            source_terms(r.memory, r.sources),
             None if vector is None else self._bind_vector(vector),
         )  # fmt: skip
 
