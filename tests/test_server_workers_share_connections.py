@@ -21,11 +21,15 @@ CONNECTIONS = 16  # all on one of two workers by chance: 2 in 65,536
 
 
 def workers_of(server: ServerProcess) -> list[psutil.Process]:
-    return [
-        p
-        for p in psutil.Process(server.server_pid).children()
-        if "spawn_main" in " ".join(p.cmdline())
-    ]
+    return [p for p in psutil.Process(server.server_pid).children() if is_worker(p)]
+
+
+def is_worker(process: psutil.Process) -> bool:
+    # a short-lived helper child (gone, or exited and not yet reaped) has no command line to read
+    try:
+        return "spawn_main" in " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return False
 
 
 def listening(worker: psutil.Process, port: int) -> bool:
