@@ -15,9 +15,10 @@ import pytest
 from engram.errors import BackendError
 from engram.filters import parse
 from engram.memory import Memory
+from engram.models import MemoryRecord
 from engram.ranking import hit_of
 from engram.stores import postgres, sqlite
-from engram.stores.base import Query
+from engram.stores.base import Query, WriteBatch
 from engram.stores.database import connect
 from engram.stores.migrations import SchemaVersionError, migrate
 from engram.stores.postgres import PostgresStore
@@ -176,5 +177,36 @@ def test_version_10_fills_the_source_words_search_ranks_by(
         assert hit.source_words == "ran lyon half yesterday race"
         (record,) = store.get("default", ["h"])
         assert hit == hit_of(record)  # what ranking would read from the whole row
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_version_11_counts_the_postings_stored_before_it(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The common-word rule reads each term's count (version 11) where it counted postings:
+    the counts start from the postings already stored, and writes move them on."""
+    pg = backend == "postgres"
+    location = request.getfixturevalue("postgres_url") if pg else str(tmp_path / "v10.db")
+    steps, slot = (postgres.MIGRATIONS, postgres.VERSION) if pg else (
+        sqlite.MIGRATIONS, sqlite.VERSION)  # fmt: skip
+    terms = "engram_memory_terms" if pg else "memory_terms"
+    db = connect(location)
+    try:
+        migrate(db, steps, slot, target=10)
+        mark = "%s" if pg else "?"
+        db.rows(f"INSERT INTO {terms} (term, project, user_id, weight, seq) VALUES "
+                f"({mark}, 'default', 'max', 1.0, 1), ({mark}, 'default', 'max', 1.0, 2), "
+                f"({mark}, 'default', 'max', 1.0, 2)", ("knee", "knee", "pain"))  # fmt: skip
+    finally:
+        db.close()
+    store = PostgresStore(location) if pg else SQLiteStore(location)
+    try:
+        counts = f"SELECT term, n FROM {store.TERM_COUNTS} ORDER BY term"
+        assert store._rows(counts) == [("knee", 2), ("pain", 1)]
+        store.write(WriteBatch(upserts=[(MemoryRecord(
+            id="a", memory="knee brace", user_id="max", created_at=NOW, updated_at=NOW), None)]))
+        assert store._rows(counts) == [("brace", 1), ("knee", 3), ("pain", 1)]
     finally:
         store.close()

@@ -19,7 +19,7 @@ from engram.lexical import terms
 from engram.models import Event, HistoryEntry, MemoryRecord, State
 from engram.ranking import hit_of
 from engram.stores.base import EntityCount, Query, Store, WriteBatch
-from engram.stores.common_terms import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_SHARE
+from engram.stores.sql import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_SHARE
 from tests.conftest import BACKENDS
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
@@ -520,6 +520,31 @@ def test_keyword_lists_follow_rewrites_deletes_and_resets(store: Store) -> None:
     assert ids_of(store.keyword_lists(other)[0][0]) == ["c"]
 
 
+def term_counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+    """Each term's count the common-word rule reads (kept by triggers), and a count of the
+    postings (terms whose count went back to 0 left out)."""
+    kept = store._rows(f"SELECT term, n FROM {store.TERM_COUNTS}")  # type: ignore[attr-defined]
+    counted = store._rows(  # type: ignore[attr-defined]
+        f"SELECT term, count(*) FROM {store.TERMS} GROUP BY term")  # type: ignore[attr-defined]
+    return {t: n for t, n in kept if n}, dict(counted)
+
+
+def test_term_counts_follow_every_write_rewrite_delete_and_reset(store: Store) -> None:
+    write(store, record("a", "knee pain knee", user_id="u"), record("b", "knee brace"),
+          record("c", "knee", project="other"))  # fmt: skip
+    kept, counted = term_counts(store)
+    assert kept == counted and kept["knee"] == 3 and kept["pain"] == 1
+    write(store, record("a", "ankle pain", user_id="u"))  # a rewrite moves its terms
+    store.write(WriteBatch(upserts=[(record("d", "knee", user_id="u"), None),
+                                    (record("d", "ankle", user_id="u"), None)]))  # fmt: skip
+    kept, counted = term_counts(store)
+    assert kept == counted and (kept["knee"], kept["ankle"]) == (2, 2)
+    store.write(WriteBatch(deletes=[record("b"), record("a")]))
+    assert term_counts(store)[0] == term_counts(store)[1] == {"knee": 1, "ankle": 1}
+    store.reset("default")
+    assert term_counts(store)[0] == term_counts(store)[1] == {"knee": 1}  # project "other"
+
+
 def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
     write(store, record("rare", "My knee hurts after long hilly trail sessions", user_id="u"),
           *[record(f"c{i}", f"easy run {i}", user_id="u") for i in range(8)])  # fmt: skip
@@ -572,12 +597,11 @@ def test_hits_carry_what_ranking_reads_of_each_memory(store: Store) -> None:
     assert (hit.words, hit.source_words) == ("max ran lyon half", "signed up lyon half")
 
 
-def test_a_remembered_common_word_verdict_follows_writes_from_any_handle(
+def test_a_common_word_verdict_follows_writes_from_any_handle(
     store_factory: Callable[[], Store],
 ) -> None:
-    """A store remembers which words are common between searches (engram.stores.
-    common_terms); a word crossing the line one memory at a time, written by another handle
-    on the same database (another worker), gets the answer a fresh count gives."""
+    """A word crossing the common-word line one memory at a time, written by another
+    handle on the same database (another worker), gets the answer a fresh count gives."""
     searcher, writer = store_factory(), store_factory()
     most = COMMON_TERM_MIN_MEMORIES  # the line, while 5% of all memories is below it
     write(writer, *[record(f"c{i}", f"cadence drill {i}") for i in range(most - 2)])

@@ -46,7 +46,7 @@ class Query:
     # ts_rank weighted by BM25 idf: both favour rare terms), scored rank / best rank among
     # all matches, so in (0, 1] with 1.0 for the best; comparable within one query only.
     # An empty tuple matches nothing. A term in more than 100 memories and in over 5% of
-    # all memories is skipped (engram.stores.common_terms). Not together with `vector`.
+    # all memories is skipped (engram.stores.sql, the common-word rule). Not with `vector`.
     keywords: tuple[str, ...] | None = None
 
 

@@ -31,6 +31,8 @@ Versions:
      its own text) and of those they answered, which search ranks by with `index_text`
      (engram.models.Hit), so a search's candidates are read without their JSON columns;
      existing memories are backfilled
+  11 each term's number of postings (`memory_term_counts`), kept by triggers, which the
+     common-word rule reads instead of counting postings; counted from the existing ones
 """
 
 from __future__ import annotations

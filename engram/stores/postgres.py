@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 from engram.filters import And, Node, Not, Or
-from engram.stores.common_terms import CommonTerms
 from engram.stores.database import POSTGRES_EXTRA, Tx, connect
 from engram.stores.locks import Lock
 from engram.stores.migrations import (
@@ -238,6 +237,37 @@ _V10 = """
 ALTER TABLE engram_memories ADD COLUMN source_terms text NOT NULL DEFAULT '';
 """
 
+# 11: as SQLite's version 11. Statement triggers (one upsert a write, not one a posting),
+# under a lock taken at a write's first postings statement and held to its commit: two
+# writers taking the count rows of their terms in different orders could deadlock, and
+# writers already queue at commit for the change log (VECTOR_CHANGES, taken after this).
+# A page of counts has room for the next versions of its hot rows (fillfactor).
+_V11 = f"""
+CREATE TABLE engram_memory_term_counts (term text COLLATE "C" PRIMARY KEY, n bigint NOT NULL)
+    WITH (fillfactor = 50);
+INSERT INTO engram_memory_term_counts (term, n)
+    SELECT term, count(*) FROM engram_memory_terms GROUP BY term;
+CREATE FUNCTION engram_terms_added() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({int(Lock.TERM_COUNTS)});
+    INSERT INTO engram_memory_term_counts AS c (term, n)
+        SELECT term, count(*) FROM added GROUP BY term ORDER BY term
+        ON CONFLICT (term) DO UPDATE SET n = c.n + excluded.n;
+    RETURN NULL;
+END $$;
+CREATE FUNCTION engram_terms_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock({int(Lock.TERM_COUNTS)});
+    UPDATE engram_memory_term_counts AS c SET n = c.n - r.k
+        FROM (SELECT term, count(*) AS k FROM removed GROUP BY term) r WHERE c.term = r.term;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER engram_memory_terms_added AFTER INSERT ON engram_memory_terms
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION engram_terms_added();
+CREATE TRIGGER engram_memory_terms_removed AFTER DELETE ON engram_memory_terms
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION engram_terms_removed();
+"""
+
 MIGRATIONS = (
     Migration(1, _V1),
     Migration(2, _V2, backfill_index_text("engram_memories", ("project", "id"), "%s")),
@@ -249,6 +279,7 @@ MIGRATIONS = (
     Migration(8, _V8),
     Migration(9, _V9),
     Migration(10, _V10, backfill_source_terms("engram_memories", "%s", lambda v: v)),
+    Migration(11, _V11),
 )
 
 
@@ -361,6 +392,7 @@ class PostgresStore(SQLStore):
     TERM_SOURCE = ("jsonb_array_elements(%s) j(v)", "j.v ->> 0", "j.v ->> 1", "j.v ->> 2",
                    "CAST(j.v ->> 3 AS float8)")  # fmt: skip
     TOTAL = f"(SELECT n FROM engram_memory_total{TOTAL_ROW})"
+    TERM_COUNTS = "engram_memory_term_counts"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -371,7 +403,6 @@ class PostgresStore(SQLStore):
             self._db.close()  # a failed open must not leave the pool retrying
             raise
         self._index = VectorIndex(self._db, self.MEMORIES)
-        self._common = CommonTerms()
 
     def _similarity(self, mark: str) -> str:
         return f"1.0 - (m.embedding <=> {mark})"

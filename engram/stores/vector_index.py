@@ -419,12 +419,6 @@ class VectorIndex:
 
     # -- keeping up -------------------------------------------------------------------
 
-    def tick(self) -> int:
-        """The change log's last tick, the changes up to it applied."""
-        with self._lock:
-            self._sync()
-            return self._tick
-
     def _sync(self) -> None:
         """Apply the changes other writers (and this process) logged since the last
         search; the caller holds the lock."""
