@@ -51,11 +51,6 @@ COMMON_TERM_PERCENT = 5
 COMMON_TERM_SHARE = COMMON_TERM_PERCENT / 100
 
 
-def most_postings(total: int) -> int:
-    """The most memories a telling term may be in, of `total` memories."""
-    return max(COMMON_TERM_MIN_MEMORIES, total * COMMON_TERM_PERCENT // 100)
-
-
 
 def scope_index_ddl(table: str) -> str:
     """The version-1 indexes of a memories table, the same on both dialects: one per scope
@@ -368,24 +363,20 @@ class SQLStore(ReviewQueries):
     ) -> tuple[list[list[tuple[Hit, float | None]]], dict[str, float]]:
         """One list per term of `q.keywords`: the `q.limit` memories holding it with the
         highest weights (engram.lexical.term_weights: the order BM25 gives one term), ties
-        newest first; a term too common to tell memories apart (`_telling`, one statement
-        for all the terms) has an empty list. With `near`, also each listed memory's cosine
-        similarity to it (those with a vector), read with the rows: the lists come back
-        from one statement. (Judged inside that statement instead, the common terms took
-        1.3-1.6 ms more on SQLite, against 0.5 in their own.)
+        newest first; a term too common to tell memories apart (the common-word rule, on
+        the counts the triggers keep) has an empty list. With `near`, also each listed
+        memory's cosine similarity to it (those with a vector), read with the rows: the
+        lists come back from one statement, the rule judged in it.
 
         When the filter names one user, a list reads that user's postings of the term in
         weight order and stops at its page: its cost does not grow with the term's matches
         (one user's 100,000 memories: all of a search's lists in ~2 ms on SQLite, where
         ranking every match took 5-6 ms a word, and 9 ms a word on PostgreSQL)."""
         words = tuple(dict.fromkeys(q.keywords or ()))
-        telling = set(self._telling(words))
-        if not telling:
-            return [[] for _ in words], {}
+        if not words:
+            return [], {}
         parts, params = [], []
         for k, word in enumerate(words):
-            if word not in telling:
-                continue
             sql, bound = self._term_list_sql(q, word, lead=f"{k} AS list_no, ")
             parts.append(f"SELECT * FROM ({sql}) t{k}")
             params.extend(bound)
@@ -419,12 +410,16 @@ class SQLStore(ReviewQueries):
                                   else ("", []))  # fmt: skip
         # a later page's scores are over the best of all the matches (`_relative`)
         score = "t.weight" if q.offset == 0 else "t.weight / max(t.weight) OVER ()"
+        # a common term's list is empty: its limit, read once before the scan, is 0
+        common = (f"coalesce((SELECT c.n FROM {self.TERM_COUNTS} c WHERE c.term = {p}), 0) "
+                  f"> {self._most_postings()}")  # fmt: skip
         sql = (
             f"SELECT {lead}m.id, {score} AS score, t.seq FROM (SELECT t.weight, t.seq "
             f"FROM {self.TERMS} t WHERE t.term = {p} AND t.project = {p}{same_user}) t "
-            f"{self._posted_rows(where)} ORDER BY t.weight DESC, t.seq DESC LIMIT {p} OFFSET {p}"
+            f"{self._posted_rows(where)} ORDER BY t.weight DESC, t.seq DESC "
+            f"LIMIT CASE WHEN {common} THEN 0 ELSE {p} END OFFSET {p}"
         )
-        return sql, [word, q.project, *user_params, *params, q.limit, q.offset]
+        return sql, [word, q.project, *user_params, *params, word, q.limit, q.offset]
 
     def _posted_rows(self, where: str) -> str:
         """The rows (m) of postings t that `where` keeps, joined so that t's order drives:
@@ -473,16 +468,22 @@ class SQLStore(ReviewQueries):
         return self._rows(sql, (*ft.params, *params))[0][0]
 
     def _telling(self, terms: Sequence[str]) -> tuple[str, ...]:
-        """`terms` less the common ones (COMMON_TERM_PERCENT), by the counts the triggers
-        keep (TERM_COUNTS), read with the number of memories in one statement."""
+        """`terms` less the common ones, by the counts the triggers keep (TERM_COUNTS)."""
         terms = tuple(dict.fromkeys(terms))
         if not terms:
             return ()
         listed, params = self.dialect.any_of("c.term", terms)
-        common = {term for term, n, total in self._rows(
-            f"SELECT c.term, c.n, {self.TOTAL} FROM {self.TERM_COUNTS} c WHERE {listed}",
-            params) if n > most_postings(total)}  # fmt: skip
+        common = {term for (term,) in self._rows(
+            f"SELECT c.term FROM {self.TERM_COUNTS} c WHERE {listed} "
+            f"AND c.n > {self._most_postings()}", params)}  # fmt: skip
         return tuple(t for t in terms if t not in common)
+
+    def _most_postings(self) -> str:
+        """SQL of the most memories a telling term may be in (the common-word rule), from
+        the number of memories the triggers keep (integer division on both engines)."""
+        share = f"({self.TOTAL} * {COMMON_TERM_PERCENT} / 100)"
+        least = COMMON_TERM_MIN_MEMORIES
+        return f"(CASE WHEN {share} > {least} THEN {share} ELSE {least} END)"
 
     def entities(self, project: str, now: str) -> list[EntityCount]:
         p = self.dialect.param()
