@@ -7,7 +7,7 @@ expression, the full-text match, and how JSON and vectors are bound and read bac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -376,10 +376,10 @@ class SQLStore(ReviewQueries):
         if not words:
             return [], {}
         parts, params = [], []
+        arm, bound = self._term_list_sql(q)
         for k, word in enumerate(words):
-            sql, bound = self._term_list_sql(q, word, lead=f"{k} AS list_no, ")
-            parts.append(f"SELECT * FROM ({sql}) t{k}")
-            params.extend(bound)
+            parts.append(f"SELECT * FROM (SELECT {k} AS list_no, {arm}) t{k}")
+            params.extend(bound(word))
         ranked = " UNION ALL ".join(parts)
         order = "r.list_no, r.score DESC, r.seq DESC"
         lead, lead_params = "r.list_no, NULL, ", []
@@ -401,8 +401,10 @@ class SQLStore(ReviewQueries):
             lists[row[0]].append((hit, _score(row[-1])))
         return [_relative(found, q.offset) for found in lists], cosines
 
-    def _term_list_sql(self, q: Query, word: str, lead: str) -> tuple[str, list[Any]]:
-        """A SELECT of `lead, id, score, seq` of one word's list (`keyword_lists`)."""
+    def _term_list_sql(self, q: Query) -> tuple[str, Callable[[str], list[Any]]]:
+        """A word's list (`keyword_lists`): the SELECT's columns after the first, `id, score,
+        seq`, and the rest of it; and the parameters for a word. The same for every word:
+        the filter is compiled once a search (~40 us each)."""
         where, params = self._where(q)
         p = self.dialect.param()
         user = required_values(q.where).get("user_id")
@@ -414,12 +416,13 @@ class SQLStore(ReviewQueries):
         common = (f"coalesce((SELECT c.n FROM {self.TERM_COUNTS} c WHERE c.term = {p}), 0) "
                   f"> {self._most_postings()}")  # fmt: skip
         sql = (
-            f"SELECT {lead}m.id, {score} AS score, t.seq FROM (SELECT t.weight, t.seq "
+            f"m.id, {score} AS score, t.seq FROM (SELECT t.weight, t.seq "
             f"FROM {self.TERMS} t WHERE t.term = {p} AND t.project = {p}{same_user}) t "
             f"{self._posted_rows(where)} ORDER BY t.weight DESC, t.seq DESC "
             f"LIMIT CASE WHEN {common} THEN 0 ELSE {p} END OFFSET {p}"
         )
-        return sql, [word, q.project, *user_params, *params, word, q.limit, q.offset]
+        return sql, lambda word: [word, q.project, *user_params, *params, word, q.limit,
+                                  q.offset]  # fmt: skip
 
     def _posted_rows(self, where: str) -> str:
         """The rows (m) of postings t that `where` keeps, joined so that t's order drives:
