@@ -6,6 +6,7 @@ Operations (each runs alone for --seconds, with --clients requests in flight at 
   add raw       POST /v1/memories/  infer=False, one message
   add infer     POST /v1/memories/  infer=True, a two-message turn (offline extractor)
   get_all       POST /v2/memories/  one page of 100 of a user's memories
+  ping          GET /v1/ping/  a key checked and a route run: the server's own cost
 Before them it seeds --seed-memories memories over --users users (batched raw adds), so the
 searches run against a store of that size.
 
@@ -35,7 +36,7 @@ if str(ROOT) not in sys.path:
 
 from bench.perf_data import fresh_sentences, memories, percentile, queries, user_of  # noqa: E402
 
-OPERATIONS = ("search", "add raw", "add infer", "get_all")
+OPERATIONS = ("search", "add raw", "add infer", "get_all", "ping")
 SEED_BATCH = 100
 
 
@@ -75,8 +76,10 @@ class KeptAliveClient:
         return True, *await self.idle.get()
 
     async def post(self, path: str, payload: Any) -> Reply:
-        body = json.dumps(payload).encode()
-        request = (f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}"
+        return await self.send("POST", path, json.dumps(payload).encode())
+
+    async def send(self, method: str, path: str, body: bytes = b"") -> Reply:
+        request = (f"{method} {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}"
                    "\r\n\r\n").encode() + body  # fmt: skip
         while True:
             reused, reader, writer = await self._connection()
@@ -127,6 +130,8 @@ class Load:
                 q = self.questions[self.count % len(self.questions)]
                 return self.client.post("/v2/memories/search/",
                                         {"query": q, "user_id": user, "limit": 10})  # fmt: skip
+            if op == "ping":
+                return self.client.send("GET", "/v1/ping/")
             if op == "get_all":
                 return self.client.post("/v2/memories/?page=1&page_size=100",
                                         {"filters": {"user_id": user}})  # fmt: skip
