@@ -9,13 +9,10 @@ routes (`engram.server.platform_api`) all build on this; `create_app` includes b
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from engram import schemas as s
 from engram.errors import AuthenticationError, ProjectAccessError
@@ -97,25 +94,8 @@ def route(method: str, *paths: str, model: Any, tag: str = "memories") -> Any:
 
     def register(fn: Any) -> Any:
         for path in paths:
-            router.add_api_route(path, on_request_threads(fn), methods=[method],
-                                 response_model=model, response_model_exclude_unset=True,
-                                 tags=[tag])  # fmt: skip
+            router.add_api_route(path, fn, methods=[method], response_model=model,
+                                 response_model_exclude_unset=True, tags=[tag])  # fmt: skip
         return fn
 
     return register
-
-
-def on_request_threads(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` as a coroutine that runs it on the request threads, as FastAPI runs a plain
-    function: FastAPI then checks the returned model on the event loop, where a plain
-    function's result went back to the thread pool for it (one more hop, ~0.2 ms of a
-    worker a request). The same parameters, name and docs (the OpenAPI document)."""
-
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(fn, *args, **kwargs)
-
-    # not functools.wraps: FastAPI would follow __wrapped__ and take `run` for a plain one
-    for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
-        setattr(run, attr, getattr(fn, attr))
-    run.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
-    return run
