@@ -7,6 +7,7 @@ with dots and quotes. Postgres runs on a real server (tests/support/postgres_ser
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -543,6 +544,43 @@ def test_term_counts_follow_every_write_rewrite_delete_and_reset(store: Store) -
     assert term_counts(store)[0] == term_counts(store)[1] == {"knee": 1, "ankle": 1}
     store.reset("default")
     assert term_counts(store)[0] == term_counts(store)[1] == {"knee": 1}  # project "other"
+
+
+def test_term_counts_stay_exact_under_concurrent_writers(
+    store_factory: Callable[[], Store],
+) -> None:
+    """Handles writing at once (server workers): some only add memories, others rewrite
+    theirs with the first's words and back, so each takes count rows in crossing orders;
+    every write lands, none waits on another for good, and the counts are exact."""
+    words = ["knee", "tempo", "hill", "ankle", "cadence", "stride"]
+    failures: list[BaseException] = []
+
+    def adding(k: int) -> None:
+        handle = store_factory()
+        for i in range(25):
+            write(handle, record(f"a{k}-{i}", " ".join(words[(i + k) % 6:] + words[:3])))
+
+    def rewriting(k: int) -> None:
+        handle = store_factory()
+        for i in range(25):
+            order = words if i % 2 else words[::-1]
+            write(handle, record(f"r{k}", " ".join(order[k % 3:k % 3 + 4])))
+
+    def run(work: Callable[[int], None], k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:  # reported below, with the others
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(work, k))
+               for k in range(2) for work in (adding, rewriting)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    kept, counted = term_counts(store_factory())
+    assert kept == counted and kept["knee"] == 50  # the rewritten two end without it
 
 
 def test_a_rare_term_outranks_a_common_one(store: Store) -> None:

@@ -23,4 +23,4 @@ class Lock(IntEnum):
     EVENT_CLAIM = _BASE + 3  # claiming a queued add (each project's adds run in order)
     EXPIRY_PURGE = _BASE + 4  # purging expired memories: one server at a time, no double history
     VECTOR_CHANGES = _BASE + 5  # logging vector changes: ticks commit in the order they are taken
-    TERM_COUNTS = _BASE + 6  # counting a write's keyword postings: writers take the counts in turn
+    TERM_COUNTS = _BASE + 6  # keeping term counts: shared by writes that only add postings

@@ -237,11 +237,14 @@ _V10 = """
 ALTER TABLE engram_memories ADD COLUMN source_terms text NOT NULL DEFAULT '';
 """
 
-# 11: as SQLite's version 11. Statement triggers (one upsert a write, not one a posting),
-# under a lock taken at a write's first postings statement and held to its commit: two
-# writers taking the count rows of their terms in different orders could deadlock, and
-# writers already queue at commit for the change log (VECTOR_CHANGES, taken after this).
-# A page of counts has room for the next versions of its hot rows (fillfactor).
+# 11: as SQLite's version 11. Statement triggers: one upsert a write, not one a posting.
+# A write that only adds postings takes its count rows in one statement, in term order, so
+# such writes never wait on each other in a cycle; they share the TERM_COUNTS lock. A write
+# that also removes postings (a rewrite, a delete) takes count rows in two statements: it
+# holds that lock alone, from its first removal to its commit, so no other write holds count
+# rows it has yet to take. Writers then queue at commit for the change log as before
+# (VECTOR_CHANGES, always taken after this one). A page of counts has room for the next
+# versions of its hot rows (fillfactor).
 _V11 = f"""
 CREATE TABLE engram_memory_term_counts (term text COLLATE "C" PRIMARY KEY, n bigint NOT NULL)
     WITH (fillfactor = 50);
@@ -249,7 +252,7 @@ INSERT INTO engram_memory_term_counts (term, n)
     SELECT term, count(*) FROM engram_memory_terms GROUP BY term;
 CREATE FUNCTION engram_terms_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({int(Lock.TERM_COUNTS)});
+    PERFORM pg_advisory_xact_lock_shared({int(Lock.TERM_COUNTS)});
     INSERT INTO engram_memory_term_counts AS c (term, n)
         SELECT term, count(*) FROM added GROUP BY term ORDER BY term
         ON CONFLICT (term) DO UPDATE SET n = c.n + excluded.n;
@@ -257,9 +260,12 @@ BEGIN
 END $$;
 CREATE FUNCTION engram_terms_removed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock({int(Lock.TERM_COUNTS)});
-    UPDATE engram_memory_term_counts AS c SET n = c.n - r.k
-        FROM (SELECT term, count(*) AS k FROM removed GROUP BY term) r WHERE c.term = r.term;
+    IF EXISTS (SELECT 1 FROM removed) THEN
+        PERFORM pg_advisory_xact_lock({int(Lock.TERM_COUNTS)});
+        UPDATE engram_memory_term_counts AS c SET n = c.n - r.k
+            FROM (SELECT term, count(*) AS k FROM removed GROUP BY term) r
+            WHERE c.term = r.term;
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER engram_memory_terms_added AFTER INSERT ON engram_memory_terms
