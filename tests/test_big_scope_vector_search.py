@@ -192,6 +192,12 @@ def test_a_time_window_is_answered_from_its_own_rows(store, centers, monkeypatch
     assert sum(scored) == 30  # the window's rows, not the 120 nearest first
     answered_by_index(store, queries(centers, 1)[0], said_between(0, 3_000))
     assert len(store._index._kept) == 1  # the narrow window's rows, not the wide one's
+    probes: list[int] = []  # bounded scans asking a window's rows
+    passing = store._index._passing
+    monkeypatch.setattr(store._index, "_passing", lambda *args, most=None: (
+        most is not None and probes.append(most)) or passing(*args, most=most))  # fmt: skip
+    answered_by_index(store, queries(centers, 2)[1], said_between(0, 3_000))
+    assert probes == []  # known too wide since the last change: not asked again
     # a filtered search naming a time nests the filter's AND in the window's: the scope
     # inside is still found (it was answered by the exact scan)
     where = F.conjoin(F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["odd"]}}]}),

@@ -20,7 +20,7 @@ from engram.lexical import terms
 from engram.models import Event, HistoryEntry, MemoryRecord, State
 from engram.ranking import hit_of
 from engram.stores.base import EntityCount, Query, Store, WriteBatch
-from engram.stores.sql import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_SHARE
+from engram.stores.sql import COMMON_TERM_MIN_MEMORIES, COMMON_TERM_PERCENT
 from tests.conftest import BACKENDS
 
 NOW = "2026-01-01T00:00:00.000000+00:00"
@@ -593,7 +593,7 @@ def test_a_rare_term_outranks_a_common_one(store: Store) -> None:
 
 def test_a_term_in_many_memories_of_a_large_store_is_skipped(store: Store) -> None:
     """Like a user's name in every memory: it tells no memory apart, and ranking its matches
-    would mean ranking them all (sql.COMMON_TERM_MIN_MEMORIES, sql.COMMON_TERM_SHARE)."""
+    would mean ranking them all (sql.COMMON_TERM_MIN_MEMORIES, sql.COMMON_TERM_PERCENT)."""
     many = COMMON_TERM_MIN_MEMORIES + 1
     write(store, record("knee", "max knee pain", user_id="u"),
           *[record(f"c{i}", f"max easy run {i}", user_id="u") for i in range(many)])  # fmt: skip
@@ -602,7 +602,7 @@ def test_a_term_in_many_memories_of_a_large_store_is_skipped(store: Store) -> No
     assert store.count(Query("default", None, NOW, keywords=("max",))) == 0
     lists, _ = store.keyword_lists(Query("default", None, NOW, keywords=("max", "knee")))
     assert [ids_of(found) for found in lists] == [[], ["knee"]]
-    rare_enough = int((many + 1) / COMMON_TERM_SHARE)
+    rare_enough = int((many + 1) * 100 / COMMON_TERM_PERCENT)
     store.write(WriteBatch(upserts=[(record(f"o{i}", f"other {i}"), None)
                                     for i in range(rare_enough)]))  # fmt: skip
     assert len(by_words(store, "max", limit=2000)) == many + 1  # now in few of them

@@ -201,7 +201,7 @@ ALTER TABLE memories ADD COLUMN source_terms TEXT NOT NULL DEFAULT '';
 """
 
 # 11: each term's number of postings, kept by triggers, so the common-word rule
-# (engram.stores.sql's `_telling`) reads a count instead of counting: a common word's
+# (engram.stores.sql's `_most_postings`) reads a count instead of counting: a common word's
 # postings took ~0.7 ms to count on SQLite with one user's 100,000 memories, ~2 ms on
 # PostgreSQL, on each search naming a word not seen lately.
 _V11 = """

@@ -62,6 +62,7 @@ MIN_SURVIVORS = 100  # candidates passing the filter before the page is trusted
 MAX_HELD_ROWS = 200_000  # rows of all scopes held at once (about 90 MB for MiniLM)
 MAX_KEPT_FILTERS = 16  # filters whose rows are kept (_Kept), at most
 MAX_KEPT_ROWS = 200_000  # their rows in all (8 bytes each)
+MAX_WIDE_FILTERS = 1_000  # time windows remembered as too wide to keep, at most
 LOG_KEEP = 50_000  # changes the log keeps (the triggers prune older ones)
 MAX_CHANGES = 10_000  # more unseen changes than this: reload instead of patching
 LOAD_PAGE = 4_096  # rows per keyset page when loading a scope
@@ -241,6 +242,9 @@ class VectorIndex:
         # 100,000 memories: 16-24 of ~50 ms), and its rows change only when written, which
         # the change log tells (`_sync` marks them to check again)
         self._kept: OrderedDict[FilterKey, _Kept] = OrderedDict()
+        # time windows found to keep too many rows to remember since the last change: a
+        # search naming such a window skips the probe (`_sync` forgets them on any change)
+        self._wide: set[FilterKey] = set()
 
     # -- searching --------------------------------------------------------------------
 
@@ -358,7 +362,7 @@ class VectorIndex:
         """Remember the rows `where` keeps if no more than `most` pass (a bounded scan)."""
         key = _kept_key(scope, where, params)
         with self._lock:
-            if key in self._kept:
+            if key in self._kept or key in self._wide:
                 return
             tick = self._tick
         self._scanned(key, where, params, tick, most)
@@ -367,12 +371,15 @@ class VectorIndex:
         self, key: FilterKey, where: str, params: list[Any], tick: int, most: int | None = None
     ) -> np.ndarray:
         """The seqs of the rows `where` keeps, scanned outside the lock, and remembered
-        unless a change was logged since `tick` (or more than `most` rows pass: then the
-        scan stopped one past it)."""
+        unless a change was logged since `tick`; if more than `most` rows pass, the scan
+        stopped one past it and only that it is wide is remembered."""
         seqs = np.unique(self._passing(where, params, most=most))
         with self._lock:
-            if self._tick == tick and (most is None or len(seqs) <= most):
+            unchanged = self._tick == tick
+            if unchanged and (most is None or len(seqs) <= most):
                 self._remember(key, _Kept(seqs))
+            elif unchanged and len(self._wide) < MAX_WIDE_FILTERS:
+                self._wide.add(key)
         return seqs
 
     def _remember(self, key: FilterKey, kept: _Kept) -> None:
@@ -440,6 +447,7 @@ class VectorIndex:
             )
             self._apply(np.array([s for (s,) in changed], np.int64))
         self._small.clear()
+        self._wide.clear()
         self._tick = high
 
     def _apply(self, seqs: np.ndarray) -> None:
