@@ -419,3 +419,59 @@ def test_a_write_committing_after_a_later_one_is_seen(postgres_url, centers, mon
         same_top(got, exact(store, vector))
     finally:
         store.close()
+
+
+def test_keyword_lists_under_a_remembered_filter_match_the_walk_through_writes(
+    store, store_factory, centers, monkeypatch
+) -> None:
+    """Under a filter whose rows the index remembers, a keyword list tests each posting
+    against those rows before reading it (VectorIndex.kept_clause) and lists what walking
+    every posting lists: after a row moves into the filter, one is deleted, one rejected
+    (in place, not logged), each by another handle and with no vector search between."""
+    monkeypatch.setattr(vector_index, "SHORTLIST", 10)
+    monkeypatch.setattr(vector_index, "FIRST_CANDIDATES", 5)
+
+    def worded(i: int, text: str, category: str) -> MemoryRecord:
+        r = record(i, category=category)
+        r.memory = text
+        return r
+
+    words = ("knee", "ankle", "marathon", "nowhere")
+    said = [worded(i, f"{words[i % 3]} note {i}", "far" if i % 10 == 0 else "near")
+            for i in range(300)]  # fmt: skip
+    store.write(WriteBatch(upserts=[(r, None) for r in said]))
+    where = F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["far"]}}]})
+    vector = queries(centers, 1)[0]
+    q = Query("p", where, NOW, keywords=words, limit=4, rejected=False)
+    clauses: list[object] = []
+    kept_clause = store._index.kept_clause
+    monkeypatch.setattr(store._index, "kept_clause", lambda *a: clauses.append(
+        kept_clause(*a)) or clauses[-1])  # fmt: skip
+
+    def walked() -> tuple[list, dict]:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(store._index, "kept_clause", lambda *a: None)
+            return store.keyword_lists(q, vector)
+
+    assert answered_by_index(store, vector, where)  # the filter's 30 rows are remembered
+    lists = store.keyword_lists(q, vector)
+    assert clauses[-1] is not None and lists == walked()
+    assert [len(found) for found in lists[0]] == [4, 4, 4, 0]
+    other = store_factory()
+    moved = worded(1, "knee knee", "far")  # the best "knee" now, and in the filter
+    other.write(WriteBatch(upserts=[(moved, None)], deletes=[said[3]]))  # a kept "knee"
+    lists = store.keyword_lists(q, vector)
+    assert clauses[-1] is not None and lists == walked()
+    assert lists[0][0][0][0].id == moved.id and said[3].id not in str(lists)
+    other.set_feedback("p", moved.id, "VERY_NEGATIVE", None)
+    lists = store.keyword_lists(q, vector)
+    assert clauses[-1] is not None and lists == walked()
+    assert moved.id not in str(lists)
+    with pytest.MonkeyPatch.context() as patch:  # rows too far apart for a map: the walk
+        patch.setattr(vector_index, "MAX_MAP_SPAN", 10)
+        assert store.keyword_lists(q, vector) == lists and clauses[-1] is None
+    none = F.parse({"AND": [{"user_id": "u"}, {"categories": {"in": ["nothing"]}}]})
+    assert answered_by_index(store, vector, none)
+    empty = Query("p", none, NOW, keywords=words, limit=4, rejected=False)
+    assert store.keyword_lists(empty) == ([[], [], [], []], {}) and clauses[-1] is not None
+    other.close()

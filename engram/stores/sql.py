@@ -409,6 +409,11 @@ class SQLStore(ReviewQueries):
         user = required_values(q.where).get("user_id")
         same_user, user_params = ((f" AND t.user_id = {p}", [user]) if isinstance(user, str)
                                   else ("", []))  # fmt: skip
+        # a filter keeping few of a big scope's rows: its rows, as the vector index keeps
+        # them, pass over the postings of the rest without reading their rows
+        kept = self._index.kept_clause(q, lambda: self._where(q, lasting=True), "t.seq")
+        if kept is not None:
+            same_user, user_params = f"{same_user} AND {kept[0]}", [*user_params, *kept[1]]
         # a later page's scores are over the best of all the matches (`_relative`)
         score = "t.weight" if q.offset == 0 else "t.weight / max(t.weight) OVER ()"
         # a common term's list is empty: its limit, read once before the scan, is 0
