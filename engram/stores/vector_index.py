@@ -365,6 +365,8 @@ class VectorIndex:
             return None
         where, params = lasting()
         with self._lock:
+            if _kept_key(scope, where, params) not in self._kept:
+                return None
             self._sync()  # as of the log's last change, as a search's nearest
         seqs = self._remembered(scope, where, params)
         if seqs is None:
