@@ -1,5 +1,6 @@
 """The local embedder runs a batch's texts on several callers at once (one model call per
-text, LocalEmbedder._run_each): each text's vector is the one it gets alone, whatever the
+text, LocalEmbedder._run_each), on a second session of one thread made for them on the first
+batch: each text's vector is the one it gets alone on the first session, whatever the
 split, and a process forked after a batch still embeds batches."""
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ TEXTS = [
 
 def test_each_text_gets_the_vector_it_gets_alone() -> None:
     side_by_side = LocalEmbedder(threads=2)
-    together = side_by_side.embed(TEXTS)
     alone = np.stack([side_by_side.embed([t])[0] for t in TEXTS])
+    assert side_by_side._side_by_side is None  # lone texts: the first session only
+    together = side_by_side.embed(TEXTS)
+    batch_session = side_by_side._side_by_side
+    assert batch_session is not None
+    assert batch_session.session is not side_by_side._loaded().session
     one_caller = LocalEmbedder(threads=1).embed(TEXTS)
     assert np.array_equal(together, alone) and np.array_equal(together, one_caller)
+    side_by_side.embed(TEXTS[:2])
+    assert side_by_side._side_by_side is batch_session  # made once
 
 
 def _embed_in_child(embedder: LocalEmbedder, out: multiprocessing.Queue) -> None:

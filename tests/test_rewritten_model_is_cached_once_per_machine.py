@@ -82,3 +82,17 @@ def test_without_a_home_directory_the_model_is_rewritten_in_process(
     assert embedder.embed(TEXTS).shape == (len(TEXTS), 384)
     assert embedder._loaded().per_text
     assert "set ENGRAM_MODEL_CACHE" in caplog.text
+
+
+def test_a_batch_after_the_cached_model_went_away_shares_the_first_session(
+    cache: Path,
+) -> None:
+    """The one-thread session for texts side by side is made from the cached file on the
+    first batch; if the file is gone by then, the batch runs on the first session instead
+    of failing, with the same vectors."""
+    embedder = LocalEmbedder(threads=2)
+    alone = np.stack([embedder.embed([t])[0] for t in TEXTS])
+    model, _ = _cached(cache)
+    model.unlink()
+    assert np.array_equal(embedder.embed(TEXTS), alone)
+    assert embedder._side_by_side is embedder._loaded()
