@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -36,6 +37,8 @@ from engram.errors import BackendError
 from engram.stores.locks import Lock
 
 Row = tuple[Any, ...]
+log = logging.getLogger(__name__)
+_CHECKPOINT_PASSIVE = 0  # apsw.SQLITE_CHECKPOINT_PASSIVE, without importing apsw here
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 POSTGRES_EXTRA = (
     "PostgreSQL needs psycopg, psycopg-pool and pgvector: pip install 'engram[postgres]'"
@@ -128,6 +131,72 @@ class _SQLiteTx(Tx):
             self._conn.executemany(sql, param_rows)
 
 
+class _Checkpointer:
+    """Copies a WAL file's committed pages back into the database on a thread of its own,
+    so that no commit waits for it: SQLite's automatic checkpoint runs inside the commit
+    that takes the log past 1,000 pages, and one user's 100,000 memories took ~20 ms of
+    each batched add of 100 there (adds one at a time and batched ~8% faster without it).
+    The connection's WAL hook (which replaces the automatic one) wakes the thread after a
+    commit leaves the log past `PAGES`; the thread checkpoints PASSIVE on its own
+    connection, never waiting on readers or writers, as the automatic one does."""
+
+    PAGES = 1_000  # SQLite's default wal_autocheckpoint
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._failed = False  # the thread could not open its connection: checkpoint inline
+
+    def hook(self, conn: Any, _name: str, pages: int) -> int:
+        """The WAL hook: called after each commit with the log's size in pages."""
+        if pages < self.PAGES or self._closed:
+            return 0
+        if self._failed:  # as the automatic checkpoint would have
+            conn.wal_checkpoint(mode=_CHECKPOINT_PASSIVE)
+            return 0
+        if self._thread is None or self._pid != os.getpid():  # a forked child starts its own
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name="engram-checkpoint",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+        self._wake.set()
+        return 0
+
+    def _run(self) -> None:
+        import apsw
+
+        try:
+            conn = apsw.Connection(self._path)
+            # a connection that has read nothing does not know the file is in WAL mode
+            # yet, and its checkpoints do nothing
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except apsw.Error as exc:
+            log.warning("checkpointing %s in its commits: %s", self._path, exc)
+            self._failed = True
+            return
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._closed:
+                    return
+                try:
+                    conn.wal_checkpoint(mode=_CHECKPOINT_PASSIVE)
+                except apsw.Error as exc:  # busy or gone: the next commit wakes it again
+                    log.debug("checkpoint of %s skipped: %s", self._path, exc)
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None and self._pid == os.getpid():
+            self._thread.join(timeout=10)
+
+
 class SQLiteDatabase(Database):
     """One WAL-mode file. Uses `apsw` because the interpreter's bundled `sqlite3` module is
     often built without extension loading, and sqlite-vec (a loadable extension) computes
@@ -154,6 +223,10 @@ class SQLiteDatabase(Database):
         self._conn.enable_load_extension(False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._checkpointer: _Checkpointer | None = None
+        if path != ":memory:":
+            self._checkpointer = _Checkpointer(path)
+            self._conn.set_wal_hook(self._checkpointer.hook)
         # One connection serves every thread: the lock keeps one thread's transaction
         # from interleaving with another's statements.
         self._lock = threading.RLock()
@@ -195,6 +268,8 @@ class SQLiteDatabase(Database):
             os.close(fd)  # releases the lock
 
     def _close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             self._conn.close()
 
